@@ -1,0 +1,5 @@
+import sys
+
+from npconv.cli.main import main
+
+sys.exit(main())

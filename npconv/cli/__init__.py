@@ -1,0 +1,1 @@
+"""The ``npconv`` command line. It renders what the library computes."""

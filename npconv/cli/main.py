@@ -1,0 +1,48 @@
+"""``npconv`` entry point: one subcommand per module, imported only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module under npconv.cli, one-line help)
+COMMANDS = {
+    "demo": ("demo", "reproduce the article's Conv2D / Conv2DTranspose experiments, corrected"),
+    "explain": ("explain", "show how a conv layer pads and sizes its output"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line and exit status 2, never a traceback."""
+        self.exit(2, f"npconv: error: {message}\n")
+
+
+def build_parser():
+    parser = _Parser(prog="npconv", description="Keras convolution layers on NumPy, explained.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(_module=module)
+        _module(module).add_arguments(command)
+    return parser
+
+
+def _module(name):
+    return importlib.import_module(f"npconv.cli.{name}")
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _module(args._module).run(args) or 0
+    except (ValueError, TypeError) as error:
+        sys.stderr.write(f"npconv {args.command}: error: {error}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The layer contract: __init__ (validate) -> build (weights) -> call ->
+compute_output_shape -> get_config, plus Keras's weight API."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from ..arguments import invalid
+from ..ops import as_float_array
+
+_name_counters = defaultdict(itertools.count)
+_FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+def unique_name(base):
+    """Keras-style auto names: conv2d, conv2d_1, conv2d_2, ..."""
+    index = next(_name_counters[base])
+    return base if index == 0 else f"{base}_{index}"
+
+
+def snake_case(class_name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower().replace("conv1_d", "conv1d")
+
+
+def standardize_dtype(dtype):
+    if dtype is None:
+        return "float32"
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in _FLOAT_DTYPES:
+        raise invalid("dtype", f"one of {list(_FLOAT_DTYPES)}", str(dtype), error=TypeError)
+    return name
+
+
+class Variable:
+    """A named weight: a NumPy array plus its regularizer and constraint."""
+
+    def __init__(self, value, name, trainable=True, regularizer=None, constraint=None):
+        self.value = value
+        self.name = name
+        self.trainable = trainable
+        self.regularizer = regularizer
+        self.constraint = constraint
+
+    shape = property(lambda self: self.value.shape)
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+
+    def numpy(self):
+        return self.value.copy()
+
+    def assign(self, value):
+        value = np.asarray(value)
+        if value.shape != self.value.shape:
+            raise invalid(
+                "value", f"an array of shape {self.value.shape} for weight '{self.name}'", f"shape {value.shape}"
+            )
+        self.value[...] = value
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __repr__(self):
+        return f"<Variable name={self.name}, shape={self.shape}, dtype={self.dtype.name}>"
+
+
+class Layer:
+    """Base of every npconv layer."""
+
+    def __init__(
+        self,
+        name=None,
+        dtype=None,
+        trainable=True,
+        activity_regularizer=None,
+        input_shape=None,
+        batch_size=None,
+        input_dim=None,
+        **kwargs,
+    ):
+        if kwargs:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: "
+                f"{sorted(kwargs)}. Check the spelling against the Keras signature."
+            )
+        from .. import regularizers
+
+        if name is not None and not isinstance(name, str):
+            raise invalid("name", "a string", name, error=TypeError)
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.dtype = standardize_dtype(dtype)
+        self.trainable = bool(trainable)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        self._input_shape_arg = None if input_shape is None else tuple(input_shape)
+        self._batch_size_arg = batch_size
+        self._weights = []
+        self.built = False
+        self.input_spec_shape = None  # shape (batch excluded) fixed at build
+
+    # ------------------------------------------------------------------ weights
+    def add_weight(self, shape, initializer, name, regularizer=None, constraint=None, trainable=True):
+        value = np.asarray(initializer(tuple(shape), dtype=self.dtype), dtype=self.dtype)
+        variable = Variable(value, f"{self.name}/{name}", trainable, regularizer, constraint)
+        self._weights.append(variable)
+        return variable
+
+    @property
+    def weights(self):
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights if w.trainable and self.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self._weights if not (w.trainable and self.trainable)]
+
+    def get_weights(self):
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise invalid(
+                "weights",
+                f"a list of {len(self._weights)} arrays for layer '{self.name}' "
+                f"(shapes {[w.shape for w in self._weights]})",
+                f"a list of {len(weights)} arrays",
+                "Build the layer first, or pass one array per weight, in get_weights() order.",
+            )
+        arrays = [np.asarray(w) for w in weights]
+        for variable, array in zip(self._weights, arrays):
+            if array.shape != variable.shape:
+                raise invalid(
+                    "weights",
+                    f"shape {variable.shape} for weight '{variable.name}'",
+                    f"shape {array.shape}",
+                )
+        for variable, array in zip(self._weights, arrays):
+            variable.value[...] = array
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' is not built, so it has no weights to count yet. "
+                f"Call it on an input or call build(input_shape) first."
+            )
+        return int(sum(w.value.size for w in self._weights))
+
+    # -------------------------------------------------------------- execution
+    def build(self, input_shape):
+        self.built = True
+
+    def __call__(self, inputs, training=None):
+        x = as_float_array(inputs, "inputs", self.dtype)
+        if not self.built:
+            self.build(x.shape)
+        self._check_input(x.shape)
+        return self.call(x)
+
+    def call(self, x):
+        return x
+
+    def _check_input(self, shape):
+        expected = self.input_spec_shape
+        if expected is None:
+            return
+        mismatch = len(shape) != len(expected) + 1 or any(
+            e is not None and e != s for e, s in zip(expected, shape[1:])
+        )
+        if mismatch:
+            want = ", ".join("None" if e is None else str(e) for e in (None, *expected))
+            raise ValueError(
+                f"Input to layer '{self.name}' is incompatible: expected shape "
+                f"({want}), received inputs with shape {tuple(shape)}. This layer was "
+                f"built for that shape; create a new layer for a different channel "
+                f"count or rank."
+            )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # ----------------------------------------------------------------- config
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

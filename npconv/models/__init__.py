@@ -1,0 +1,5 @@
+"""Models, named as in ``keras.models``."""
+
+from .sequential import Sequential
+
+__all__ = ["Sequential"]

@@ -1,0 +1,124 @@
+"""Convolution ops on arrays: standardised arguments in, geometry asked, kernels run.
+
+``x`` is channels_last here: (batch, *spatial, channels). ``padding`` is
+already standardised by :mod:`npconv.arguments`: a mode string or a tuple of
+(before, after) pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import geometry
+from .kernels import conv_forward, conv_transpose_forward
+
+
+def _per_dim(padding, i):
+    return padding if isinstance(padding, str) else padding[i]
+
+
+def conv_pads(input_size, kernel_size, strides, padding, dilation):
+    """(before, after) per spatial dimension of a forward conv."""
+    return [
+        geometry.conv_padding(n, k, s, _per_dim(padding, i), d)
+        for i, (n, k, s, d) in enumerate(zip(input_size, kernel_size, strides, dilation))
+    ]
+
+
+def conv_output_size(input_size, kernel_size, strides, padding, dilation):
+    """Output spatial size of a forward conv; None stays None. Raises on <= 0."""
+    size = tuple(
+        geometry.conv_output_length(n, k, s, _per_dim(padding, i), d)
+        for i, (n, k, s, d) in enumerate(zip(input_size, kernel_size, strides, dilation))
+    )
+    check_output_size(size, input_size, kernel_size, padding, dilation)
+    return size
+
+
+def check_output_size(output_size, input_size, kernel_size, padding, dilation):
+    if all(o is None or o > 0 for o in output_size):
+        return
+    raise ValueError(
+        f"Computed output size would be zero or negative: output_size="
+        f"{list(output_size)} for input_size={list(input_size)}, "
+        f"kernel_size={list(kernel_size)}, dilation_rate={list(dilation)}, "
+        f"padding={padding!r}. The effective kernel ((kernel_size - 1) * "
+        f"dilation_rate + 1) must fit in the padded input: use a larger input, "
+        f"a smaller kernel or dilation_rate, or padding='same'."
+    )
+
+
+def conv_transpose_pads(input_size, kernel_size, strides, padding, output_padding, dilation):
+    """(before, after) per dimension, on the zero-inserted input."""
+    ops = output_padding or (None,) * len(kernel_size)
+    return [
+        geometry.conv_transpose_padding(n, k, s, _per_dim(padding, i), op, d)
+        for i, (n, k, s, op, d) in enumerate(zip(input_size, kernel_size, strides, ops, dilation))
+    ]
+
+
+def conv_transpose_output_size(input_size, kernel_size, strides, padding, output_padding, dilation):
+    ops = output_padding or (None,) * len(kernel_size)
+    size = tuple(
+        geometry.conv_transpose_output_length(n, k, s, _per_dim(padding, i), op, d)
+        for i, (n, k, s, op, d) in enumerate(zip(input_size, kernel_size, strides, ops, dilation))
+    )
+    check_output_size(size, input_size, kernel_size, padding, dilation)
+    return size
+
+
+def _check_padding_mode(x, pads, padding_mode):
+    """reflect needs pads < length; circular and replicate need pads <= length."""
+    if padding_mode in ("zeros", "replicate"):
+        return
+    for axis, (n, (before, after)) in enumerate(zip(x.shape[1:-1], pads)):
+        limit = n - 1 if padding_mode == "reflect" else n
+        if max(before, after) > limit:
+            raise ValueError(
+                f"Invalid value for argument `padding_mode`. padding_mode="
+                f"{padding_mode!r} can pad at most {limit} pixels on spatial axis "
+                f"{axis} of length {n}. Received: pads={list(pads)}. Use a larger "
+                f"input, a smaller kernel or padding_mode='zeros'."
+            )
+
+
+def conv_nd(x, kernel, strides, padding, dilation, groups=1, padding_mode="zeros"):
+    """Forward conv. x: (batch, *spatial, in); kernel: (*k, in/groups, filters)."""
+    kernel_size = kernel.shape[:-2]
+    conv_output_size(x.shape[1:-1], kernel_size, strides, padding, dilation)
+    pads = conv_pads(x.shape[1:-1], kernel_size, strides, padding, dilation)
+    _check_padding_mode(x, pads, padding_mode)
+    return conv_forward(x, kernel, strides, pads, dilation, groups, padding_mode)
+
+
+def conv_transpose_nd(x, kernel, strides, padding, output_padding, dilation):
+    """Transposed conv. x: (batch, *spatial, in); kernel: (*k, filters, in)."""
+    kernel_size = kernel.shape[:-2]
+    conv_transpose_output_size(x.shape[1:-1], kernel_size, strides, padding, output_padding, dilation)
+    pads = conv_transpose_pads(x.shape[1:-1], kernel_size, strides, padding, output_padding, dilation)
+    return conv_transpose_forward(x, kernel, strides, pads, dilation)
+
+
+def depthwise_conv_nd(x, kernel, strides, padding, dilation, padding_mode="zeros"):
+    """Depthwise conv. x: (batch, *spatial, in); kernel: (*k, in, multiplier).
+
+    Output channel c * multiplier + m reads input channel c, as in Keras.
+    """
+    *kernel_size, channels, multiplier = kernel.shape
+    grouped = kernel.reshape(*kernel_size, 1, channels * multiplier)
+    return conv_nd(x, grouped, strides, padding, dilation, channels, padding_mode)
+
+
+def separable_conv_nd(x, depthwise_kernel, pointwise_kernel, strides, padding, dilation, padding_mode="zeros"):
+    """Depthwise conv, then a 1x1 conv. pointwise_kernel: (1, ..., in*mult, filters)."""
+    y = depthwise_conv_nd(x, depthwise_kernel, strides, padding, dilation, padding_mode)
+    pointwise = pointwise_kernel.reshape(pointwise_kernel.shape[-2:])
+    return y @ pointwise.astype(y.dtype, copy=False)
+
+
+def to_channels_last(x, data_format):
+    return x if data_format == "channels_last" else np.moveaxis(x, 1, -1)
+
+
+def from_channels_last(y, data_format):
+    return y if data_format == "channels_last" else np.ascontiguousarray(np.moveaxis(y, -1, 1))
