@@ -21,10 +21,8 @@ run a stride-1 conv with the kernel flipped.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
-
-Padding = Union[str, Tuple[int, int]]
-Pads = Tuple[int, int]
+Padding = str | tuple[int, int]
+Pads = tuple[int, int]
 
 __all__ = [
     "effective_kernel_size",
@@ -50,12 +48,12 @@ def _ceil_div(a: int, b: int) -> int:
 # forward convolution
 # --------------------------------------------------------------------------
 def conv_padding(
-    input_length: Optional[int],
+    input_length: int | None,
     kernel_size: int,
     stride: int = 1,
     padding: Padding = "valid",
     dilation: int = 1,
-) -> Optional[Pads]:
+) -> Pads | None:
     """The ``(pad_before, pad_after)`` a forward conv applies to its input.
 
     ``"same"`` follows TensorFlow's SAME rule (also JAX ``SAME`` and ONNX
@@ -82,12 +80,12 @@ def conv_padding(
 
 
 def conv_output_length(
-    input_length: Optional[int],
+    input_length: int | None,
     kernel_size: int,
     stride: int = 1,
     padding: Padding = "valid",
     dilation: int = 1,
-) -> Optional[int]:
+) -> int | None:
     """Output length of a forward conv: floor((n + pads - k_eff) / s) + 1.
 
     May be zero or negative when the (padded) input is shorter than the
@@ -110,11 +108,11 @@ def conv_output_length(
 # transposed convolution
 # --------------------------------------------------------------------------
 def conv_transpose_padding(
-    input_length: Optional[int],
+    input_length: int | None,
     kernel_size: int,
     stride: int = 1,
     padding: Padding = "valid",
-    output_padding: Optional[int] = None,
+    output_padding: int | None = None,
     dilation: int = 1,
 ) -> Pads:
     """Pads on the zero-inserted input of the equivalent forward conv.
@@ -142,13 +140,13 @@ def conv_transpose_padding(
 
 
 def conv_transpose_output_length(
-    input_length: Optional[int],
+    input_length: int | None,
     kernel_size: int,
     stride: int = 1,
     padding: Padding = "valid",
-    output_padding: Optional[int] = None,
+    output_padding: int | None = None,
     dilation: int = 1,
-) -> Optional[int]:
+) -> int | None:
     """Output length of a transposed conv.
 
     Keras's rules: valid gives (n-1)*s + max(k_eff, s) with no output_padding
@@ -193,7 +191,7 @@ def output_padding_for_target(
     padding: Padding,
     dilation: int,
     target_length: int,
-) -> Optional[int]:
+) -> int | None:
     """The output_padding (None preferred) that makes a transposed conv
     produce ``target_length``. Raises ValueError when no output_padding can.
 

@@ -48,6 +48,14 @@ class Variable:
         self.trainable = trainable
         self.regularizer = regularizer
         self.constraint = constraint
+        self.grad = None  # filled by Layer.backward, summed with +=
+
+    def add_grad(self, grad):
+        """Accumulate a gradient of the loss with respect to this weight."""
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.value.dtype)
+        else:
+            self.grad += grad
 
     shape = property(lambda self: self.value.shape)
     dtype = property(lambda self: self.value.dtype)
@@ -72,7 +80,13 @@ class Variable:
 
 
 class Layer:
-    """Base of every npconv layer."""
+    """Base of every npconv layer.
+
+    The training contract: ``call(x, training)`` computes the output and keeps
+    on ``self`` what ``backward`` needs; ``backward(dy)`` returns dx, the
+    gradient with respect to the last call's input, and adds each weight's
+    gradient to ``variable.grad`` (``Variable.add_grad``).
+    """
 
     def __init__(
         self,
@@ -166,10 +180,14 @@ class Layer:
         if not self.built:
             self.build(x.shape)
         self._check_input(x.shape)
-        return self.call(x)
+        return self.call(x, training=bool(training))
 
-    def call(self, x):
+    def call(self, x, training=False):
         return x
+
+    def backward(self, dy):
+        """dx for the last call; adds weight gradients to each Variable.grad."""
+        raise NotImplementedError(f"{type(self).__name__} has no backward pass yet.")
 
     def _check_input(self, shape):
         expected = self.input_spec_shape

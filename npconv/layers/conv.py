@@ -21,14 +21,18 @@ from ..arguments import (
     standardize_tuple,
 )
 from ..ops import standardize_output_padding
-from ..ops.conv import (
+from ..ops.convolution import (
     conv_nd,
+    conv_nd_backward,
     conv_output_size,
     conv_transpose_nd,
+    conv_transpose_nd_backward,
     conv_transpose_output_size,
     depthwise_conv_nd,
+    depthwise_conv_nd_backward,
     from_channels_last,
     separable_conv_nd,
+    separable_conv_nd_backward,
     to_channels_last,
 )
 from .base import Layer
@@ -118,14 +122,27 @@ class _BaseConv(Layer):
         self.built = True
 
     # ------------------------------------------------------------------- call
-    def call(self, x):
+    def call(self, x, training=False):
         x = to_channels_last(x, self.data_format)
-        y = self._op(x)
+        z = self._op(x)
         if self.use_bias:
-            y += self.bias.value
-        if self.activation is not None:
-            y = self.activation(y)
+            z += self.bias.value
+        y = z if self.activation is None else self.activation(z)
+        self._last = (x, z, y)
         return from_channels_last(y, self.data_format)
+
+    def backward(self, dy):
+        """dx for the last call; kernel and bias gradients go to their Variables."""
+        from .. import activations_grad
+
+        x, z, y = self._last
+        dz = to_channels_last(np.asarray(dy, dtype=y.dtype), self.data_format)
+        if self.activation is not None:
+            dz = activations_grad.gradient(self.activation, z, y, dz)
+        if self.use_bias:
+            self.bias.add_grad(dz.reshape(-1, dz.shape[-1]).sum(axis=0))
+        dx = self._op_backward(x, dz)
+        return from_channels_last(dx, self.data_format)
 
     def compute_output_shape(self, input_shape):
         spatial, _ = self._split_shape(input_shape)
@@ -243,6 +260,13 @@ class BaseConv(_BaseConv):
             x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.groups, self.padding_mode
         )
 
+    def _op_backward(self, x, dz):
+        dx, dkernel = conv_nd_backward(
+            x, self.kernel.value, dz, self.strides, self.padding, self.dilation_rate, self.groups, self.padding_mode
+        )
+        self.kernel.add_grad(dkernel)
+        return dx
+
     def _own_config(self):
         return {"filters": self.filters, "groups": self.groups, "padding_mode": self.padding_mode}
 
@@ -325,7 +349,9 @@ class BaseConvTranspose(_BaseConv):
             return None
         return tuple(
             op if op is not None else _none_as_int(n, k, s, self.padding, d, i)
-            for op, n, k, s, d, i in zip(chosen, spatial, self.kernel_size, self.strides, self.dilation_rate, range(self.rank))
+            for op, n, k, s, d, i in zip(
+                chosen, spatial, self.kernel_size, self.strides, self.dilation_rate, range(self.rank)
+            )
         )
 
     def _weight_shapes(self, channels):
@@ -345,9 +371,15 @@ class BaseConvTranspose(_BaseConv):
 
     def _op(self, x):
         output_padding = self.resolve_output_padding(x.shape[1:-1])
-        return conv_transpose_nd(
-            x, self.kernel.value, self.strides, self.padding, output_padding, self.dilation_rate
+        return conv_transpose_nd(x, self.kernel.value, self.strides, self.padding, output_padding, self.dilation_rate)
+
+    def _op_backward(self, x, dz):
+        output_padding = self.resolve_output_padding(x.shape[1:-1])
+        dx, dkernel = conv_transpose_nd_backward(
+            x, self.kernel.value, dz, self.strides, self.padding, output_padding, self.dilation_rate
         )
+        self.kernel.add_grad(dkernel)
+        return dx
 
     def _own_config(self):
         config = {"filters": self.filters, "output_padding": self.output_padding}
@@ -440,6 +472,13 @@ class BaseDepthwiseConv(_BaseConv):
             x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.padding_mode
         )
 
+    def _op_backward(self, x, dz):
+        dx, dkernel = depthwise_conv_nd_backward(
+            x, self.kernel.value, dz, self.strides, self.padding, self.dilation_rate, self.padding_mode
+        )
+        self.kernel.add_grad(dkernel)
+        return dx
+
     def _own_config(self):
         return {"depth_multiplier": self.depth_multiplier, "padding_mode": self.padding_mode}
 
@@ -517,6 +556,21 @@ class BaseSeparableConv(_BaseConv):
             self.dilation_rate,
             self.padding_mode,
         )
+
+    def _op_backward(self, x, dz):
+        dx, ddepthwise, dpointwise = separable_conv_nd_backward(
+            x,
+            self.depthwise_kernel.value,
+            self.pointwise_kernel.value,
+            dz,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.padding_mode,
+        )
+        self.depthwise_kernel.add_grad(ddepthwise)
+        self.pointwise_kernel.add_grad(dpointwise)
+        return dx
 
     def _own_config(self):
         return {"filters": self.filters, "depth_multiplier": self.depth_multiplier, "padding_mode": self.padding_mode}

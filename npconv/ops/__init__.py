@@ -14,7 +14,7 @@ from ..arguments import (
     standardize_padding,
     standardize_tuple,
 )
-from .conv import (
+from .convolution import (
     conv_nd,
     conv_transpose_nd,
     depthwise_conv_nd,

@@ -9,12 +9,15 @@ Nothing here decides a length or a pad: callers pass ``pads`` as
 - :func:`conv_transpose_forward` is the scatter form of the conv gradient:
   one GEMM of every input pixel with every kernel tap, then an overlap-add of
   the taps into the output (prod(kernel_size) strided adds).
+- The backward passes reuse both: a conv's input gradient is an overlap-add
+  (a transposed conv), its kernel gradient is the windows contracted with dy;
+  a transposed conv's input gradient is a forward conv of dy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import product
-from typing import Sequence, Tuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -25,7 +28,7 @@ WORKSPACE_BYTES = 64 * 2**20
 
 _NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
-Pads = Sequence[Tuple[int, int]]
+Pads = Sequence[tuple[int, int]]
 
 
 def pad_spatial(x: np.ndarray, pads: Pads, padding_mode: str = "zeros") -> np.ndarray:
@@ -84,10 +87,7 @@ def conv_forward(
     taps = int(np.prod(kernel_size))
     pixels = int(np.prod(output_size))
     cin = channels // groups
-    fout = filters // groups
-    # kernel as (groups, taps*cin, fout): row order (taps..., cin) matches the view.
-    w = kernel.reshape(taps, cin, groups, fout).transpose(2, 0, 1, 3).reshape(groups, taps * cin, fout)
-    w = w.astype(dtype, copy=False)
+    w = _group_kernel(kernel.astype(dtype, copy=False), groups)  # (groups, taps*cin, fout)
     item_bytes = pixels * taps * channels * dtype.itemsize
     for chunk in _batch_chunks(batch, item_bytes):
         n = chunk.stop - chunk.start
@@ -101,6 +101,37 @@ def conv_forward(
         out = np.matmul(cols, w)  # (groups, n*pixels, fout)
         y[chunk] = out.transpose(1, 0, 2).reshape(n, *output_size, filters)
     return y
+
+
+def overlap_add(cols: np.ndarray, strides, dilation, size, offset) -> np.ndarray:
+    """Scatter-add per-tap contributions: the adjoint of :func:`windows`.
+
+    cols: (batch, *input_size, *kernel_size, channels). Input i, tap j lands at
+    index i*s + j*d - offset of a zero array (batch, *size, channels); indices
+    outside [0, size) are dropped. Returns that array.
+    """
+    rank = len(size)
+    batch, in_size = cols.shape[0], cols.shape[1 : 1 + rank]
+    kernel_size, channels = cols.shape[1 + rank : 1 + 2 * rank], cols.shape[-1]
+    lo = [min(0, -o) for o in offset]
+    hi = [max((n - 1) * s + (k - 1) * d + 1 - o, z) for n, s, k, d, o, z in zip(in_size, strides, kernel_size, dilation, offset, size)]
+    buffer = np.zeros((batch, *[h - low for h, low in zip(hi, lo)], channels), dtype=cols.dtype)
+    for tap in product(*[range(k) for k in kernel_size]):
+        dest = tuple(
+            slice(t * d - o - low, t * d - o - low + (n - 1) * s + 1, s)
+            for t, d, o, low, n, s in zip(tap, dilation, offset, lo, in_size, strides)
+        )
+        buffer[(slice(None), *dest)] += cols[(slice(None),) * (rank + 1) + tap]
+    return buffer[(slice(None), *[slice(-low, -low + z) for low, z in zip(lo, size)])]
+
+
+def _transpose_geometry(in_size, kernel_size, strides, pads, dilation):
+    """Output size and crop offset of a transposed conv whose zero-inserted
+    input is padded by ``pads``."""
+    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
+    out_size = [(n - 1) * s + 1 + b + a - ke + 1 for n, s, (b, a), ke in zip(in_size, strides, pads, k_eff)]
+    offset = [ke - 1 - b for ke, (b, _) in zip(k_eff, pads)]
+    return out_size, offset
 
 
 def conv_transpose_forward(
@@ -119,33 +150,104 @@ def conv_transpose_forward(
     """
     kernel_size = kernel.shape[:-2]
     filters, channels = kernel.shape[-2:]
-    batch, in_size = x.shape[0], x.shape[1:-1]
     dtype = np.result_type(x.dtype, kernel.dtype)
-    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
-    out_size = [
-        (n - 1) * s + 1 + before + after - ke + 1
-        for n, s, (before, after), ke in zip(in_size, strides, pads, k_eff)
-    ]
-    # Output index o sits at index o + shift of the full (unpadded) result,
-    # where the full result has length (n - 1)*s + k_eff.
-    shift = [ke - 1 - before for ke, (before, _) in zip(k_eff, pads)]
-    full = [(n - 1) * s + ke for n, s, ke in zip(in_size, strides, k_eff)]
-    lo = [min(0, c) for c in shift]
-    hi = [max(f, c + o) for f, c, o in zip(full, shift, out_size)]
-    y = np.zeros((batch, *out_size, filters), dtype=dtype)
-    if y.size == 0 or x.size == 0:
-        return y
-    buffer = np.zeros((batch, *[h - lo_ for h, lo_ in zip(hi, lo)], filters), dtype=dtype)
+    out_size, offset = _transpose_geometry(x.shape[1:-1], kernel_size, strides, pads, dilation)
+    if x.size == 0 or min(out_size) <= 0:
+        return np.zeros((x.shape[0], *out_size, filters), dtype=dtype)
+    w = kernel.reshape(-1, channels).T.astype(dtype, copy=False)  # (C, taps*F)
+    cols = (x.reshape(-1, channels) @ w).reshape(*x.shape[:-1], *kernel_size, filters)
+    return overlap_add(cols, strides, dilation, out_size, offset)
+
+
+# --------------------------------------------------------------------------
+# backward passes, written with the primitives above
+# --------------------------------------------------------------------------
+def pad_spatial_backward(dxp: np.ndarray, pads: Pads, padding_mode: str = "zeros") -> np.ndarray:
+    """Adjoint of :func:`pad_spatial`: fold the gradient of the padded input
+    back onto the input (reflected, replicated or wrapped pads add to their
+    source pixels)."""
+    dx = dxp
+    for axis, (before, after) in enumerate(pads, start=1):
+        if not (before or after):
+            continue
+        length = dx.shape[axis] - before - after
+        inner = np.take(dx, np.arange(before, before + length), axis=axis)
+        if padding_mode != "zeros":
+            source = np.pad(np.arange(length), (before, after), mode=_NUMPY_PAD_MODES[padding_mode])
+            edge = np.r_[0:before, before + length : before + length + after]
+            inner = np.moveaxis(inner, axis, 0).copy()
+            np.add.at(inner, source[edge], np.moveaxis(np.take(dx, edge, axis=axis), axis, 0))
+            inner = np.moveaxis(inner, 0, axis)
+        dx = inner
+    return np.ascontiguousarray(dx)
+
+
+def _group_kernel(kernel, groups):
+    """(*k, cin, F) -> (groups, taps*cin, F/groups), rows ordered (taps, cin)."""
+    *kernel_size, cin, filters = kernel.shape
     taps = int(np.prod(kernel_size))
-    w = kernel.reshape(taps * filters, channels).T.astype(dtype, copy=False)  # (C, taps*F)
-    cols = (x.reshape(-1, channels) @ w).reshape(batch, *in_size, *kernel_size, filters)
-    rank = len(kernel_size)
-    for tap in product(*[range(k) for k in kernel_size]):
-        dest = tuple(
-            slice(t * d - lo_, t * d - lo_ + (n - 1) * s + 1, s)
-            for t, d, lo_, n, s in zip(tap, dilation, lo, in_size, strides)
-        )
-        buffer[(slice(None), *dest)] += cols[(slice(None),) * (rank + 1) + tap]
-    crop = tuple(slice(c - lo_, c - lo_ + o) for c, lo_, o in zip(shift, lo, out_size))
-    y[...] = buffer[(slice(None), *crop)]
-    return y
+    w = kernel.reshape(taps, cin, groups, filters // groups).transpose(2, 0, 1, 3)
+    return w.reshape(groups, taps * cin, filters // groups)
+
+
+def conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, padding_mode="zeros"):
+    """dx of :func:`conv_forward`. dy: (batch, *output_size, filters); returns
+    (batch, *input_size, in_channels)."""
+    kernel_size = kernel.shape[:-2]
+    cin = kernel.shape[-2]
+    batch, out_size, filters = dy.shape[0], dy.shape[1:-1], dy.shape[-1]
+    w = _group_kernel(kernel.astype(dy.dtype, copy=False), groups)  # (G, taps*cin, F/G)
+    d = dy.reshape(-1, groups, filters // groups).transpose(1, 0, 2)  # (G, B*P, F/G)
+    cols = np.matmul(d, w.transpose(0, 2, 1))  # (G, B*P, taps*cin)
+    taps = int(np.prod(kernel_size))
+    cols = cols.reshape(groups, -1, taps, cin).transpose(1, 2, 0, 3)
+    cols = cols.reshape(batch, *out_size, *kernel_size, groups * cin)
+    padded = [n + b + a for n, (b, a) in zip(input_size, pads)]
+    dxp = overlap_add(cols, strides, dilation, padded, [0] * len(padded))
+    return pad_spatial_backward(dxp, pads, padding_mode)
+
+
+def conv_kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding_mode="zeros"):
+    """dkernel of :func:`conv_forward`: the windows of x contracted with dy.
+    Returns an array of ``kernel_shape`` (*kernel_size, in/groups, filters)."""
+    *kernel_size, cin, filters = kernel_shape
+    xp = pad_spatial(x, pads, padding_mode)
+    out_size = dy.shape[1:-1]
+    view = windows(xp, kernel_size, strides, dilation, out_size)
+    taps = int(np.prod(kernel_size))
+    pixels = int(np.prod(out_size))
+    dtype = np.result_type(x.dtype, dy.dtype)
+    grad = np.zeros((groups, taps * cin, filters // groups), dtype=dtype)
+    item_bytes = pixels * taps * x.shape[-1] * dtype.itemsize
+    for chunk in _batch_chunks(x.shape[0], item_bytes):
+        n = chunk.stop - chunk.start
+        cols = view[chunk].reshape(n * pixels, taps, groups, cin).transpose(2, 0, 1, 3).reshape(groups, n * pixels, taps * cin)
+        d = dy[chunk].reshape(n * pixels, groups, filters // groups).transpose(1, 0, 2)
+        grad += np.matmul(cols.transpose(0, 2, 1), d)
+    grad = grad.reshape(groups, taps, cin, filters // groups).transpose(1, 2, 0, 3)
+    return grad.reshape(kernel_shape)
+
+
+def _transpose_buffer(dy, in_size, kernel_size, strides, pads, dilation):
+    """dy placed where the transposed conv's full result sits: the padded input
+    of the forward conv that is the transposed conv's adjoint."""
+    _, offset = _transpose_geometry(in_size, kernel_size, strides, pads, dilation)
+    needed = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(in_size, strides, kernel_size, dilation)]
+    width = [(max(o, 0), max(need - o - size, 0)) for o, need, size in zip(offset, needed, dy.shape[1:-1])]
+    crop = [slice(max(-o, 0), max(-o, 0) + need) for o, need in zip(offset, needed)]
+    padded = np.pad(dy, [(0, 0), *width, (0, 0)])
+    return padded[(slice(None), *crop)]
+
+
+def conv_transpose_input_grad(dy, kernel, strides, pads, dilation, input_size):
+    """dx of :func:`conv_transpose_forward`: a forward conv of dy."""
+    kernel_size = kernel.shape[:-2]
+    buffer = _transpose_buffer(dy, input_size, kernel_size, strides, pads, dilation)
+    return conv_forward(buffer, kernel, strides, [(0, 0)] * len(kernel_size), dilation)
+
+
+def conv_transpose_kernel_grad(x, dy, kernel_shape, strides, pads, dilation):
+    """dkernel of :func:`conv_transpose_forward`, kernel (*k, filters, in)."""
+    kernel_size = kernel_shape[:-2]
+    buffer = _transpose_buffer(dy, x.shape[1:-1], kernel_size, strides, pads, dilation)
+    return conv_kernel_grad(buffer, x, kernel_shape, strides, [(0, 0)] * len(kernel_size), dilation)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import geometry
+from . import kernels
 from .kernels import conv_forward, conv_transpose_forward
 
 
@@ -122,3 +123,44 @@ def to_channels_last(x, data_format):
 
 def from_channels_last(y, data_format):
     return y if data_format == "channels_last" else np.ascontiguousarray(np.moveaxis(y, -1, 1))
+
+
+# --------------------------------------------------------------------------
+# backward: (dx, dkernel) for the last forward call's arguments
+# --------------------------------------------------------------------------
+def conv_nd_backward(x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros"):
+    """Gradients of :func:`conv_nd` with respect to x and kernel."""
+    input_size = x.shape[1:-1]
+    pads = conv_pads(input_size, kernel.shape[:-2], strides, padding, dilation)
+    dx = kernels.conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups, padding_mode)
+    dkernel = kernels.conv_kernel_grad(x, dy, kernel.shape, strides, pads, dilation, groups, padding_mode)
+    return dx, dkernel
+
+
+def conv_transpose_nd_backward(x, kernel, dy, strides, padding, output_padding, dilation):
+    """Gradients of :func:`conv_transpose_nd` with respect to x and kernel."""
+    input_size = x.shape[1:-1]
+    pads = conv_transpose_pads(input_size, kernel.shape[:-2], strides, padding, output_padding, dilation)
+    dx = kernels.conv_transpose_input_grad(dy, kernel, strides, pads, dilation, input_size)
+    dkernel = kernels.conv_transpose_kernel_grad(x, dy, kernel.shape, strides, pads, dilation)
+    return dx, dkernel
+
+
+def depthwise_conv_nd_backward(x, kernel, dy, strides, padding, dilation, padding_mode="zeros"):
+    """Gradients of :func:`depthwise_conv_nd`: the grouped conv's, reshaped."""
+    *kernel_size, channels, multiplier = kernel.shape
+    grouped = kernel.reshape(*kernel_size, 1, channels * multiplier)
+    dx, dkernel = conv_nd_backward(x, grouped, dy, strides, padding, dilation, channels, padding_mode)
+    return dx, dkernel.reshape(kernel.shape)
+
+
+def separable_conv_nd_backward(
+    x, depthwise_kernel, pointwise_kernel, dy, strides, padding, dilation, padding_mode="zeros"
+):
+    """Gradients of :func:`separable_conv_nd`: (dx, ddepthwise, dpointwise)."""
+    middle = depthwise_conv_nd(x, depthwise_kernel, strides, padding, dilation, padding_mode)
+    pointwise = pointwise_kernel.reshape(pointwise_kernel.shape[-2:])
+    dpointwise = middle.reshape(-1, middle.shape[-1]).T @ dy.reshape(-1, dy.shape[-1])
+    dmiddle = dy @ pointwise.T.astype(dy.dtype, copy=False)
+    dx, ddepthwise = depthwise_conv_nd_backward(x, depthwise_kernel, dmiddle, strides, padding, dilation, padding_mode)
+    return dx, ddepthwise, dpointwise.reshape(pointwise_kernel.shape)
