@@ -1,14 +1,41 @@
 """npconv: Keras's convolution layers on NumPy alone.
 
 ``import npconv as keras`` runs Keras convolution code with the same shapes,
-the same weights layout and the same numbers.
+the same weight layouts and the same numbers. Submodules that a model does not
+need at import time (training, saving, explain) load on first use, so
+``import npconv`` stays about as cheap as ``import numpy``.
 """
+
+import importlib
 
 from . import activations, constraints, geometry, initializers, layers, models, ops, regularizers
 from .layers import Input, InputLayer
 from .models import Sequential
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "callbacks",
+    "datasets",
+    "explain",
+    "losses",
+    "metrics",
+    "optimizers",
+    "saving",
+    "translate",
+    "utils",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'npconv' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY)
+
 
 __all__ = [
     "activations",
@@ -22,4 +49,5 @@ __all__ = [
     "Input",
     "InputLayer",
     "Sequential",
+    *sorted(_LAZY),
 ]

@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "demo": ("demo", "reproduce the article's Conv2D / Conv2DTranspose experiments, corrected"),
     "explain": ("explain", "show how a conv layer pads and sizes its output"),
+    "train-digits": ("train_digits", "train the example CNN on the bundled 8x8 digits"),
 }
 
 
@@ -19,14 +20,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"npconv: error: {message}\n")
 
 
-def build_parser():
+def build_parser(chosen=None):
+    """The parser. Only the ``chosen`` subcommand's module is imported and
+    asked for its arguments, so ``npconv demo`` never loads the explainer."""
     parser = _Parser(prog="npconv", description="Keras convolution layers on NumPy, explained.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(_module=module)
-        _module(module).add_arguments(command)
+        if name == chosen:
+            _module(module).add_arguments(command)
     return parser
 
 
@@ -35,7 +39,8 @@ def _module(name):
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     try:
         return _module(args._module).run(args) or 0

@@ -11,9 +11,10 @@ from .. import layers as layers_module
 from ..arguments import invalid
 from ..layers.base import Layer, unique_name
 from ..layers.input_layer import InputLayer, KerasTensor
+from .training import Trainer
 
 
-class Sequential:
+class Sequential(Trainer):
     """A linear stack of layers, as ``keras.Sequential``.
 
     The input shape comes from an ``Input``/``InputLayer`` first entry, from
@@ -46,9 +47,7 @@ class Sequential:
         if isinstance(layer, KerasTensor):
             layer = layer._input_layer
         if not isinstance(layer, Layer):
-            raise invalid(
-                "layer", "an npconv layer or npconv.Input(...)", type(layer).__name__, error=TypeError
-            )
+            raise invalid("layer", "an npconv layer or npconv.Input(...)", type(layer).__name__, error=TypeError)
         if isinstance(layer, InputLayer):
             if self._layers or self._input_layer is not None:
                 raise ValueError(
@@ -180,6 +179,25 @@ class Sequential:
 
     def count_params(self):
         return int(sum(w.value.size for w in self.weights))
+
+    # ---------------------------------------------------------------- saving
+    def save_weights(self, filepath):
+        """Write the weights to an .npz file (see npconv.saving)."""
+        from .. import saving
+
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Read weights saved by save_weights; a damaged file changes nothing."""
+        from .. import saving
+
+        saving.load_weights(self, filepath)
+
+    def save(self, filepath):
+        """Write config and weights to one '.npconv' archive (see npconv.saving)."""
+        from .. import saving
+
+        saving.save_model(self, filepath)
 
     # --------------------------------------------------------------- summary
     def summary(self, line_length=None, positions=None, print_fn=None):
