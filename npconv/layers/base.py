@@ -30,13 +30,26 @@ def snake_case(class_name):
 def standardize_dtype(dtype):
     if dtype is None:
         return "float32"
+    if isinstance(dtype, dict):  # Keras's get_config() gives a DTypePolicy dict
+        dtype = dtype.get("config", {}).get("name", dtype)
     try:
         name = np.dtype(dtype).name
-    except TypeError:
+    except (TypeError, ValueError):
         name = None
     if name not in _FLOAT_DTYPES:
         raise invalid("dtype", f"one of {list(_FLOAT_DTYPES)}", str(dtype), error=TypeError)
     return name
+
+
+def assign_all(variables, values):
+    """Set each variable from its value, after checking every dtype and shape:
+    a bad entry raises and changes nothing."""
+    arrays = [as_float_array(value, "weights", variable.dtype) for variable, value in zip(variables, values)]
+    for variable, array in zip(variables, arrays):
+        if array.shape != variable.shape:
+            raise invalid("weights", f"shape {variable.shape} for weight '{variable.name}'", f"shape {array.shape}")
+    for variable, array in zip(variables, arrays):
+        variable.value[...] = array
 
 
 class Variable:
@@ -65,12 +78,7 @@ class Variable:
         return self.value.copy()
 
     def assign(self, value):
-        value = np.asarray(value)
-        if value.shape != self.value.shape:
-            raise invalid(
-                "value", f"an array of shape {self.value.shape} for weight '{self.name}'", f"shape {value.shape}"
-            )
-        self.value[...] = value
+        assign_all([self], [value])
 
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)
@@ -152,16 +160,7 @@ class Layer:
                 f"a list of {len(weights)} arrays",
                 "Build the layer first, or pass one array per weight, in get_weights() order.",
             )
-        arrays = [np.asarray(w) for w in weights]
-        for variable, array in zip(self._weights, arrays):
-            if array.shape != variable.shape:
-                raise invalid(
-                    "weights",
-                    f"shape {variable.shape} for weight '{variable.name}'",
-                    f"shape {array.shape}",
-                )
-        for variable, array in zip(self._weights, arrays):
-            variable.value[...] = array
+        assign_all(self._weights, weights)
 
     def count_params(self):
         if not self.built:

@@ -127,18 +127,22 @@ class _BaseConv(Layer):
         z = self._op(x)
         if self.use_bias:
             z += self.bias.value
+        # The activation sees the output in data_format's layout, as in Keras
+        # (softmax on a channels_first output runs over its last axis).
+        z = from_channels_last(z, self.data_format)
         y = z if self.activation is None else self.activation(z)
         self._last = (x, z, y)
-        return from_channels_last(y, self.data_format)
+        return y
 
     def backward(self, dy):
         """dx for the last call; kernel and bias gradients go to their Variables."""
         from .. import activations_grad
 
         x, z, y = self._last
-        dz = to_channels_last(np.asarray(dy, dtype=y.dtype), self.data_format)
+        dz = np.asarray(dy, dtype=y.dtype)
         if self.activation is not None:
             dz = activations_grad.gradient(self.activation, z, y, dz)
+        dz = to_channels_last(dz, self.data_format)
         if self.use_bias:
             self.bias.add_grad(dz.reshape(-1, dz.shape[-1]).sum(axis=0))
         dx = self._op_backward(x, dz)

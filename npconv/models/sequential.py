@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import layers as layers_module
 from ..arguments import invalid
-from ..layers.base import Layer, unique_name
+from ..layers.base import Layer, assign_all, unique_name
 from ..layers.input_layer import InputLayer, KerasTensor
 from .training import Trainer
 
@@ -166,16 +166,15 @@ class Sequential(Trainer):
         """
         weights = list(weights)
         expected = [w.shape for w in self.weights]
-        received = [np.shape(w) for w in weights]
-        if expected != [tuple(r) for r in received]:
+        received = [tuple(np.shape(w)) for w in weights]
+        if expected != received:
             raise invalid(
                 "weights",
                 f"{len(expected)} arrays with shapes {expected} for model '{self.name}'",
                 f"{len(received)} arrays with shapes {received}",
                 "Pass the list model.get_weights() returns, in that order.",
             )
-        for variable, value in zip(self.weights, weights):
-            variable.value[...] = value
+        assign_all(self.weights, weights)
 
     def count_params(self):
         return int(sum(w.value.size for w in self.weights))

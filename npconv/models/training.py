@@ -74,34 +74,61 @@ class Trainer:
         for weight in self.weights:
             weight.grad = None
 
-    def _train_step(self, x, y, sample_weight=None):
-        """One optimizer step. Returns the batch's loss (with regularization)."""
+    def _logits_loss(self):
+        """(last layer, its activation, loss on logits) when Keras would compute
+        the crossentropy from the logits under a final softmax/sigmoid, else None.
+
+        Keras 3 on TensorFlow does this: a softmax or sigmoid output remembers
+        its logits, and the crossentropy losses use them (no clipping).
+        """
+        last = self.layers[-1] if self.layers else None
+        activation = getattr(last, "activation", None)
+        if activation is None or last.activity_regularizer is not None:
+            return None
+        twin = getattr(self.loss, "logits_equivalent", lambda _: None)(activation)
+        return None if twin is None else (last, activation, twin)
+
+    def _step(self, x, y, sample_weight, training):
+        """Forward, loss and (when training) gradients. Returns (loss, y_pred)."""
         if not self.built:
             self.build(np.shape(x))
-        outputs = self._forward(x, training=True)
-        y_pred = outputs[-1]
-        loss = float(self.loss(y, y_pred, sample_weight=sample_weight)) + self._regularization_loss(outputs)
-        if not np.isfinite(loss):
-            return loss, y_pred
-        self._zero_grads()
-        self._backward(outputs, self.loss.gradient(y, y_pred, sample_weight=sample_weight))
-        pairs = [(w.grad, w) for w in self.trainable_weights if w.grad is not None]
-        self.optimizer.apply_gradients(pairs)
+        logits = self._logits_loss()
+        loss_fn = self.loss if logits is None else logits[2]
+        if logits is not None:
+            logits[0].activation = None  # the last layer yields logits for this step
+        try:
+            outputs = self._forward(x, training=training)
+            loss = float(loss_fn(y, outputs[-1], sample_weight=sample_weight)) + self._regularization_loss(outputs)
+            if training and np.isfinite(loss):
+                self._zero_grads()
+                self._backward(outputs, loss_fn.gradient(y, outputs[-1], sample_weight=sample_weight))
+        finally:
+            if logits is not None:
+                logits[0].activation = logits[1]
+        y_pred = outputs[-1] if logits is None else logits[1](outputs[-1])
+        return loss, y_pred
+
+    def _train_step(self, x, y, sample_weight=None):
+        """One optimizer step. Returns the batch's loss (with regularization)
+        and predictions; a non-finite loss leaves the weights unchanged."""
+        loss, y_pred = self._step(x, y, sample_weight, training=True)
+        if np.isfinite(loss):
+            pairs = [(w.grad, w) for w in self.trainable_weights if w.grad is not None]
+            self.optimizer.apply_gradients(pairs)
         self._zero_grads()
         return loss, y_pred
 
     def _test_step(self, x, y, sample_weight=None):
-        outputs = self._forward(x, training=False)
-        loss = float(self.loss(y, outputs[-1], sample_weight=sample_weight)) + self._regularization_loss(outputs)
-        return loss, outputs[-1]
+        return self._step(x, y, sample_weight, training=False)
 
     def _reset_metrics(self):
         for metric in self.compiled_metrics:
             metric.reset_state()
 
     def _update_metrics(self, y, y_pred, sample_weight):
+        # As Keras's compile(metrics=...): metrics are not sample-weighted.
         for metric in self.compiled_metrics:
-            metric.update_state(y, y_pred, sample_weight=sample_weight)
+            metric.update_state(y, y_pred)
 
     def _logs(self, loss):
         logs = {"loss": loss}

@@ -1,0 +1,477 @@
+"""Keras 3's built-in activations on NumPy arrays.
+
+Every function takes an array ``x`` of any shape and returns an array of the
+same shape (``glu`` halves its ``axis``). A floating-point input keeps its
+dtype (float32 in, float32 out); any other input is computed as float32, the
+Keras default float type. The functions are stable for large ``|x|`` and
+propagate NaN: a NaN input gives a NaN output in the same place (the
+along-axis functions turn the whole slice that holds it into NaN).
+
+Names resolve as in ``keras.activations.get``: every function by its own name,
+plus the aliases ``"swish"`` (silu) and ``"hard_swish"`` (hard_silu).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .arguments import invalid
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+def _float(x):
+    """``x`` as a floating-point array: float inputs keep their dtype."""
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating):
+        return x
+    return x.astype(np.float32)
+
+
+def _real(value, name, allow_none=False):
+    """A real number argument (not bool), as a Python float."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        expected = "a real number or None" if allow_none else "a real number"
+        raise invalid(name, expected, value, error=TypeError)
+    return float(value)
+
+
+def _axis(axis, ndim):
+    """An int axis, or a tuple of them, checked against ``ndim``."""
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    expected = f"an integer (or tuple of integers) in [-{ndim}, {ndim - 1}] for an input of rank {ndim}"
+    for item in axes:
+        if isinstance(item, bool) or not isinstance(item, numbers.Integral):
+            raise invalid("axis", expected, axis, error=TypeError)
+        if not -ndim <= item < ndim:
+            raise invalid("axis", expected, axis)
+    return tuple(int(a) for a in axes) if isinstance(axis, (tuple, list)) else int(axis)
+
+
+def _stable_sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+# --------------------------------------------------------------------------
+# erf / erfc, vectorised, relative accuracy ~1e-15 in float64
+# --------------------------------------------------------------------------
+# Rational approximations from Cephes (S. L. Moshier, ndtr.c), highest power
+# first: erf(x) = x T(x^2) / U(x^2) for |x| < 1, and
+# erfc(x) = exp(-x^2) P(x) / Q(x) for 1 <= x < 8, exp(-x^2) R(x) / S(x) beyond.
+# Q, S and U have an implied leading coefficient 1.
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)  # fmt: skip
+_ERF_U = (3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)  # fmt: skip
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)  # fmt: skip
+_ERFC_Q = (1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)  # fmt: skip
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)  # fmt: skip
+_ERFC_S = (2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)  # fmt: skip
+
+
+def _horner(x, coefficients, monic=False):
+    """The polynomial with these coefficients (highest power first) at x;
+    ``monic`` adds a leading coefficient 1."""
+    y = x + coefficients[0] if monic else np.full_like(x, coefficients[0])
+    for c in coefficients[1:]:
+        y = y * x + c
+    return y
+
+
+def _erf_near_zero(a):
+    """erf(a) for |a| < 1."""
+    a2 = a * a
+    return a * _horner(a2, _ERF_T) / _horner(a2, _ERF_U, monic=True)
+
+
+def _erfc_positive(a):
+    """erfc(a) for a >= 1 (NaN stays NaN; a beyond 30 underflows to 0)."""
+    a = np.minimum(a, 30.0)
+    middle = a < 8
+    out = np.empty_like(a)
+    m, f = a[middle], a[~middle]
+    out[middle] = np.exp(-m * m) * _horner(m, _ERFC_P) / _horner(m, _ERFC_Q, monic=True)
+    out[~middle] = np.exp(-f * f) * _horner(f, _ERFC_R) / _horner(f, _ERFC_S, monic=True)
+    return out
+
+
+def _erfc(z):
+    """Complementary error function of a float64 array, accurate in both tails."""
+    a = np.abs(z)
+    near = a < 1
+    upper = np.empty_like(a)  # erfc(|z|)
+    upper[near] = 1 - _erf_near_zero(a[near])
+    upper[~near] = _erfc_positive(a[~near])
+    return np.where(z < 0, 2 - upper, upper)
+
+
+def erf(x):
+    """The error function, elementwise; float64 accuracy about 1e-16.
+
+    x: any shape; returns x's shape, in x's float dtype.
+    """
+    x = _float(x)
+    z = x.astype(np.float64)
+    near = np.abs(z) < 1
+    out = np.empty_like(z)
+    out[near] = _erf_near_zero(z[near])
+    out[~near] = np.sign(z[~near]) * (1 - _erfc_positive(np.abs(z[~near])))
+    return out.astype(x.dtype)
+
+
+# --------------------------------------------------------------------------
+# rectifiers
+# --------------------------------------------------------------------------
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """Rectified linear unit, with Keras's three optional twists.
+
+    ``x`` above ``threshold`` passes, the rest becomes 0; the result is then
+    clipped to ``[0, max_value]`` if a max is given; finally
+    ``negative_slope * (x - threshold)`` is added below the threshold.
+    """
+    x = _float(x)
+    negative_slope = _real(negative_slope, "negative_slope")
+    max_value = _real(max_value, "max_value", allow_none=True)
+    threshold = _real(threshold, "threshold")
+    y = np.where(x <= threshold, 0, x).astype(x.dtype)
+    if max_value is not None:
+        y = np.clip(y, 0, max_value)
+    if negative_slope:
+        y = y - negative_slope * np.maximum(threshold - x, 0)
+    return y
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` for x >= 0, ``negative_slope * x`` below."""
+    x = _float(x)
+    negative_slope = _real(negative_slope, "negative_slope")
+    return np.where(x < 0, negative_slope * x, x)
+
+
+def relu6(x):
+    """ReLU capped at 6: ``min(max(x, 0), 6)``."""
+    return np.clip(_float(x), 0, 6)
+
+
+def elu(x, alpha=1.0):
+    """``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+    x = _float(x)
+    alpha = _real(alpha, "alpha")
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def selu(x):
+    """Scaled ELU: ``scale * elu(x, alpha)`` with the self-normalising constants."""
+    x = _float(x)
+    return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+
+
+def celu(x, alpha=1.0):
+    """``max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)``."""
+    x = _float(x)
+    alpha = _real(alpha, "alpha")
+    if alpha == 0:
+        raise invalid("alpha", "a non-zero real number", alpha)
+    return np.maximum(x, 0) + alpha * np.expm1(np.minimum(x, 0) / alpha)
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, computed as ``logaddexp(x, 0)`` so it never overflows."""
+    x = _float(x)
+    with np.errstate(invalid="ignore"):  # NaN in, NaN out, without a warning
+        return np.logaddexp(x, np.zeros((), x.dtype))
+
+
+def softsign(x):
+    """``x / (1 + |x|)``."""
+    x = _float(x)
+    return x / (1 + np.abs(x))
+
+
+def squareplus(x, b=4):
+    """``(x + sqrt(x^2 + b)) / 2``.
+
+    For x < 0 the equal form ``b / (2 * (sqrt(x^2 + b) - x))`` is used, which
+    avoids the cancellation of the direct formula (Keras returns 0 there once
+    x^2 swamps b).
+    """
+    x = _float(x)
+    b = _real(b, "b")
+    if b < 0:
+        raise invalid("b", "a non-negative real number", b)
+    root = np.hypot(x, np.sqrt(np.asarray(b, x.dtype)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        negative = b / (2 * (root - x))
+    return np.where(x < 0, negative, (x + root) / 2).astype(x.dtype)
+
+
+def sparse_plus(x):
+    """0 for x <= -1, ``(x + 1)^2 / 4`` for -1 < x < 1, ``x`` for x >= 1."""
+    x = _float(x)
+    middle = (x + 1) ** 2 / 4
+    return np.where(x <= -1, 0, np.where(x >= 1, x, middle)).astype(x.dtype)
+
+
+def silu(x):
+    """``x * sigmoid(x)`` (also called swish)."""
+    x = _float(x)
+    return x * _stable_sigmoid(x)
+
+
+def gelu(x, approximate=False):
+    """Gaussian error linear unit: ``x * P(N(0, 1) <= x)``.
+
+    Exact (``approximate=False``): ``x/2 * erfc(-x/sqrt(2))``, computed in
+    float64. Approximate: the tanh form
+    ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``.
+    """
+    x = _float(x)
+    if not isinstance(approximate, (bool, np.bool_)):
+        raise invalid("approximate", "True or False", approximate, error=TypeError)
+    if approximate:
+        with np.errstate(over="ignore"):
+            inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+        return x / 2 * (1 + np.tanh(inner))
+    x64 = x.astype(np.float64)
+    return (x64 / 2 * _erfc(-x64 / math.sqrt(2))).astype(x.dtype)
+
+
+def mish(x):
+    """``x * tanh(softplus(x))``."""
+    x = _float(x)
+    return x * np.tanh(softplus(x))
+
+
+def exponential(x):
+    """``exp(x)``; overflows to inf like any exp."""
+    return np.exp(_float(x))
+
+
+def linear(x):
+    """The identity: returns ``x`` unchanged."""
+    return np.asarray(x)
+
+
+# --------------------------------------------------------------------------
+# squashing and shrinking
+# --------------------------------------------------------------------------
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``, with no overflow for large ``|x|``."""
+    x = _float(x)
+    return _stable_sigmoid(x).astype(x.dtype)
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``."""
+    return -softplus(-_float(x))
+
+
+def hard_sigmoid(x):
+    """Piecewise-linear sigmoid: ``clip(x + 3, 0, 6) / 6``."""
+    x = _float(x)
+    return np.clip(x + 3, 0, 6) / 6
+
+
+def hard_silu(x):
+    """``x * hard_sigmoid(x)`` (also called hard swish)."""
+    x = _float(x)
+    return x * hard_sigmoid(x)
+
+
+def sparse_sigmoid(x):
+    """0 for x <= -1, ``(x + 1) / 2`` in between, 1 for x >= 1."""
+    x = _float(x)
+    return np.clip((x + 1) / 2, 0, 1)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return np.tanh(_float(x))
+
+
+def tanh_shrink(x):
+    """``x - tanh(x)``."""
+    x = _float(x)
+    return x - np.tanh(x)
+
+
+def hard_tanh(x):
+    """``clip(x, -1, 1)``."""
+    return np.clip(_float(x), -1, 1)
+
+
+def soft_shrink(x, threshold=0.5):
+    """Moves ``x`` towards 0 by ``threshold``, stopping at 0: ``x - clip(x, -t, t)``."""
+    x = _float(x)
+    threshold = _real(threshold, "threshold")
+    return x - np.clip(x, -threshold, threshold)
+
+
+def hard_shrink(x, threshold=0.5):
+    """``x`` where ``|x| > threshold``, 0 elsewhere."""
+    x = _float(x)
+    threshold = _real(threshold, "threshold")
+    return np.where(np.abs(x) <= threshold, 0, x).astype(x.dtype)
+
+
+def threshold(x, threshold, default_value):
+    """``x`` where ``x > threshold``, ``default_value`` elsewhere."""
+    x = _float(x)
+    threshold = _real(threshold, "threshold")
+    default_value = _real(default_value, "default_value")
+    return np.where(x <= threshold, default_value, x).astype(x.dtype)
+
+
+# --------------------------------------------------------------------------
+# along an axis
+# --------------------------------------------------------------------------
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis`` (an int or a tuple of ints).
+
+    The max is subtracted first, so large inputs do not overflow.
+    """
+    x = _float(x)
+    axis = _axis(axis, x.ndim)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x)`` along ``axis``, stable for large inputs."""
+    x = _float(x)
+    axis = _axis(axis, x.ndim)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def sparsemax(x, axis=-1):
+    """Euclidean projection of each slice along ``axis`` onto the simplex.
+
+    Returns ``max(x - tau, 0)``, where tau makes each slice sum to 1.
+    """
+    x = _float(x)
+    axis = _axis(axis, x.ndim)
+    z = np.moveaxis(x, axis, -1)
+    z_sorted = -np.sort(-z, axis=-1)
+    cumsum = np.cumsum(z_sorted, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1, dtype=x.dtype)
+    support = 1 + k * z_sorted > cumsum
+    size = np.sum(support, axis=-1, keepdims=True)
+    total = np.take_along_axis(cumsum, np.maximum(size - 1, 0), axis=-1)
+    tau = (total - 1) / size
+    tau = np.where(np.isnan(z).any(axis=-1, keepdims=True), np.nan, tau)
+    return np.moveaxis(np.maximum(z - tau, 0), -1, axis).astype(x.dtype)
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: split ``x`` in halves a, b along ``axis``; ``a * sigmoid(b)``.
+
+    x: (..., 2n, ...) -> (..., n, ...).
+    """
+    x = _float(x)
+    axis = _axis(axis, x.ndim)
+    if isinstance(axis, tuple) or x.shape[axis] % 2:
+        raise invalid("axis", f"one axis of even length; x.shape={x.shape}", axis)
+    a, b = np.split(x, 2, axis=axis)
+    return a * _stable_sigmoid(b)
+
+
+# --------------------------------------------------------------------------
+# names
+# --------------------------------------------------------------------------
+_FUNCTIONS = (
+    relu,
+    leaky_relu,
+    relu6,
+    softmax,
+    celu,
+    elu,
+    selu,
+    softplus,
+    softsign,
+    squareplus,
+    soft_shrink,
+    sparse_plus,
+    silu,
+    gelu,
+    glu,
+    tanh,
+    tanh_shrink,
+    threshold,
+    sigmoid,
+    sparse_sigmoid,
+    exponential,
+    hard_sigmoid,
+    hard_silu,
+    hard_tanh,
+    hard_shrink,
+    linear,
+    mish,
+    log_softmax,
+    log_sigmoid,
+    sparsemax,
+)
+ALL_OBJECTS_DICT = {fn.__name__: fn for fn in _FUNCTIONS}
+ALL_OBJECTS_DICT["swish"] = silu
+ALL_OBJECTS_DICT["hard_swish"] = hard_silu
+swish = silu
+hard_swish = hard_silu
+
+
+def _lookup(name):
+    if name not in ALL_OBJECTS_DICT:
+        raise invalid("activation", f"one of {sorted(ALL_OBJECTS_DICT)}", name)
+    return ALL_OBJECTS_DICT[name]
+
+
+def deserialize(config):
+    """The activation function named by ``config``.
+
+    config: a name such as ``"relu"``, or Keras's function dict
+    ``{"class_name": "function", "config": "relu", ...}``.
+    """
+    if isinstance(config, dict):
+        if config.get("class_name") != "function" or not isinstance(config.get("config"), str):
+            expected = "a dict with 'class_name': 'function' and the function's name as 'config'"
+            raise invalid("config", expected, config)
+        return _lookup(config["config"])
+    if isinstance(config, str):
+        return _lookup(config)
+    raise invalid("config", "an activation name or its dict", config, error=TypeError)
+
+
+def get(identifier):
+    """An activation function from None (linear), a name, a dict or a callable."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise invalid("activation", "None, an activation name, a dict or a callable", identifier, error=TypeError)
+
+
+def serialize(activation):
+    """The name of a built-in activation function (``silu`` for swish)."""
+    name = getattr(activation, "__name__", None)
+    if ALL_OBJECTS_DICT.get(name) is not activation:
+        fix = "Only npconv's built-in activations have a name to save; pass one of them or its name."
+        raise invalid("activation", "a built-in activation function", activation, fix)
+    return name

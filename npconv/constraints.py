@@ -1,0 +1,211 @@
+"""Keras 3's weight constraints on NumPy.
+
+A constraint is called on a weight array ``w`` after each optimizer step and
+returns the projected array, same shape, in w's float dtype (an integer array
+counts as float32). The norm constraints work on the norms taken along
+``axis`` (an int or a list of ints): for a conv kernel
+``(*kernel_size, input_channels, filters)`` use ``axis=[0, ..., rank]`` to
+constrain each filter as a whole.
+
+The formulas are Keras's, epsilon included: ``w * desired / (epsilon + norm)``
+with ``epsilon = 1e-7``, so a zero column stays zero and a norm already in
+range moves by a relative 1e-7 / norm.
+
+Names resolve as in ``keras.constraints.get``: ``"max_norm"``,
+``"min_max_norm"``, ``"non_neg"``, ``"unit_norm"`` and the class names.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .arguments import invalid
+
+_MODULE = "keras.constraints"
+_EPSILON = 1e-7  # Keras's backend.epsilon()
+
+
+def _array(w):
+    w = np.asarray(w)
+    return w if np.issubdtype(w.dtype, np.floating) else w.astype(np.float32)
+
+
+def _non_negative(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise invalid(name, "a non-negative real number", value, error=TypeError)
+    if not math.isfinite(value) or value < 0:
+        raise invalid(name, "a non-negative real number", value)
+    return value
+
+
+def _axis(axis):
+    """An int, or a list or tuple of ints, kept as given for get_config."""
+    items = axis if isinstance(axis, (list, tuple)) else [axis]
+    if not items or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in items):
+        raise invalid("axis", "an integer or a list of integers", axis, error=TypeError)
+    return type(axis)(int(a) for a in axis) if isinstance(axis, (list, tuple)) else int(axis)
+
+
+def _norms(w, axis):
+    """L2 norms of w along ``axis``, kept as size-1 axes so they broadcast."""
+    axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
+    if any(not -w.ndim <= a < w.ndim for a in (axis if isinstance(axis, tuple) else (axis,))):
+        raise invalid("axis", f"axes within the rank {w.ndim} of w.shape={w.shape}", axis)
+    return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True))
+
+
+class Constraint:
+    """Base class: ``constraint(w) -> projected w``; the base leaves w as it is."""
+
+    def __call__(self, w):
+        return w
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class MaxNorm(Constraint):
+    """Scales down each slice whose norm along ``axis`` exceeds ``max_value``.
+
+    ``w * clip(norm, 0, max_value) / (epsilon + norm)``.
+    """
+
+    def __init__(self, max_value=2, axis=0):
+        self.max_value = _non_negative(max_value, "max_value")
+        self.axis = _axis(axis)
+
+    def __call__(self, w):
+        w = _array(w)
+        norms = _norms(w, self.axis)
+        desired = np.clip(norms, 0, self.max_value)
+        return w * (desired / (_EPSILON + norms))
+
+    def get_config(self):
+        return {"max_value": self.max_value, "axis": self.axis}
+
+
+class MinMaxNorm(Constraint):
+    """Moves each slice's norm along ``axis`` into ``[min_value, max_value]``.
+
+    The new norm is ``rate * clip(norm, min_value, max_value) + (1 - rate) * norm``;
+    ``rate=1`` enforces the bounds at once, a smaller rate moves towards them.
+    """
+
+    def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
+        self.min_value = _non_negative(min_value, "min_value")
+        self.max_value = _non_negative(max_value, "max_value")
+        if self.max_value < self.min_value:
+            raise invalid("max_value", f"a number >= min_value={self.min_value}", self.max_value)
+        self.rate = _non_negative(rate, "rate")
+        if self.rate > 1:
+            raise invalid("rate", "a real number in [0, 1]", self.rate)
+        self.axis = _axis(axis)
+
+    def __call__(self, w):
+        w = _array(w)
+        norms = _norms(w, self.axis)
+        desired = self.rate * np.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        return w * (desired / (_EPSILON + norms))
+
+    def get_config(self):
+        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
+
+
+class NonNeg(Constraint):
+    """Sets negative weights to 0: ``max(w, 0)``."""
+
+    def __call__(self, w):
+        return np.maximum(_array(w), 0)
+
+
+class UnitNorm(Constraint):
+    """Scales each slice along ``axis`` to unit norm: ``w / (epsilon + norm)``."""
+
+    def __init__(self, axis=0):
+        self.axis = _axis(axis)
+
+    def __call__(self, w):
+        w = _array(w)
+        return w / (_EPSILON + _norms(w, self.axis))
+
+    def get_config(self):
+        return {"axis": self.axis}
+
+
+# --------------------------------------------------------------------------
+# names, serialization
+# --------------------------------------------------------------------------
+ALL_OBJECTS_DICT = {
+    "Constraint": Constraint,
+    "MaxNorm": MaxNorm,
+    "MinMaxNorm": MinMaxNorm,
+    "NonNeg": NonNeg,
+    "UnitNorm": UnitNorm,
+    "constraint": Constraint,
+    "max_norm": MaxNorm,
+    "min_max_norm": MinMaxNorm,
+    "non_neg": NonNeg,
+    "unit_norm": UnitNorm,
+}
+
+
+def _lookup(name):
+    if name not in ALL_OBJECTS_DICT:
+        raise invalid("constraint", f"one of {sorted(ALL_OBJECTS_DICT)}", name)
+    return ALL_OBJECTS_DICT[name]
+
+
+def serialize(constraint):
+    """Keras 3's dict: ``{"module", "class_name", "config", "registered_name"}``."""
+    if isinstance(constraint, Constraint):
+        return {
+            "module": _MODULE,
+            "class_name": type(constraint).__name__,
+            "config": constraint.get_config(),
+            "registered_name": None,
+        }
+    if callable(constraint):
+        name = getattr(constraint, "__name__", type(constraint).__name__)
+        return {"module": None, "class_name": "function", "config": name, "registered_name": name}
+    raise invalid("constraint", "a Constraint instance", constraint, error=TypeError)
+
+
+def deserialize(config):
+    """A constraint from a name or a ``{"class_name", "config"}`` dict."""
+    if config is None:
+        return None
+    if isinstance(config, str):
+        return _lookup(config)()
+    if not isinstance(config, dict):
+        raise invalid("config", "a constraint name or dict", config, error=TypeError)
+    if not isinstance(config.get("class_name"), str):
+        raise invalid("config", "a dict with a 'class_name' string", config)
+    cls = _lookup(config["class_name"])
+    arguments = config.get("config") or {}
+    if not isinstance(arguments, dict):
+        raise invalid("config", "a dict whose 'config' is a dict of arguments", config, error=TypeError)
+    return cls.from_config(arguments)
+
+
+def get(identifier):
+    """A constraint from None (None), a name, a dict, a class, an instance or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Constraint):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise invalid("constraint", "None, a constraint name, a dict or a callable", identifier, error=TypeError)

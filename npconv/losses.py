@@ -1,0 +1,829 @@
+"""Keras 3 losses on NumPy, each with its exact gradient.
+
+Every loss has a function form that returns per-sample values, as in Keras::
+
+    mean_squared_error(y_true, y_pred)          # (batch, *dims) -> (batch, *dims[:-1])
+
+and a class form that reduces them (``reduction``, ``sample_weight``) and also
+differentiates the reduced value with respect to ``y_pred``::
+
+    loss = SparseCategoricalCrossentropy(from_logits=True)
+    value = loss(y_true, y_pred)                # float
+    dy_pred = loss.gradient(y_true, y_pred)     # same shape as y_pred
+
+Gradients are those TensorFlow computes for the Keras formulas, including the
+places where TF's chain rule differs from the mathematical derivative:
+
+- probabilities are clipped to ``[1e-7, 1 - 1e-7]``; the clip passes the
+  gradient inside that range (ends included) and blocks it outside;
+- ``categorical_crossentropy`` on probabilities first divides ``y_pred`` by its
+  sum over ``axis``, and the gradient flows through that division;
+- the fused softmax crossentropy kernels return ``softmax - labels`` as the
+  logits gradient, even when the labels do not sum to 1.
+
+Each forward function returns ``(values, backward, mask)``: ``backward(dvalues)``
+is the gradient with respect to ``y_pred`` given the gradient with respect to
+``values``; ``mask`` marks the entries that count (``ignore_class``) or is None.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import numbers
+import re
+
+import numpy as np
+
+from .arguments import invalid
+
+EPSILON = 1e-7  # keras.config.epsilon()
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+_FLOAT_KINDS = "fiub"
+
+__all__ = [
+    "Loss",
+    "LossFunctionWrapper",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Huber",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "get",
+    "serialize",
+    "deserialize",
+]
+
+
+# ---------------------------------------------------------------- helpers
+def _as_numeric(value, name):
+    array = np.asarray(value)
+    if array.dtype.kind not in _FLOAT_KINDS:
+        raise invalid(name, "a real-valued numeric array", f"array of dtype {array.dtype}", error=TypeError)
+    return array
+
+
+def _float_dtype(array, dtype=None):
+    if dtype is not None:
+        return np.dtype(dtype)
+    return array.dtype if array.dtype.kind == "f" else np.dtype("float32")
+
+
+def _prepare(y_true, y_pred, dtype=None):
+    """y_pred as a float array; y_true cast to its dtype (Keras's convert_to_tensor)."""
+    y_pred = _as_numeric(y_pred, "y_pred")
+    y_pred = y_pred.astype(_float_dtype(y_pred, dtype), copy=False)
+    y_true = _as_numeric(y_true, "y_true").astype(y_pred.dtype, copy=False)
+    return y_true, y_pred
+
+
+def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
+    """Keras's rule: if the ranks differ by one and the longer ends in 1, match them."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def _sum_to_shape(grad, shape):
+    """Undo broadcasting: sum ``grad`` down to ``shape``."""
+    if grad.shape == tuple(shape):
+        return grad
+    lead = grad.ndim - len(shape)
+    grad = grad.sum(axis=tuple(range(lead))) if lead else grad
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=axes, keepdims=True) if axes else grad
+
+
+def _check_same_shape(y_true, y_pred, what):
+    if y_true.shape != y_pred.shape:
+        raise invalid(
+            "y_true",
+            f"an array with the shape of y_pred {y_pred.shape} ({what})",
+            f"shape {y_true.shape}",
+        )
+
+
+def _check_axis(axis, ndim):
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise invalid("axis", "an integer", axis, error=TypeError)
+    if not -ndim <= axis < ndim:
+        raise invalid("axis", f"an integer in [-{ndim}, {ndim}) for y_pred of rank {ndim}", axis)
+    return int(axis) % ndim
+
+
+def _clip_probabilities(p):
+    """Keras's clip to [eps, 1 - eps]; returns the clipped array and where TF passes the gradient."""
+    low, high = p.dtype.type(EPSILON), p.dtype.type(1.0 - EPSILON)
+    return np.clip(p, low, high), (p >= low) & (p <= high)
+
+
+def _mean_last(values):
+    """mean over axis -1 and its backward."""
+    n = values.shape[-1] if values.ndim else 1
+    out = values.mean(axis=-1)
+
+    def backward(dout):
+        return np.broadcast_to(np.expand_dims(dout / values.dtype.type(n), -1), values.shape)
+
+    return out, backward
+
+
+def _log_softmax(logits, axis):
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    sum_exp = exp.sum(axis=axis, keepdims=True)
+    return shifted, exp / sum_exp, np.log(sum_exp)
+
+
+# ------------------------------------------------------ forward / backward
+def _mse_forward(y_true, y_pred):
+    error = y_true - y_pred
+    values, mean_backward = _mean_last(np.square(error))
+    return values, lambda d: -2 * error * mean_backward(d), None
+
+
+def _mae_forward(y_true, y_pred):
+    error = y_true - y_pred
+    values, mean_backward = _mean_last(np.abs(error))
+    return values, lambda d: -np.sign(error) * mean_backward(d), None
+
+
+def _huber_forward(y_true, y_pred, delta=1.0):
+    error = y_pred - y_true
+    abs_error = np.abs(error)
+    delta = y_pred.dtype.type(delta)
+    half = y_pred.dtype.type(0.5)
+    quadratic = abs_error <= delta
+    per_element = np.where(quadratic, half * np.square(error), delta * abs_error - half * np.square(delta))
+    values, mean_backward = _mean_last(per_element)
+
+    def backward(d):
+        return np.where(quadratic, error, delta * np.sign(error)) * mean_backward(d)
+
+    return values, backward, None
+
+
+def _sigmoid_xent_logits(labels, logits):
+    """tf.nn.sigmoid_cross_entropy_with_logits, elementwise, and its gradient."""
+    positive = logits >= 0
+    e = np.exp(-np.abs(logits))
+    loss = np.where(positive, logits, 0) - logits * labels + np.log1p(e)
+    sig_part = e / (1 + e)
+    grad = np.where(positive, (1 - labels) - sig_part, sig_part - labels)
+    return loss, grad
+
+
+def _bce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    _check_same_shape(y_true, y_pred, "binary crossentropy compares them elementwise")
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        elementwise, d_elementwise = _sigmoid_xent_logits(y_true, y_pred)
+        passes = None
+    else:
+        clipped, passes = _clip_probabilities(y_pred)
+        elementwise = -(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
+        d_elementwise = -y_true / clipped + (1 - y_true) / (1 - clipped)
+    axis = _check_axis(axis, y_pred.ndim)
+    n = y_pred.dtype.type(y_pred.shape[axis])
+    values = elementwise.mean(axis=axis)
+
+    def backward(d):
+        grad = d_elementwise * (np.expand_dims(d, axis) / n)
+        return grad if passes is None else np.where(passes, grad, 0)
+
+    return values, backward, None
+
+
+def _softmax_xent_logits(labels, logits, axis):
+    """tf.nn.softmax_cross_entropy_with_logits: its loss and TF's ``softmax - labels``."""
+    shifted, softmax, log_sum_exp = _log_softmax(logits, axis)
+    values = np.sum(labels * (log_sum_exp - shifted), axis=axis)
+    return values, softmax - labels
+
+
+def _cce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    if y_pred.ndim < 1:
+        raise invalid("y_pred", "an array of rank >= 1 (..., num_classes)", "a scalar")
+    _check_same_shape(y_true, y_pred, "one-hot labels, one column per class")
+    axis = _check_axis(axis, y_pred.ndim)
+    if label_smoothing:
+        num_classes = y_pred.dtype.type(y_true.shape[-1])
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
+    if from_logits:
+        values, d_logits = _softmax_xent_logits(y_true, y_pred, axis)
+        return values, lambda d: np.expand_dims(d, axis) * d_logits, None
+    total = y_pred.sum(axis=axis, keepdims=True)
+    normalized = y_pred / total
+    clipped, passes = _clip_probabilities(normalized)
+    values = -np.sum(y_true * np.log(clipped), axis=axis)
+
+    def backward(d):
+        d_normalized = np.where(passes, -np.expand_dims(d, axis) * y_true / clipped, 0)
+        d_total = np.sum(d_normalized * (-y_pred / total / total), axis=axis, keepdims=True)
+        return d_normalized / total + d_total
+
+    return values, backward, None
+
+
+def _sparse_labels(y_true, y_pred, axis, ignore_class):
+    """Integer labels of shape y_pred.shape[:-1], checked against the class count."""
+    if axis not in (-1, y_pred.ndim - 1):
+        raise invalid("axis", "-1 (sparse crossentropy reads classes from the last axis)", axis)
+    if y_pred.ndim < 1:
+        raise invalid("y_pred", "an array of rank >= 1 (..., num_classes)", "a scalar")
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]
+    if y_true.shape != y_pred.shape[:-1]:
+        raise invalid(
+            "y_true",
+            f"integer labels of shape {y_pred.shape[:-1]} (or {(*y_pred.shape[:-1], 1)}) for y_pred of shape {y_pred.shape}",
+            f"shape {y_true.shape}",
+            "For one-hot labels use categorical_crossentropy." if y_true.shape == y_pred.shape else None,
+        )
+    valid = None if ignore_class is None else y_true != ignore_class
+    checked = y_true if valid is None else y_true[valid]
+    if not np.all(np.isfinite(checked)):
+        raise invalid("y_true", "finite integer class labels", "an array containing NaN or inf")
+    labels = np.where(valid, y_true, 0) if valid is not None else y_true
+    labels = labels.astype(np.int64)
+    num_classes = y_pred.shape[-1]
+    bad = (labels < 0) | (labels >= num_classes)
+    if np.any(bad):
+        value = labels[bad].flat[0]
+        raise invalid(
+            "y_true",
+            f"class labels in [0, {num_classes}) because y_pred has {num_classes} classes",
+            f"an array containing the label {int(value)}",
+            "Labels must be integer class indices, not one-hot rows; for one-hot labels use categorical_crossentropy.",
+        )
+    return labels, valid
+
+
+def _sparse_xent_logits(labels, logits):
+    """tf.nn.sparse_softmax_cross_entropy_with_logits and its ``softmax - one_hot``."""
+    shifted, softmax, log_sum_exp = _log_softmax(logits, -1)
+    picked = np.take_along_axis(shifted, labels[..., None], axis=-1)
+    values = (log_sum_exp - picked)[..., 0]
+    d_logits = softmax
+    np.put_along_axis(d_logits, labels[..., None], np.take_along_axis(softmax, labels[..., None], -1) - 1, -1)
+    return values, d_logits
+
+
+def _scce_forward(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    labels, valid = _sparse_labels(y_true, y_pred, axis, ignore_class)
+    if valid is not None:
+        y_pred = np.where(valid[..., None], y_pred, 0)
+    if from_logits:
+        values, d_logits = _sparse_xent_logits(labels, y_pred)
+        d_y_pred = d_logits
+    else:
+        clipped, passes = _clip_probabilities(y_pred)
+        values, d_logits = _sparse_xent_logits(labels, np.log(clipped))
+        d_y_pred = np.where(passes, d_logits / clipped, 0)
+    if valid is not None:
+        values = np.where(valid, values, 0)
+        d_y_pred = np.where(valid[..., None], d_y_pred, 0)
+    return values, lambda d: d[..., None] * d_y_pred, valid
+
+
+# ----------------------------------------------------------- function form
+def _function(forward, y_true, y_pred, **kwargs):
+    y_true, y_pred = _prepare(y_true, y_pred)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return forward(y_true, y_pred, **kwargs)[0]
+
+
+def mean_squared_error(y_true, y_pred):
+    """mean((y_true - y_pred) ** 2, axis=-1): (batch, ..., d) -> (batch, ...)."""
+    return _function(_mse_forward, y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """mean(|y_true - y_pred|, axis=-1): (batch, ..., d) -> (batch, ...)."""
+    return _function(_mae_forward, y_true, y_pred)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """mean of 0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2, over axis -1."""
+    return _function(_huber_forward, y_true, y_pred, delta=delta)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Elementwise binary crossentropy, averaged over ``axis``."""
+    return _function(_bce_forward, y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """-sum(y_true * log(y_pred), axis) for one-hot y_true."""
+    return _function(_cce_forward, y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    """Crossentropy with integer labels y_true: (batch, ...) and y_pred: (batch, ..., classes)."""
+    return _function(_scce_forward, y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class, axis=axis)
+
+
+_FORWARDS = {
+    mean_squared_error: _mse_forward,
+    mean_absolute_error: _mae_forward,
+    huber: _huber_forward,
+    binary_crossentropy: _bce_forward,
+    categorical_crossentropy: _cce_forward,
+    sparse_categorical_crossentropy: _scce_forward,
+}
+
+
+# --------------------------------------------------------------- reduction
+def standardize_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise invalid("reduction", f"one of {list(REDUCTIONS)}", reduction)
+    return "none" if reduction is None else reduction
+
+
+def _mask_weight(mask, reduction, dtype):
+    """Keras's apply_mask: masked entries weigh 0; under means the rest weigh total/valid."""
+    if reduction in ("mean", "sum_over_batch_size"):
+        valid = mask.sum(dtype=dtype)
+        ratio = dtype.type(mask.size) / valid if valid else dtype.type(0)
+        return np.where(mask, ratio, dtype.type(0))
+    return mask.astype(dtype)
+
+
+def _combine_weights(sample_weight, mask, values, reduction):
+    dtype = values.dtype
+    if sample_weight is not None:
+        sample_weight = _as_numeric(sample_weight, "sample_weight").astype(dtype, copy=False)
+    if mask is None:
+        return sample_weight
+    float_mask = _mask_weight(mask, reduction, dtype)
+    if sample_weight is None:
+        return float_mask
+    float_mask, sample_weight = squeeze_or_expand_to_same_rank(float_mask, sample_weight)
+    return sample_weight * float_mask
+
+
+def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum_over_batch_size"):
+    """Keras's reduction of per-sample ``values``; returns (loss, backward).
+
+    ``backward()`` is d(loss)/d(values) (the sum's gradient for 'none').
+    """
+    reduction = standardize_reduction(reduction)
+    sample_weight = _combine_weights(sample_weight, mask, values, reduction)
+    shaped, weight = values, None
+    if sample_weight is not None:
+        shaped, weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        try:
+            weighted = shaped * weight
+        except ValueError:
+            raise invalid(
+                "sample_weight",
+                f"an array that broadcasts against the per-sample losses of shape {values.shape}",
+                f"shape {sample_weight.shape}",
+                "Pass one weight per sample, shape (batch,).",
+            ) from None
+    else:
+        weighted = values
+    one, zero = values.dtype.type(1), values.dtype.type(0)
+    if reduction == "none" or weighted.shape in ((), (0,)):
+        loss, scale = weighted, one
+    elif reduction == "sum":
+        loss, scale = weighted.sum(), one
+    else:
+        if reduction == "mean_with_sample_weight" and weight is not None:
+            divisor = weight.sum(dtype=values.dtype)
+        else:
+            divisor = values.dtype.type(weighted.size)
+        # divide_no_nan: a zero divisor gives a zero loss
+        loss = weighted.sum() / divisor if divisor else zero
+        scale = one / divisor if divisor else zero
+
+    def backward():
+        d_weighted = np.full(weighted.shape, scale, dtype=values.dtype)
+        if weight is None:
+            return d_weighted
+        return _sum_to_shape(d_weighted * weight, shaped.shape).reshape(values.shape)
+
+    return loss, backward
+
+
+# ------------------------------------------------------------------ classes
+class Loss:
+    """Base of every loss: reduce ``call``'s per-sample values, and differentiate.
+
+    Subclasses implement ``forward(y_true, y_pred) -> (values, backward, mask)``
+    on arrays already cast to the computation dtype.
+
+    ``dtype=None`` computes in y_pred's float dtype (float32 for integer
+    y_pred). Keras computes in ``keras.config.floatx()`` (float32) unless told;
+    pass ``dtype='float32'`` to reproduce that for float64 inputs.
+    """
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        if name is not None and not isinstance(name, str):
+            raise invalid("name", "a string", name, error=TypeError)
+        self.name = name or _snake_case(type(self).__name__)
+        self.reduction = standardize_reduction(reduction)
+        self.dtype = None if dtype is None else _standardize_dtype(dtype)
+
+    def forward(self, y_true, y_pred):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(y_true, y_pred).")
+
+    def call(self, y_true, y_pred):
+        """Per-sample loss values, before reduction."""
+        y_true, y_pred = _prepare(y_true, y_pred, self.dtype)
+        return self.forward(y_true, y_pred)[0]
+
+    def _run(self, y_true, y_pred, sample_weight):
+        y_true, y_pred = _prepare(y_true, y_pred, self.dtype)
+        values, backward, mask = self.forward(y_true, y_pred)
+        loss, reduce_backward = reduce_weighted_values(values, sample_weight, mask, self.reduction)
+        return loss, backward, reduce_backward, y_pred
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The reduced loss as a float (an array for reduction='none')."""
+        loss = self._run(y_true, y_pred, sample_weight)[0]
+        return loss if self.reduction == "none" else float(loss)
+
+    def value_and_gradient(self, y_true, y_pred, sample_weight=None):
+        """(loss, d loss / d y_pred) in one pass; the gradient has y_pred's shape."""
+        y_pred_in = np.asarray(y_pred)
+        loss, backward, reduce_backward, y_pred = self._run(y_true, y_pred, sample_weight)
+        grad = np.asarray(backward(reduce_backward()), dtype=y_pred.dtype).reshape(y_pred_in.shape)
+        if y_pred_in.dtype.kind == "f":
+            grad = grad.astype(y_pred_in.dtype, copy=False)
+        return (loss if self.reduction == "none" else float(loss)), grad
+
+    def gradient(self, y_true, y_pred, sample_weight=None):
+        """d(reduced loss)/d(y_pred), same shape as y_pred (for 'none': of the sum)."""
+        return self.value_and_gradient(y_true, y_pred, sample_weight)[1]
+
+    def logits_equivalent(self, activation):
+        """The loss Keras's TensorFlow backend really computes after ``activation``.
+
+        When y_pred comes straight out of a ``softmax`` or ``sigmoid`` (a Dense
+        activation or an Activation layer), Keras 3 on TensorFlow computes the
+        three crossentropies from the cached pre-activation logits instead of
+        the probabilities: no clipping, no renormalising. This returns that
+        loss (a copy with ``from_logits=True``) to apply to the logits, or None
+        where Keras uses y_pred as it is.
+        """
+        return None
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class LossFunctionWrapper(Loss):
+    """A loss function as a Loss: Keras's rank matching, then ``fn(y_true, y_pred, **kwargs)``."""
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise invalid("fn", "a loss function such as npconv.losses.mean_squared_error", fn, error=TypeError)
+        super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def forward(self, y_true, y_pred):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        forward = _FORWARDS.get(self.fn)
+        if forward is not None:
+            return forward(y_true, y_pred, **self._fn_kwargs)
+        values = np.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
+
+        def backward(_):
+            raise ValueError(
+                f"The loss function {getattr(self.fn, '__name__', self.fn)!r} has no gradient in npconv. "
+                f"Subclass npconv.losses.Loss and implement forward(y_true, y_pred) returning "
+                f"(values, backward, mask)."
+            )
+
+        return values, backward, None
+
+    def logits_equivalent(self, activation):
+        if self.fn in _CROSSENTROPY_CLASSES:
+            return _CROSSENTROPY_CLASSES[self.fn](
+                name=self.name, reduction=self.reduction, dtype=self.dtype, **self._fn_kwargs
+            ).logits_equivalent(activation)
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "fn": getattr(self.fn, "__name__", None), **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "fn" not in config:
+            return cls(**config)
+        fn = config.pop("fn")
+        if isinstance(fn, str):
+            if fn not in _FUNCTIONS:
+                raise invalid("fn", f"one of {sorted(_FUNCTIONS)}", fn)
+            fn = _FUNCTIONS[fn]
+        return cls(fn, **config)
+
+    def __repr__(self):
+        return f"<LossFunctionWrapper({getattr(self.fn, '__name__', self.fn)}, kwargs={self._fn_kwargs})>"
+
+
+class MeanSquaredError(LossFunctionWrapper):
+    """mean((y_true - y_pred) ** 2) over the last axis, then reduced."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)
+
+
+class MeanAbsoluteError(LossFunctionWrapper):
+    """mean(|y_true - y_pred|) over the last axis, then reduced."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)
+
+
+class Huber(LossFunctionWrapper):
+    """Quadratic for |error| <= delta, linear beyond."""
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta >= 0:
+            raise invalid("delta", "a non-negative number", delta)
+        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=float(delta))
+        self.delta = float(delta)
+
+    def get_config(self):
+        # Keras leaves delta out (so its round trip resets it to 1.0); npconv keeps it.
+        return {**Loss.get_config(self), "delta": self.delta}
+
+
+def _check_crossentropy_args(from_logits, label_smoothing=0.0):
+    if not isinstance(from_logits, (bool, np.bool_)):
+        raise invalid("from_logits", "True or False", from_logits, error=TypeError)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing, error=TypeError)
+    if not 0 <= label_smoothing <= 1:
+        raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing)
+
+
+class _Crossentropy(LossFunctionWrapper):
+    def logits_equivalent(self, activation):
+        name = getattr(activation, "__name__", activation)
+        if name not in ("softmax", "sigmoid") or getattr(self, "ignore_class", None) is not None:
+            return None
+        twin = copy.copy(self)
+        twin.from_logits = True
+        twin._fn_kwargs = {**self._fn_kwargs, "from_logits": True}
+        return twin
+
+
+class BinaryCrossentropy(_Crossentropy):
+    """Crossentropy of 0/1 labels, averaged over ``axis`` (probabilities clipped to [1e-7, 1 - 1e-7])."""
+
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_crossentropy",
+        dtype=None,
+    ):
+        _check_crossentropy_args(from_logits, label_smoothing)
+        super().__init__(
+            binary_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=bool(from_logits),
+            label_smoothing=float(label_smoothing),
+            axis=axis,
+        )
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis)
+        return config
+
+
+class CategoricalCrossentropy(_Crossentropy):
+    """Crossentropy of one-hot labels along ``axis``."""
+
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="categorical_crossentropy",
+        dtype=None,
+    ):
+        _check_crossentropy_args(from_logits, label_smoothing)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise invalid("axis", "an integer", axis, error=TypeError)
+        super().__init__(
+            categorical_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=bool(from_logits),
+            label_smoothing=float(label_smoothing),
+            axis=int(axis),
+        )
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = int(axis)
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis)
+        return config
+
+
+class SparseCategoricalCrossentropy(_Crossentropy):
+    """Crossentropy of integer labels; ``ignore_class`` labels count neither in the sum nor the mean."""
+
+    def __init__(
+        self,
+        from_logits=False,
+        ignore_class=None,
+        reduction="sum_over_batch_size",
+        axis=-1,
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+    ):
+        _check_crossentropy_args(from_logits)
+        if ignore_class is not None and (
+            isinstance(ignore_class, bool) or not isinstance(ignore_class, numbers.Integral)
+        ):
+            raise invalid("ignore_class", "None or an integer class id", ignore_class, error=TypeError)
+        super().__init__(
+            sparse_categorical_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=bool(from_logits),
+            ignore_class=ignore_class,
+            axis=axis,
+        )
+        self.from_logits = bool(from_logits)
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class)
+        return config
+
+
+_CROSSENTROPY_CLASSES = {
+    binary_crossentropy: BinaryCrossentropy,
+    categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+}
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        MeanSquaredError,
+        MeanAbsoluteError,
+        Huber,
+        BinaryCrossentropy,
+        CategoricalCrossentropy,
+        SparseCategoricalCrossentropy,
+        LossFunctionWrapper,
+    )
+}
+_FUNCTIONS = {fn.__name__: fn for fn in _FORWARDS}
+_ALIASES = {
+    "mse": mean_squared_error,
+    "MSE": mean_squared_error,
+    "mae": mean_absolute_error,
+    "MAE": mean_absolute_error,
+    "bce": binary_crossentropy,
+    "BCE": binary_crossentropy,
+}
+
+
+# ---------------------------------------------------------------- lookup
+def _snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _standardize_dtype(dtype):
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float16", "float32", "float64"):
+        raise invalid("dtype", "None, 'float16', 'float32' or 'float64'", str(dtype), error=TypeError)
+    return name
+
+
+def _names():
+    return sorted(set(_CLASSES) - {"LossFunctionWrapper"} | set(_FUNCTIONS) | set(_ALIASES))
+
+
+def serialize(loss):
+    """Keras's serialized form: {'module', 'class_name', 'config', 'registered_name'}."""
+    if inspect.isfunction(loss):
+        return {"module": "builtins", "class_name": "function", "config": loss.__name__, "registered_name": "function"}
+    if not isinstance(loss, Loss):
+        raise invalid("loss", "an npconv Loss or loss function", type(loss).__name__, error=TypeError)
+    return {
+        "module": "keras.losses",
+        "class_name": type(loss).__name__,
+        "config": loss.get_config(),
+        "registered_name": None,
+    }
+
+
+def deserialize(config):
+    """Inverse of ``serialize``; also takes a bare name."""
+    if isinstance(config, str):
+        return get(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
+    if config["class_name"] == "function":
+        return get(config["config"])
+    cls = _CLASSES.get(config["class_name"])
+    if cls is None:
+        raise invalid("class_name", f"one of {sorted(_CLASSES)}", config["class_name"])
+    return cls.from_config(dict(config.get("config") or {}))
+
+
+def get(identifier, y_true=None, y_pred=None):
+    """A Loss object from a name, a dict config, a class, a function or a Loss.
+
+    Names are Keras's: class names ('BinaryCrossentropy'), function names
+    ('binary_crossentropy') and the aliases 'mse', 'mae', 'bce'. Functions come
+    back wrapped in a LossFunctionWrapper named after the identifier, as
+    Keras's compile() wraps them. 'crossentropy' / 'ce' pick binary, sparse or
+    categorical from the shapes of y_true and y_pred, as Keras's compile() does.
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        if identifier.lower() in ("crossentropy", "ce"):
+            fn = _crossentropy_for_shapes(identifier, y_true, y_pred)
+            return LossFunctionWrapper(fn, name=identifier)
+        if identifier in _CLASSES and identifier != "LossFunctionWrapper":
+            return _CLASSES[identifier]()
+        fn = _FUNCTIONS.get(identifier) or _ALIASES.get(identifier)
+        if fn is None:
+            raise invalid("loss", f"one of {_names()}", identifier, "Or pass a npconv.losses.Loss object.")
+        return LossFunctionWrapper(fn, name=identifier)
+    if inspect.isclass(identifier) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return LossFunctionWrapper(identifier)
+    raise invalid(
+        "loss", f"a loss name (one of {_names()}) or a Loss object", type(identifier).__name__, error=TypeError
+    )
+
+
+def _crossentropy_for_shapes(identifier, y_true, y_pred):
+    if y_true is None or y_pred is None:
+        raise invalid(
+            "loss",
+            "a specific crossentropy name when no data shapes are known",
+            identifier,
+            "Pass y_true and y_pred, or name the loss ('binary_crossentropy', ...).",
+        )
+    true_shape, pred_shape = np.shape(y_true), np.shape(y_pred)
+    if pred_shape[-1] == 1:
+        return binary_crossentropy
+    if len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] > 1):
+        return sparse_categorical_crossentropy
+    return categorical_crossentropy

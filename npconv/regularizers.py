@@ -1,0 +1,249 @@
+"""Keras 3's weight regularizers on NumPy.
+
+A regularizer is called on a weight array and returns the penalty as a NumPy
+scalar of the array's float dtype (an integer array counts as float32).
+
+Names resolve as in ``keras.regularizers.get``: each class by its own name
+and its snake_case name (``"l1"``, ``"l2"``, ``"l1l2"``,
+``"orthogonal_regularizer"``), built with default arguments. Keras 3 does not
+accept ``"l1_l2"`` and neither does npconv; and ``"l1l2"`` means
+``L1L2(l1=0.0, l2=0.0)``, a zero penalty, exactly as in Keras.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .arguments import invalid
+
+_MODULE = "keras.regularizers"
+_EPSILON = 1e-7  # Keras's backend.epsilon(), the floor of a row norm
+
+
+def _factor(value, name):
+    """A finite, non-negative real number, as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise invalid(name, "a non-negative float", value, error=TypeError)
+    if not math.isfinite(value) or value < 0:
+        raise invalid(name, "a non-negative float", value)
+    return float(value)
+
+
+def _float32(value):
+    """``value`` rounded to float32: Keras keeps L1's and OrthogonalRegularizer's
+    factors as float32 tensors, so that is the factor they apply and report."""
+    return float(np.float32(value))
+
+
+def _array(x):
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
+
+
+class Regularizer:
+    """Base class: ``regularizer(x) -> penalty``; the base penalty is 0."""
+
+    def __call__(self, x):
+        return np.zeros((), _array(x).dtype)[()]
+
+    def gradient(self, x):
+        """d penalty / d x, with x's shape (sign(0) = 0, as TensorFlow's abs)."""
+        return np.zeros_like(_array(x))
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|x|) + l2 * sum(x^2)``; None counts as 0."""
+
+    def __init__(self, l1=0.0, l2=0.0):
+        self.l1 = _factor(0.0 if l1 is None else l1, "l1")
+        self.l2 = _factor(0.0 if l2 is None else l2, "l2")
+
+    def __call__(self, x):
+        x = _array(x)
+        penalty = np.zeros((), x.dtype)[()]
+        if self.l1:
+            penalty += self.l1 * np.sum(np.abs(x))
+        if self.l2:
+            penalty += self.l2 * np.sum(np.square(x))
+        return penalty
+
+    def gradient(self, x):
+        x = _array(x)
+        return (self.l1 * np.sign(x) + 2 * self.l2 * x).astype(x.dtype)
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2}
+
+
+class L1(Regularizer):
+    """``l1 * sum(|x|)``; None means the default 0.01. ``l1`` is kept as float32."""
+
+    def __init__(self, l1=0.01):
+        self.l1 = _float32(_factor(0.01 if l1 is None else l1, "l1"))
+
+    def __call__(self, x):
+        x = _array(x)
+        return self.l1 * np.sum(np.abs(x))
+
+    def gradient(self, x):
+        x = _array(x)
+        return (self.l1 * np.sign(x)).astype(x.dtype)
+
+    def get_config(self):
+        return {"l1": self.l1}
+
+
+class L2(Regularizer):
+    """``l2 * sum(x^2)``; None means the default 0.01."""
+
+    def __init__(self, l2=0.01):
+        self.l2 = _factor(0.01 if l2 is None else l2, "l2")
+
+    def __call__(self, x):
+        x = _array(x)
+        return self.l2 * np.sum(np.square(x))
+
+    def gradient(self, x):
+        x = _array(x)
+        return (2 * self.l2 * x).astype(x.dtype)
+
+    def get_config(self):
+        return {"l2": self.l2}
+
+
+class OrthogonalRegularizer(Regularizer):
+    """Penalises the cosine similarity between the rows (or columns) of a 2D ``x``.
+
+    With the rows (``mode="rows"``) or columns of x scaled to unit norm, the
+    penalty is ``factor * mean(|<v_i, v_j>|)`` over the pairs i < j (Keras
+    writes it as half the sum over i != j, divided by the number of pairs).
+    ``factor`` is kept as float32, as in Keras.
+
+    x: (rows, columns). A single row (or column) has no pairs: the penalty is
+    then 0 (Keras divides 0 by 0 there and returns NaN).
+    """
+
+    def __init__(self, factor=0.01, mode="rows"):
+        self.factor = _float32(_factor(factor, "factor"))
+        if mode not in ("rows", "columns"):
+            raise invalid("mode", "one of ['rows', 'columns']", mode)
+        self.mode = mode
+
+    def __call__(self, x):
+        x = _array(x)
+        if x.ndim != 2:
+            raise invalid("x.shape", "a rank-2 shape (rows, columns) for OrthogonalRegularizer", x.shape)
+        vectors = x if self.mode == "rows" else x.T
+        norms = np.sqrt(np.sum(np.square(vectors), axis=1, keepdims=True))
+        unit = vectors / np.maximum(norms, _EPSILON)
+        size = unit.shape[0]
+        if size < 2:
+            return np.zeros((), x.dtype)[()]
+        product = unit @ unit.T
+        np.fill_diagonal(product, 0)
+        num_pairs = size * (size - 1) / 2
+        return (self.factor * 0.5 * np.sum(np.abs(product)) / num_pairs).astype(x.dtype)
+
+    def gradient(self, x):
+        """Through the product of unit vectors, then the normalisation."""
+        x = _array(x)
+        vectors = x if self.mode == "rows" else x.T
+        norms = np.sqrt(np.sum(np.square(vectors), axis=1, keepdims=True))
+        scale = np.maximum(norms, _EPSILON)
+        unit = vectors / scale
+        size = unit.shape[0]
+        if size < 2:
+            return np.zeros_like(x)
+        product = unit @ unit.T
+        np.fill_diagonal(product, 0)
+        d_product = self.factor * 0.5 / (size * (size - 1) / 2) * np.sign(product)
+        d_unit = (d_product + d_product.T) @ unit
+        radial = np.sum(d_unit * unit, axis=1, keepdims=True)
+        d_vectors = np.where(norms > _EPSILON, (d_unit - unit * radial) / scale, d_unit / scale)
+        return (d_vectors if self.mode == "rows" else d_vectors.T).astype(x.dtype)
+
+    def get_config(self):
+        return {"factor": self.factor, "mode": self.mode}
+
+
+# --------------------------------------------------------------------------
+# names, serialization
+# --------------------------------------------------------------------------
+ALL_OBJECTS_DICT = {
+    "Regularizer": Regularizer,
+    "L1": L1,
+    "L2": L2,
+    "L1L2": L1L2,
+    "OrthogonalRegularizer": OrthogonalRegularizer,
+    "regularizer": Regularizer,
+    "l1": L1,
+    "l2": L2,
+    "l1l2": L1L2,
+    "orthogonal_regularizer": OrthogonalRegularizer,
+}
+
+
+def _lookup(name):
+    if name not in ALL_OBJECTS_DICT:
+        fix = "For both penalties use L1L2(l1=..., l2=...); Keras 3 has no 'l1_l2' name." if name == "l1_l2" else None
+        raise invalid("regularizer", f"one of {sorted(ALL_OBJECTS_DICT)}", name, fix)
+    return ALL_OBJECTS_DICT[name]
+
+
+def serialize(regularizer):
+    """Keras 3's dict: ``{"module", "class_name", "config", "registered_name"}``."""
+    if isinstance(regularizer, Regularizer):
+        return {
+            "module": _MODULE,
+            "class_name": type(regularizer).__name__,
+            "config": regularizer.get_config(),
+            "registered_name": None,
+        }
+    if callable(regularizer):
+        name = getattr(regularizer, "__name__", type(regularizer).__name__)
+        return {"module": None, "class_name": "function", "config": name, "registered_name": name}
+    raise invalid("regularizer", "a Regularizer instance", regularizer, error=TypeError)
+
+
+def deserialize(config):
+    """A regularizer from a name or a ``{"class_name", "config"}`` dict."""
+    if config is None:
+        return None
+    if isinstance(config, str):
+        return _lookup(config)()
+    if not isinstance(config, dict):
+        raise invalid("config", "a regularizer name or dict", config, error=TypeError)
+    if not isinstance(config.get("class_name"), str):
+        raise invalid("config", "a dict with a 'class_name' string", config)
+    cls = _lookup(config["class_name"])
+    arguments = config.get("config") or {}
+    if not isinstance(arguments, dict):
+        raise invalid("config", "a dict whose 'config' is a dict of arguments", config, error=TypeError)
+    return cls.from_config(arguments)
+
+
+def get(identifier):
+    """A regularizer from None (None), a name, a dict, a class, an instance or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise invalid("regularizer", "None, a regularizer name, a dict or a callable", identifier, error=TypeError)
