@@ -218,7 +218,10 @@ class Trainer:
             if logs is None:
                 break
             if validation_data is not None:
-                val = self.evaluate(*validation_data, batch_size=batch_size, verbose=0, return_dict=True)
+                val_x, val_y, val_weights = validation_data
+                val = self.evaluate(
+                    val_x, val_y, batch_size=batch_size, verbose=0, sample_weight=val_weights, return_dict=True
+                )
                 logs.update({f"val_{key}": value for key, value in val.items()})
             callback_list.on_epoch_end(epoch, logs)
             if self.stop_training:
