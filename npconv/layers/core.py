@@ -1,0 +1,407 @@
+"""Core layers: Dense, Flatten, Reshape, Activation, Dropout.
+
+Each follows the training contract of :class:`~npconv.layers.base.Layer`:
+``call(x, training)`` keeps what ``backward(dy)`` needs, and ``backward``
+returns dx and adds weight gradients with ``Variable.add_grad``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import activations, constraints, initializers, regularizers
+from ..activations_grad import gradient as activation_gradient
+from ..arguments import invalid, standardize_data_format, standardize_int
+from .base import Layer
+
+
+# --------------------------------------------------------------------------
+# helpers shared by the layers of this package written in this style
+# --------------------------------------------------------------------------
+def resolve(module, identifier, name):
+    """``module.get(identifier)``, with the argument's name added to any error."""
+    try:
+        return module.get(identifier)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"Invalid value for argument `{name}`. {error}") from None
+
+
+def serialize_or_none(module, obj):
+    return None if obj is None else module.serialize(obj)
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise invalid(name, "True or False", value, error=TypeError)
+    return bool(value)
+
+
+def apply_activation(activation, z):
+    """(y, keep): the activation's output and whether backward needs z and y."""
+    if activation is None or activation is activations.get("linear"):
+        return z, False
+    return activation(z), True
+
+
+# --------------------------------------------------------------------------
+# Dense
+# --------------------------------------------------------------------------
+class Dense(Layer):
+    """``activation(x @ kernel + bias)`` on the last axis.
+
+    x: (batch, ..., input_dim); kernel: (input_dim, units); bias: (units,);
+    y: (batch, ..., units).
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = standardize_int(units, "units")
+        self.activation = resolve(activations, activation, "activation")
+        self.use_bias = check_bool(use_bias, "use_bias")
+        self.kernel_initializer = resolve(initializers, kernel_initializer, "kernel_initializer")
+        self.bias_initializer = resolve(initializers, bias_initializer, "bias_initializer")
+        self.kernel_regularizer = resolve(regularizers, kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = resolve(regularizers, bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = resolve(constraints, kernel_constraint, "kernel_constraint")
+        self.bias_constraint = resolve(constraints, bias_constraint, "bias_constraint")
+        self.kernel = self.bias = None
+        self._cache = None
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) < 2:
+            raise invalid("input_shape", "a shape of rank >= 2 (batch, ..., input_dim) for Dense", shape)
+        if shape[-1] is None:
+            raise ValueError(
+                f"The last dimension of the input to layer '{self.name}' must be known "
+                f"to build its kernel. Received: input_shape={shape}."
+            )
+        input_dim = int(shape[-1])
+        self.kernel = self.add_weight(
+            (input_dim, self.units), self.kernel_initializer, "kernel", self.kernel_regularizer, self.kernel_constraint
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                (self.units,), self.bias_initializer, "bias", self.bias_regularizer, self.bias_constraint
+            )
+        self.input_spec_shape = (input_dim,)
+        self.built = True
+
+    def _check_input(self, shape):
+        """Any rank >= 2, with the input_dim the kernel was built for."""
+        if len(shape) < 2 or shape[-1] not in (None, self.kernel.shape[0]):
+            raise ValueError(
+                f"Input to layer '{self.name}' is incompatible: expected shape "
+                f"(None, ..., {self.kernel.shape[0]}), received inputs with shape "
+                f"{tuple(shape)}. This layer was built for that last dimension; "
+                f"create a new layer for a different input size."
+            )
+
+    def call(self, x, training=False):
+        z = x @ self.kernel.value
+        if self.use_bias:
+            z += self.bias.value
+        y, keep = apply_activation(self.activation, z)
+        self._cache = (x, z if keep else None, y if keep else None)
+        return y
+
+    def backward(self, dy):
+        x, z, y = self._cache
+        dz = np.asarray(dy) if z is None else activation_gradient(self.activation, z, y, dy)
+        units, input_dim = self.units, self.kernel.shape[0]
+        dz_2d = dz.reshape(-1, units)
+        self.kernel.add_grad(x.reshape(-1, input_dim).T @ dz_2d)
+        if self.use_bias:
+            self.bias.add_grad(dz_2d.sum(axis=0))
+        return dz @ self.kernel.value.T
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=serialize_or_none(regularizers, self.kernel_regularizer),
+            bias_regularizer=serialize_or_none(regularizers, self.bias_regularizer),
+            kernel_constraint=serialize_or_none(constraints, self.kernel_constraint),
+            bias_constraint=serialize_or_none(constraints, self.bias_constraint),
+        )
+        if self.activity_regularizer is not None:  # as Keras's base Layer: only when set
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+
+# --------------------------------------------------------------------------
+# Flatten and Reshape
+# --------------------------------------------------------------------------
+class Flatten(Layer):
+    """(batch, ...) -> (batch, prod(...)); (batch,) -> (batch, 1).
+
+    With data_format='channels_first', the channel axis is moved last before
+    flattening, as Keras 3 does, so the order matches a channels_last model.
+    """
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format)
+        self._input_shape = None
+
+    def call(self, x, training=False):
+        self._input_shape = x.shape
+        if self.data_format == "channels_first" and x.ndim > 2:
+            x = np.moveaxis(x, 1, -1)
+        return x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
+
+    def backward(self, dy):
+        shape = self._input_shape
+        if self.data_format == "channels_first" and len(shape) > 2:
+            moved = (shape[0], *shape[2:], shape[1])
+            return np.ascontiguousarray(np.moveaxis(np.reshape(dy, moved), -1, 1))
+        return np.reshape(dy, shape)
+
+    def compute_output_shape(self, input_shape):
+        dims = tuple(input_shape)[1:]
+        if not dims:
+            return (input_shape[0], 1)
+        if any(d is None for d in dims):
+            return (input_shape[0], None)
+        return (input_shape[0], math.prod(dims))
+
+    def get_config(self):
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+
+def _standardize_target_shape(target_shape):
+    expected = "a tuple of non-negative ints, with at most one -1 for a dimension to infer"
+    try:
+        shape = tuple(target_shape)
+    except TypeError:
+        raise invalid("target_shape", expected, target_shape, error=TypeError) from None
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape):
+        raise invalid("target_shape", expected, target_shape, error=TypeError)
+    shape = tuple(int(d) for d in shape)
+    if any(d < -1 for d in shape) or shape.count(-1) > 1:
+        raise invalid("target_shape", expected, shape)
+    return shape
+
+
+class Reshape(Layer):
+    """(batch, ...) -> (batch, *target_shape); one -1 is inferred."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = _standardize_target_shape(target_shape)
+        self._input_shape = None
+
+    def _resolve(self, dims):
+        """target_shape with -1 resolved for non-batch dims ``dims`` (None when unknown)."""
+        target = self.target_shape
+        if any(d is None for d in dims):
+            return tuple(None if d == -1 else d for d in target)
+        size = math.prod(dims)
+        known = math.prod(d for d in target if d != -1)
+        if -1 not in target:
+            if known != size:
+                raise self._size_error(dims)
+            return target
+        if known == 0 or size % known:
+            raise self._size_error(dims)
+        return tuple(size // known if d == -1 else d for d in target)
+
+    def _size_error(self, dims):
+        return invalid(
+            "target_shape",
+            f"a shape with {math.prod(dims)} elements, to match an input of shape (None, {', '.join(map(str, dims))})",
+            self.target_shape,
+            "The total size must be unchanged.",
+        )
+
+    def call(self, x, training=False):
+        self._input_shape = x.shape
+        return x.reshape(x.shape[0], *self._resolve(x.shape[1:]))
+
+    def backward(self, dy):
+        return np.reshape(dy, self._input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (tuple(input_shape)[0], *self._resolve(tuple(input_shape)[1:]))
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = self.target_shape
+        return config
+
+
+# --------------------------------------------------------------------------
+# Activation and Dropout
+# --------------------------------------------------------------------------
+class Activation(Layer):
+    """Applies an activation function element-wise (softmax on the last axis)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = resolve(activations, activation, "activation")
+        self._cache = None
+
+    def call(self, x, training=False):
+        y, keep = apply_activation(self.activation, x)
+        self._cache = (x, y) if keep else None
+        return y
+
+    def backward(self, dy):
+        if self._cache is None:
+            return np.asarray(dy)
+        x, y = self._cache
+        return activation_gradient(self.activation, x, y, dy)
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = activations.serialize(self.activation)
+        return config
+
+
+def _standardize_rate(rate):
+    expected = "a float between 0 and 1"
+    if not isinstance(rate, numbers.Real) or isinstance(rate, bool):
+        raise invalid("rate", expected, rate, error=TypeError)
+    if not 0 <= rate <= 1:
+        raise invalid("rate", expected, rate)
+    return rate
+
+
+def _standardize_noise_shape(noise_shape):
+    if noise_shape is None:
+        return None
+    expected = "None or a tuple of positive ints or None (None takes the input's size)"
+    if isinstance(noise_shape, str):
+        raise invalid("noise_shape", expected, noise_shape, error=TypeError)
+    try:
+        shape = tuple(noise_shape)
+    except TypeError:
+        raise invalid("noise_shape", expected, noise_shape, error=TypeError) from None
+    for d in shape:
+        if d is None:
+            continue
+        if not isinstance(d, numbers.Integral) or isinstance(d, bool):
+            raise invalid("noise_shape", expected, noise_shape, error=TypeError)
+        if d <= 0:
+            raise invalid("noise_shape", expected, noise_shape)
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+class Dropout(Layer):
+    """Zeroes inputs with probability ``rate`` in training and scales the rest
+    by 1 / (1 - rate) (inverted dropout); the identity otherwise.
+
+    ``noise_shape`` draws one keep/drop decision per entry of that shape and
+    broadcasts it; None entries take the input's size. ``seed`` makes the
+    masks reproducible; without one, the seed is drawn from NumPy's global
+    generator when the layer is created.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = _standardize_rate(rate)
+        self.noise_shape = _standardize_noise_shape(noise_shape)
+        if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0):
+            raise invalid("seed", "None or a non-negative int", seed, error=TypeError)
+        self.seed = None if seed is None else int(seed)
+        draw = self.seed if self.seed is not None else int(np.random.randint(0, 2**31 - 1))
+        self._rng = np.random.default_rng(draw)
+        self._scale = None  # mask / (1 - rate), broadcastable to the input; None = identity
+
+    def _mask_shape(self, shape):
+        if self.noise_shape is None:
+            return shape
+        noise = self.noise_shape
+        resolved = tuple(n if d is None else d for d, n in zip(noise, shape))
+        if len(noise) != len(shape) or any(d not in (1, n) for d, n in zip(resolved, shape)):
+            raise invalid(
+                "noise_shape",
+                f"a shape of rank {len(shape)} whose entries are 1, None or the input's size, "
+                f"to broadcast against inputs of shape {tuple(shape)}",
+                noise,
+            )
+        return resolved
+
+    def call(self, x, training=False):
+        self._scale = None
+        if not training or self.rate == 0:
+            return x
+        if self.rate == 1:
+            self._scale = np.zeros((1,) * x.ndim, dtype=x.dtype)
+            return np.zeros_like(x)
+        keep = self._rng.random(self._mask_shape(x.shape)) >= self.rate
+        self._scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
+        return x * self._scale
+
+    def backward(self, dy):
+        dy = np.asarray(dy)
+        return dy if self._scale is None else dy * self._scale
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, seed=self.seed, noise_shape=self.noise_shape)
+        return config
+
+
+# --------------------------------------------------------------------------
+# base of the spatial layers (pooling, padding, cropping, upsampling)
+# --------------------------------------------------------------------------
+class SpatialLayer(Layer):
+    """A layer on (batch, *spatial, channels) or (batch, channels, *spatial)
+    inputs of a fixed ``rank``, computed channels_last inside."""
+
+    rank = None
+    data_format = "channels_last"
+
+    def _split_shape(self, input_shape, name="input_shape"):
+        """(spatial, channels) of a full input shape (batch included)."""
+        shape = tuple(input_shape)
+        if len(shape) != self.rank + 2:
+            layout = (
+                "(batch, *spatial, channels)" if self.data_format == "channels_last" else "(batch, channels, *spatial)"
+            )
+            raise invalid(name, f"a shape of rank {self.rank + 2} {layout} for {type(self).__name__}", shape)
+        if self.data_format == "channels_last":
+            return shape[1:-1], shape[-1]
+        return shape[2:], shape[1]
+
+    def _join_shape(self, batch, spatial, channels):
+        if self.data_format == "channels_last":
+            return (batch, *spatial, channels)
+        return (batch, channels, *spatial)
+
+    def build(self, input_shape):
+        self._split_shape(input_shape)
+        self.input_spec_shape = (None,) * (self.rank + 1)
+        self.built = True
+
+    def to_channels_last(self, x):
+        return x if self.data_format == "channels_last" else np.moveaxis(x, 1, -1)
+
+    def from_channels_last(self, y):
+        return y if self.data_format == "channels_last" else np.ascontiguousarray(np.moveaxis(y, -1, 1))

@@ -1,0 +1,209 @@
+"""BatchNormalization, with Keras 3's weights, modes and moving-statistics update.
+
+Training (``training=True`` on a trainable layer) normalises with the batch's
+mean and biased variance and moves the statistics:
+``moving = moving * momentum + batch * (1 - momentum)``. Otherwise it
+normalises with the moving statistics. Either way
+``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import constraints, initializers, regularizers
+from ..arguments import invalid
+from .base import Layer
+from .core import check_bool, resolve, serialize_or_none
+
+
+def _check_number(value, name, minimum=None, maximum=None):
+    bounds = [] if minimum is None else [f">= {minimum}"]
+    bounds += [] if maximum is None else [f"<= {maximum}"]
+    expected = "a number" + (f" {' and '.join(bounds)}" if bounds else "")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise invalid(name, expected, value, error=TypeError)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise invalid(name, expected, value)
+    return float(value)
+
+
+class BatchNormalization(Layer):
+    """Normalises over every axis but ``axis`` (the features).
+
+    Weights, in get_weights() order: gamma (if scale), beta (if center),
+    moving_mean, moving_variance; the moving statistics are non-trainable.
+    All have shape (features,).
+
+    Batch renormalisation (``renorm=True``) is not implemented; ``synchronized``
+    has no effect in a single process, as on one TensorFlow replica.
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        renorm=False,
+        renorm_clipping=None,
+        renorm_momentum=0.99,
+        synchronized=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+            raise invalid("axis", "an int (the features axis, such as -1 or 1)", axis, error=TypeError)
+        self.axis = int(axis)
+        self.momentum = _check_number(momentum, "momentum", 0, 1)
+        self.epsilon = _check_number(epsilon, "epsilon", 0)
+        self.center = check_bool(center, "center")
+        self.scale = check_bool(scale, "scale")
+        self.beta_initializer = resolve(initializers, beta_initializer, "beta_initializer")
+        self.gamma_initializer = resolve(initializers, gamma_initializer, "gamma_initializer")
+        self.moving_mean_initializer = resolve(initializers, moving_mean_initializer, "moving_mean_initializer")
+        self.moving_variance_initializer = resolve(
+            initializers, moving_variance_initializer, "moving_variance_initializer"
+        )
+        self.beta_regularizer = resolve(regularizers, beta_regularizer, "beta_regularizer")
+        self.gamma_regularizer = resolve(regularizers, gamma_regularizer, "gamma_regularizer")
+        self.beta_constraint = resolve(constraints, beta_constraint, "beta_constraint")
+        self.gamma_constraint = resolve(constraints, gamma_constraint, "gamma_constraint")
+        if renorm:
+            raise invalid(
+                "renorm",
+                "False (npconv does not implement batch renormalization)",
+                renorm,
+                "Use renorm=False.",
+                error=NotImplementedError,
+            )
+        self.renorm = False
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = _check_number(renorm_momentum, "renorm_momentum", 0, 1)
+        self.synchronized = check_bool(synchronized, "synchronized")
+        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+        self._cache = None
+
+    # ------------------------------------------------------------------ build
+    def _feature_axis(self, input_shape):
+        rank = len(tuple(input_shape))
+        if not -rank <= self.axis < rank:
+            raise invalid(
+                "axis",
+                f"an axis of an input of rank {rank}, between {-rank} and {rank - 1}",
+                self.axis,
+                f"Received an input of shape {tuple(input_shape)}.",
+            )
+        return self.axis % rank
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        axis = self._feature_axis(shape)
+        features = shape[axis]
+        if features is None:
+            raise ValueError(
+                f"Axis {self.axis} of the input to layer '{self.name}' must be known to build "
+                f"its weights. Received: input_shape={shape}."
+            )
+        size = (int(features),)
+        if self.scale:
+            self.gamma = self.add_weight(
+                size, self.gamma_initializer, "gamma", self.gamma_regularizer, self.gamma_constraint
+            )
+        if self.center:
+            self.beta = self.add_weight(
+                size, self.beta_initializer, "beta", self.beta_regularizer, self.beta_constraint
+            )
+        self.moving_mean = self.add_weight(size, self.moving_mean_initializer, "moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(
+            size, self.moving_variance_initializer, "moving_variance", trainable=False
+        )
+        self.input_spec_shape = tuple(features if i == axis else None for i in range(1, len(shape)))
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        self._feature_axis(input_shape)
+        return tuple(input_shape)
+
+    # ------------------------------------------------------------------- call
+    def call(self, x, training=False):
+        axis = self.axis % x.ndim
+        reduce = tuple(i for i in range(x.ndim) if i != axis)
+        shape = [-1 if i == axis else 1 for i in range(x.ndim)]
+        use_batch = bool(training) and self.trainable
+        if use_batch:
+            mean = x.mean(axis=reduce, keepdims=True)
+            x_hat = x - mean
+            variance = np.square(x_hat).mean(axis=reduce)  # biased, as Keras's ops.moments
+            momentum = self.momentum
+            self.moving_mean.value[...] = self.moving_mean.value * momentum + mean.reshape(-1) * (1.0 - momentum)
+            self.moving_variance.value[...] = self.moving_variance.value * momentum + variance * (1.0 - momentum)
+        else:
+            variance = self.moving_variance.value
+            x_hat = x - self.moving_mean.value.astype(x.dtype).reshape(shape)
+        inv_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
+        x_hat *= inv_std.reshape(shape)
+        y = x_hat * self.gamma.value.reshape(shape) if self.scale else x_hat.copy()
+        if self.center:
+            y += self.beta.value.reshape(shape)
+        self._cache = (x_hat, inv_std, shape, reduce, use_batch)
+        return y
+
+    def backward(self, dy):
+        """dx, plus dgamma = sum(dy * x_hat) and dbeta = sum(dy) over the reduced axes.
+
+        Inference: dx = dy * gamma * inv_std. With batch statistics the mean
+        and variance depend on x too, and, with n values per feature,
+        dx = gamma * inv_std * (dy - dbeta / n - x_hat * dgamma / n).
+        """
+        x_hat, inv_std, shape, reduce, use_batch = self._cache
+        dy = np.asarray(dy)
+        dbeta = dy.sum(axis=reduce)
+        dgamma = (dy * x_hat).sum(axis=reduce)
+        if self.scale:
+            self.gamma.add_grad(dgamma)
+        if self.center:
+            self.beta.add_grad(dbeta)
+        factor = inv_std * self.gamma.value if self.scale else inv_std
+        if not use_batch:
+            return dy * factor.reshape(shape)
+        n = dy.size // dbeta.size
+        dx = dy - (dbeta / n).reshape(shape)
+        dx -= x_hat * (dgamma / n).reshape(shape)
+        dx *= factor.reshape(shape)
+        return dx
+
+    # ----------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            axis=self.axis,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            center=self.center,
+            scale=self.scale,
+            beta_initializer=initializers.serialize(self.beta_initializer),
+            gamma_initializer=initializers.serialize(self.gamma_initializer),
+            moving_mean_initializer=initializers.serialize(self.moving_mean_initializer),
+            moving_variance_initializer=initializers.serialize(self.moving_variance_initializer),
+            beta_regularizer=serialize_or_none(regularizers, self.beta_regularizer),
+            gamma_regularizer=serialize_or_none(regularizers, self.gamma_regularizer),
+            beta_constraint=serialize_or_none(constraints, self.beta_constraint),
+            gamma_constraint=serialize_or_none(constraints, self.gamma_constraint),
+            synchronized=self.synchronized,
+            renorm=self.renorm,
+            renorm_clipping=self.renorm_clipping,
+            renorm_momentum=self.renorm_momentum,
+        )
+        return config
