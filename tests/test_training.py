@@ -291,3 +291,46 @@ def test_sparse_labels_out_of_range(rng):
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="y_true"):
         model.train_on_batch(rng.standard_normal((2, 6, 6, 3)), np.array([[[0]], [[3]]]))
+
+
+def cnn(lib, dropout=0.0):
+    return lib.Sequential(
+        [
+            lib.Input((8, 8, 1)),
+            lib.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_regularizer=lib.regularizers.L2(0.01)),
+            lib.layers.BatchNormalization(),
+            lib.layers.MaxPooling2D(2),
+            lib.layers.Conv2D(6, 3, padding="same", activation="relu"),
+            lib.layers.AveragePooling2D(2, padding="same"),
+            lib.layers.Flatten(),
+            lib.layers.Dropout(dropout),
+            lib.layers.Dense(5, activation="softmax", kernel_constraint=lib.constraints.UnitNorm()),
+        ]
+    )
+
+
+def test_cnn_with_batchnorm_pooling_dense_matches_keras(keras, rng):
+    """BatchNormalization in training (steps) and inference (evaluate), with
+    pooling, Flatten, Dropout(0) and a softmax Dense head."""
+
+    def build(lib):
+        model = cnn(lib)
+        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    keras_model, ours = _pair(keras, build)
+    x = rng.standard_normal((16, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 5, 16)
+    _steps(keras_model, ours, x, y, steps=4)
+    expected = keras_model.evaluate(x, y, verbose=0, return_dict=True)
+    got = ours.evaluate(x, y, verbose=0, return_dict=True)
+    for key in expected:
+        np.testing.assert_allclose(got[key], float(expected[key]), rtol=2e-4)
+
+
+def test_dropout_is_active_only_in_training(rng):
+    npconv.utils.set_random_seed(0)
+    model = cnn(npconv, dropout=0.5)
+    x = rng.standard_normal((4, 8, 8, 1))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert not np.allclose(model(x, training=True), model(x, training=True))
