@@ -22,6 +22,7 @@ import numbers
 
 import numpy as np
 
+from ._registry import Registry
 from .arguments import invalid
 
 _MODULE = "keras.constraints"
@@ -160,52 +161,5 @@ ALL_OBJECTS_DICT = {
 }
 
 
-def _lookup(name):
-    if name not in ALL_OBJECTS_DICT:
-        raise invalid("constraint", f"one of {sorted(ALL_OBJECTS_DICT)}", name)
-    return ALL_OBJECTS_DICT[name]
-
-
-def serialize(constraint):
-    """Keras 3's dict: ``{"module", "class_name", "config", "registered_name"}``."""
-    if isinstance(constraint, Constraint):
-        return {
-            "module": _MODULE,
-            "class_name": type(constraint).__name__,
-            "config": constraint.get_config(),
-            "registered_name": None,
-        }
-    if callable(constraint):
-        name = getattr(constraint, "__name__", type(constraint).__name__)
-        return {"module": None, "class_name": "function", "config": name, "registered_name": name}
-    raise invalid("constraint", "a Constraint instance", constraint, error=TypeError)
-
-
-def deserialize(config):
-    """A constraint from a name or a ``{"class_name", "config"}`` dict."""
-    if config is None:
-        return None
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict):
-        raise invalid("config", "a constraint name or dict", config, error=TypeError)
-    if not isinstance(config.get("class_name"), str):
-        raise invalid("config", "a dict with a 'class_name' string", config)
-    cls = _lookup(config["class_name"])
-    arguments = config.get("config") or {}
-    if not isinstance(arguments, dict):
-        raise invalid("config", "a dict whose 'config' is a dict of arguments", config, error=TypeError)
-    return cls.from_config(arguments)
-
-
-def get(identifier):
-    """A constraint from None (None), a name, a dict, a class, an instance or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise invalid("constraint", "None, a constraint name, a dict or a callable", identifier, error=TypeError)
+_registry = Registry("constraint", _MODULE, Constraint, ALL_OBJECTS_DICT)
+serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get

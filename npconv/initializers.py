@@ -26,6 +26,7 @@ import numbers
 
 import numpy as np
 
+from ._registry import Registry
 from .arguments import invalid
 
 # The stddev of a standard normal truncated to [-2, 2]: truncated draws are
@@ -492,54 +493,5 @@ ALL_OBJECTS_DICT.update(
 )
 
 
-def serialize(initializer):
-    """Keras 3's dict for an initializer:
-    ``{"module", "class_name", "config", "registered_name"}``."""
-    if isinstance(initializer, Initializer):
-        return {
-            "module": _MODULE,
-            "class_name": type(initializer).__name__,
-            "config": initializer.get_config(),
-            "registered_name": None,
-        }
-    if callable(initializer):
-        name = getattr(initializer, "__name__", type(initializer).__name__)
-        return {"module": None, "class_name": "function", "config": name, "registered_name": name}
-    raise invalid("initializer", "an Initializer instance", initializer, error=TypeError)
-
-
-def _lookup(name):
-    if name not in ALL_OBJECTS_DICT:
-        raise invalid("initializer", f"one of {sorted(ALL_OBJECTS_DICT)}", name)
-    return ALL_OBJECTS_DICT[name]
-
-
-def deserialize(config):
-    """An initializer from a name or a ``{"class_name", "config"}`` dict
-    (Keras 3's ``module`` and ``registered_name`` keys are accepted)."""
-    if config is None:
-        return None
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict):
-        raise invalid("config", "an initializer name or dict", config, error=TypeError)
-    if not isinstance(config.get("class_name"), str):
-        raise invalid("config", "a dict with a 'class_name' string", config)
-    cls = _lookup(config["class_name"])
-    arguments = config.get("config") or {}
-    if not isinstance(arguments, dict):
-        raise invalid("config", "a dict whose 'config' is a dict of arguments", config, error=TypeError)
-    return cls.from_config(arguments)
-
-
-def get(identifier):
-    """An initializer from None (None), a name, a dict, a class, an instance or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise invalid("initializer", "None, an initializer name, a dict or a callable", identifier, error=TypeError)
+_registry = Registry("initializer", _MODULE, Initializer, ALL_OBJECTS_DICT)
+serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get

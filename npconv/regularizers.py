@@ -17,6 +17,7 @@ import numbers
 
 import numpy as np
 
+from ._registry import Registry
 from .arguments import invalid
 
 _MODULE = "keras.regularizers"
@@ -197,53 +198,11 @@ ALL_OBJECTS_DICT = {
 }
 
 
-def _lookup(name):
-    if name not in ALL_OBJECTS_DICT:
-        fix = "For both penalties use L1L2(l1=..., l2=...); Keras 3 has no 'l1_l2' name." if name == "l1_l2" else None
-        raise invalid("regularizer", f"one of {sorted(ALL_OBJECTS_DICT)}", name, fix)
-    return ALL_OBJECTS_DICT[name]
-
-
-def serialize(regularizer):
-    """Keras 3's dict: ``{"module", "class_name", "config", "registered_name"}``."""
-    if isinstance(regularizer, Regularizer):
-        return {
-            "module": _MODULE,
-            "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(),
-            "registered_name": None,
-        }
-    if callable(regularizer):
-        name = getattr(regularizer, "__name__", type(regularizer).__name__)
-        return {"module": None, "class_name": "function", "config": name, "registered_name": name}
-    raise invalid("regularizer", "a Regularizer instance", regularizer, error=TypeError)
-
-
-def deserialize(config):
-    """A regularizer from a name or a ``{"class_name", "config"}`` dict."""
-    if config is None:
-        return None
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict):
-        raise invalid("config", "a regularizer name or dict", config, error=TypeError)
-    if not isinstance(config.get("class_name"), str):
-        raise invalid("config", "a dict with a 'class_name' string", config)
-    cls = _lookup(config["class_name"])
-    arguments = config.get("config") or {}
-    if not isinstance(arguments, dict):
-        raise invalid("config", "a dict whose 'config' is a dict of arguments", config, error=TypeError)
-    return cls.from_config(arguments)
-
-
-def get(identifier):
-    """A regularizer from None (None), a name, a dict, a class, an instance or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise invalid("regularizer", "None, a regularizer name, a dict or a callable", identifier, error=TypeError)
+_registry = Registry(
+    "regularizer",
+    _MODULE,
+    Regularizer,
+    ALL_OBJECTS_DICT,
+    hints={"l1_l2": "For both penalties use L1L2(l1=..., l2=...); Keras 3 has no 'l1_l2' name."},
+)
+serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get
