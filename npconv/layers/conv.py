@@ -20,7 +20,7 @@ from ..arguments import (
     standardize_padding_mode,
     standardize_tuple,
 )
-from ..ops import standardize_output_padding
+from ..ops import kernels, standardize_output_padding
 from ..ops.convolution import (
     conv_nd,
     conv_nd_backward,
@@ -144,7 +144,7 @@ class _BaseConv(Layer):
             dz = activations_grad.gradient(self.activation, z, y, dz)
         dz = to_channels_last(dz, self.data_format)
         if self.use_bias:
-            self.bias.add_grad(dz.reshape(-1, dz.shape[-1]).sum(axis=0))
+            self.bias.add_grad(kernels.bias_grad(dz))
         dx = self._op_backward(x, dz)
         return from_channels_last(dx, self.data_format)
 

@@ -22,8 +22,18 @@ from .convolution import (
     separable_conv_nd,
     to_channels_last,
 )
+from .dispatch import get_algorithm, record, set_algorithm  # force an algorithm: docs/performance.md
 
-__all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv", "as_float_array"]
+__all__ = [
+    "conv",
+    "conv_transpose",
+    "depthwise_conv",
+    "separable_conv",
+    "as_float_array",
+    "get_algorithm",
+    "record",
+    "set_algorithm",
+]
 
 _FLOAT_KINDS = "fiub"
 

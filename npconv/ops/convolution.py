@@ -7,6 +7,8 @@ already standardised by :mod:`npconv.arguments`: a mode string or a tuple of
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import geometry
@@ -83,11 +85,16 @@ def _check_padding_mode(x, pads, padding_mode):
             )
 
 
+@functools.lru_cache(maxsize=1024)
+def _forward_pads(input_size, kernel_size, strides, padding, dilation):
+    """Checked (before, after) pads of a forward conv, cached per shape."""
+    conv_output_size(input_size, kernel_size, strides, padding, dilation)
+    return tuple(map(tuple, conv_pads(input_size, kernel_size, strides, padding, dilation)))
+
+
 def conv_nd(x, kernel, strides, padding, dilation, groups=1, padding_mode="zeros"):
     """Forward conv. x: (batch, *spatial, in); kernel: (*k, in/groups, filters)."""
-    kernel_size = kernel.shape[:-2]
-    conv_output_size(x.shape[1:-1], kernel_size, strides, padding, dilation)
-    pads = conv_pads(x.shape[1:-1], kernel_size, strides, padding, dilation)
+    pads = _forward_pads(x.shape[1:-1], kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
     _check_padding_mode(x, pads, padding_mode)
     return conv_forward(x, kernel, strides, pads, dilation, groups, padding_mode)
 
@@ -131,7 +138,7 @@ def from_channels_last(y, data_format):
 def conv_nd_backward(x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros"):
     """Gradients of :func:`conv_nd` with respect to x and kernel."""
     input_size = x.shape[1:-1]
-    pads = conv_pads(input_size, kernel.shape[:-2], strides, padding, dilation)
+    pads = _forward_pads(input_size, kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
     dx = kernels.conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups, padding_mode)
     dkernel = kernels.conv_kernel_grad(x, dy, kernel.shape, strides, pads, dilation, groups, padding_mode)
     return dx, dkernel

@@ -4,61 +4,103 @@ Nothing here decides a length or a pad: callers pass ``pads`` as
 ``(pad_before, pad_after)`` per spatial dimension, computed by
 :mod:`npconv.geometry`.
 
-- :func:`conv_forward` pads, takes strided windows (a view, no copy), then
-  contracts them with the kernel on BLAS in bounded chunks (im2col per chunk).
-- :func:`conv_transpose_forward` is the scatter form of the conv gradient:
-  one GEMM of every input pixel with every kernel tap, then an overlap-add of
-  the taps into the output (prod(kernel_size) strided adds).
-- The backward passes reuse both: a conv's input gradient is an overlap-add
-  (a transposed conv), its kernel gradient is the windows contracted with dy;
+Each kernel asks :mod:`.dispatch` for an algorithm (from the shape, cached per
+shape, overridable with ``set_algorithm``) and runs it:
+
+- :func:`conv_forward`: ``small``, ``gemm`` (1x1), ``winograd`` (3x3 stride 1),
+  ``depthwise`` (per-tap multiply-adds) or ``im2col`` (bounded chunks);
+- :func:`conv_transpose_forward`: ``subpixel`` (one stride-1 conv per output
+  phase) or ``scatter`` (GEMM, then an overlap-add);
+- the backward passes are the same operations with the roles swapped: a
+  stride-1 conv's input gradient is a forward conv of dy with the flipped
+  kernel, a strided one is a transposed conv of dy; a kernel gradient contracts
+  the windows of x with dy (``winograd``, ``depthwise``, ``gemm``, ``im2col``);
   a transposed conv's input gradient is a forward conv of dy.
+
+Every algorithm holds at most about ``WORKSPACE_BYTES`` of temporaries at once,
+splitting its work into batch, then row (or tile-row) chunks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import product
-
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-# Bytes of im2col workspace one call may hold at once; work beyond this is
-# split into batch (then row) chunks.
+from . import depthwise, dispatch, im2col, transpose, winograd
+from .primitives import Pads, overlap_add, pad_spatial, pad_spatial_backward, windows
+from .primitives import output_size as _output_size
+
+__all__ = [
+    "WORKSPACE_BYTES",
+    "conv_forward",
+    "conv_transpose_forward",
+    "conv_input_grad",
+    "conv_kernel_grad",
+    "conv_transpose_input_grad",
+    "conv_transpose_kernel_grad",
+    "pad_spatial",
+    "pad_spatial_backward",
+    "windows",
+    "overlap_add",
+    "bias_grad",
+]
+
+# Bytes of temporaries (im2col columns, padded blocks, transform tiles) one call
+# may hold at once; work beyond this is split into batch, then row chunks.
 WORKSPACE_BYTES = 64 * 2**20
 
-_NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-Pads = Sequence[tuple[int, int]]
+_group_kernel = im2col.group_kernel
 
 
-def pad_spatial(x: np.ndarray, pads: Pads, padding_mode: str = "zeros") -> np.ndarray:
-    """Pad the spatial axes of x: (batch, *spatial, channels). Pads are >= 0."""
-    if not any(before or after for before, after in pads):
-        return x
-    width = [(0, 0), *pads, (0, 0)]
-    return np.pad(x, width, mode=_NUMPY_PAD_MODES[padding_mode])
+def bias_grad(dy: np.ndarray) -> np.ndarray:
+    """dbias of ``y = conv(x) + bias``: dy (batch, *spatial, filters) summed over
+    everything but the channels, as one BLAS product with a ones vector (about
+    twice as fast as ``dy.sum(axis=...)`` and summed in blocks, so closer to exact)."""
+    rows = dy.reshape(-1, dy.shape[-1])
+    return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
 
 
-def windows(x: np.ndarray, kernel_size, strides, dilation, output_size) -> np.ndarray:
-    """A read-only view (batch, *output_size, *kernel_size, channels) of the
-    strided, dilated windows of an already padded x: (batch, *spatial, channels)."""
-    batch_stride, *spatial_strides, channel_stride = x.strides
-    shape = (x.shape[0], *output_size, *kernel_size, x.shape[-1])
-    step = [st * s for st, s in zip(spatial_strides, strides)]
-    tap = [st * d for st, d in zip(spatial_strides, dilation)]
-    return as_strided(x, shape, (batch_stride, *step, *tap, channel_stride), writeable=False)
+def _describe(x_shape, kernel_shape, strides, pads, dilation, groups, padding_mode, output_size):
+    return {
+        "x_shape": x_shape,
+        "kernel_size": kernel_shape[:-2],
+        "cin": kernel_shape[-2],
+        "filters": kernel_shape[-1],
+        "strides": strides,
+        "pads": pads,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": padding_mode,
+        "output_size": output_size,
+    }
 
 
-def _output_size(padded_size, kernel_size, strides, dilation):
-    return tuple(
-        (n - ((k - 1) * d + 1)) // s + 1
-        for n, k, s, d in zip(padded_size, kernel_size, strides, dilation)
-    )
+def _forward(x, kernel, strides, pads, dilation, groups=1, padding_mode="zeros"):
+    """(y, algorithm) of the grouped N-d cross-correlation."""
+    strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))
+    dtype = x.dtype if x.dtype == kernel.dtype else np.result_type(x.dtype, kernel.dtype)
+    key = ("conv", x.shape, kernel.shape, strides, pads, dilation, groups, padding_mode, dtype)
 
+    def describe():
+        padded = [n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)]
+        osize = _output_size(padded, kernel.shape[:-2], strides, dilation)
+        return _describe(x.shape, kernel.shape, strides, pads, dilation, groups, padding_mode, osize)
 
-def _batch_chunks(batch: int, bytes_per_item: int):
-    step = max(1, WORKSPACE_BYTES // max(bytes_per_item, 1))
-    return [slice(i, min(i + step, batch)) for i in range(0, batch, step)]
+    algorithm = dispatch.choose("conv", key, describe)
+    workspace = WORKSPACE_BYTES
+    if algorithm == "small":
+        y = im2col.forward_small(x, kernel, strides, pads, dilation, dtype, key)
+    elif algorithm == "gemm":
+        y = im2col.forward_gemm(x, kernel, strides, pads, groups, padding_mode, workspace, dtype)
+    elif algorithm == "window":
+        y = im2col.forward_window(x, kernel, strides, pads, padding_mode, workspace, dtype)
+    elif algorithm in ("winograd", "winograd2"):
+        m = 4 if algorithm == "winograd" else 2
+        y = winograd.forward(x, kernel, pads, dilation, padding_mode, workspace, dtype, m)
+    elif algorithm == "depthwise":
+        y = depthwise.forward(x, kernel, strides, pads, dilation, padding_mode, workspace, dtype)
+    else:
+        y = im2col.forward(x, kernel, strides, pads, dilation, groups, padding_mode, workspace, dtype)
+    return y, algorithm
 
 
 def conv_forward(
@@ -75,56 +117,14 @@ def conv_forward(
     x: (batch, *spatial, in_channels); kernel: (*kernel_size, in_channels/groups,
     filters). Returns y: (batch, *output_size, filters).
     """
-    kernel_size = kernel.shape[:-2]
-    xp = pad_spatial(x, pads, padding_mode)
-    output_size = _output_size(xp.shape[1:-1], kernel_size, strides, dilation)
-    batch, channels, filters = x.shape[0], x.shape[-1], kernel.shape[-1]
-    dtype = np.result_type(x.dtype, kernel.dtype)
-    y = np.empty((batch, *output_size, filters), dtype=dtype)
-    if y.size == 0:
-        return y
-    view = windows(xp, kernel_size, strides, dilation, output_size)
-    taps = int(np.prod(kernel_size))
-    pixels = int(np.prod(output_size))
-    cin = channels // groups
-    w = _group_kernel(kernel.astype(dtype, copy=False), groups)  # (groups, taps*cin, fout)
-    item_bytes = pixels * taps * channels * dtype.itemsize
-    for chunk in _batch_chunks(batch, item_bytes):
-        n = chunk.stop - chunk.start
-        v = view[chunk]
-        if groups == 1:
-            cols = v.reshape(n * pixels, taps * channels)
-            y[chunk] = (cols @ w[0]).reshape(n, *output_size, filters)
-            continue
-        cols = v.reshape(n * pixels, taps, groups, cin).transpose(2, 0, 1, 3)
-        cols = cols.reshape(groups, n * pixels, taps * cin)
-        out = np.matmul(cols, w)  # (groups, n*pixels, fout)
-        y[chunk] = out.transpose(1, 0, 2).reshape(n, *output_size, filters)
+    y, algorithm = _forward(x, kernel, strides, pads, dilation, groups, padding_mode)
+    dispatch.note("forward", algorithm)
     return y
 
 
-def overlap_add(cols: np.ndarray, strides, dilation, size, offset) -> np.ndarray:
-    """Scatter-add per-tap contributions: the adjoint of :func:`windows`.
-
-    cols: (batch, *input_size, *kernel_size, channels). Input i, tap j lands at
-    index i*s + j*d - offset of a zero array (batch, *size, channels); indices
-    outside [0, size) are dropped. Returns that array.
-    """
-    rank = len(size)
-    batch, in_size = cols.shape[0], cols.shape[1 : 1 + rank]
-    kernel_size, channels = cols.shape[1 + rank : 1 + 2 * rank], cols.shape[-1]
-    lo = [min(0, -o) for o in offset]
-    hi = [max((n - 1) * s + (k - 1) * d + 1 - o, z) for n, s, k, d, o, z in zip(in_size, strides, kernel_size, dilation, offset, size)]
-    buffer = np.zeros((batch, *[h - low for h, low in zip(hi, lo)], channels), dtype=cols.dtype)
-    for tap in product(*[range(k) for k in kernel_size]):
-        dest = tuple(
-            slice(t * d - o - low, t * d - o - low + (n - 1) * s + 1, s)
-            for t, d, o, low, n, s in zip(tap, dilation, offset, lo, in_size, strides)
-        )
-        buffer[(slice(None), *dest)] += cols[(slice(None),) * (rank + 1) + tap]
-    return buffer[(slice(None), *[slice(-low, -low + z) for low, z in zip(lo, size)])]
-
-
+# --------------------------------------------------------------------------
+# transposed convolution
+# --------------------------------------------------------------------------
 def _transpose_geometry(in_size, kernel_size, strides, pads, dilation):
     """Output size and crop offset of a transposed conv whose zero-inserted
     input is padded by ``pads``."""
@@ -132,6 +132,30 @@ def _transpose_geometry(in_size, kernel_size, strides, pads, dilation):
     out_size = [(n - 1) * s + 1 + b + a - ke + 1 for n, s, (b, a), ke in zip(in_size, strides, pads, k_eff)]
     offset = [ke - 1 - b for ke, (b, _) in zip(k_eff, pads)]
     return out_size, offset
+
+
+def _transpose(x, kernel, strides, dilation, offset, size, groups=1):
+    """(y, algorithm): input pixel i, tap j lands at i*s + j*d - offset of y
+    (batch, *size, out). kernel: (*k, out/groups, in)."""
+    strides, dilation, offset, size = tuple(strides), tuple(dilation), tuple(offset), tuple(size)
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    key = ("conv_transpose", x.shape, kernel.shape, strides, dilation, offset, size, groups, dtype)
+
+    def describe():
+        shape = _describe(x.shape, kernel.shape, strides, None, dilation, groups, "zeros", size)
+        shape["offset"] = offset
+        return shape
+
+    algorithm = dispatch.choose("conv_transpose", key, describe)
+    if algorithm == "subpixel":
+
+        def conv(xs, sub, s, p, d, g):
+            return _forward(xs, sub, s, p, d, g)[0]
+
+        y = transpose.subpixel(x, kernel, strides, offset, size, groups, conv, dtype, WORKSPACE_BYTES)
+    else:
+        y = transpose.scatter(x, kernel, strides, dilation, offset, size, groups, WORKSPACE_BYTES, dtype)
+    return y, algorithm
 
 
 def conv_transpose_forward(
@@ -149,105 +173,135 @@ def conv_transpose_forward(
     Returns y: (batch, *output_size, filters).
     """
     kernel_size = kernel.shape[:-2]
-    filters, channels = kernel.shape[-2:]
+    filters = kernel.shape[-2]
     dtype = np.result_type(x.dtype, kernel.dtype)
     out_size, offset = _transpose_geometry(x.shape[1:-1], kernel_size, strides, pads, dilation)
     if x.size == 0 or min(out_size) <= 0:
-        return np.zeros((x.shape[0], *out_size, filters), dtype=dtype)
-    w = kernel.reshape(-1, channels).T.astype(dtype, copy=False)  # (C, taps*F)
-    cols = (x.reshape(-1, channels) @ w).reshape(*x.shape[:-1], *kernel_size, filters)
-    return overlap_add(cols, strides, dilation, out_size, offset)
+        return np.zeros((x.shape[0], *[max(n, 0) for n in out_size], filters), dtype=dtype)
+    y, algorithm = _transpose(x, kernel, strides, dilation, offset, out_size)
+    dispatch.note("conv_transpose", algorithm)
+    return y
 
 
 # --------------------------------------------------------------------------
-# backward passes, written with the primitives above
+# backward passes
 # --------------------------------------------------------------------------
-def pad_spatial_backward(dxp: np.ndarray, pads: Pads, padding_mode: str = "zeros") -> np.ndarray:
-    """Adjoint of :func:`pad_spatial`: fold the gradient of the padded input
-    back onto the input (reflected, replicated or wrapped pads add to their
-    source pixels)."""
-    dx = dxp
-    for axis, (before, after) in enumerate(pads, start=1):
-        if not (before or after):
-            continue
-        length = dx.shape[axis] - before - after
-        inner = np.take(dx, np.arange(before, before + length), axis=axis)
-        if padding_mode != "zeros":
-            source = np.pad(np.arange(length), (before, after), mode=_NUMPY_PAD_MODES[padding_mode])
-            edge = np.r_[0:before, before + length : before + length + after]
-            inner = np.moveaxis(inner, axis, 0).copy()
-            np.add.at(inner, source[edge], np.moveaxis(np.take(dx, edge, axis=axis), axis, 0))
-            inner = np.moveaxis(inner, 0, axis)
-        dx = inner
-    return np.ascontiguousarray(dx)
-
-
-def _group_kernel(kernel, groups):
-    """(*k, cin, F) -> (groups, taps*cin, F/groups), rows ordered (taps, cin)."""
-    *kernel_size, cin, filters = kernel.shape
-    taps = int(np.prod(kernel_size))
-    w = kernel.reshape(taps, cin, groups, filters // groups).transpose(2, 0, 1, 3)
-    return w.reshape(groups, taps * cin, filters // groups)
+def _flipped(kernel, groups):
+    """The kernel of the stride-1 conv that is a conv's input gradient:
+    (*k, in/G, F) -> (*k, F/G, in), taps reversed."""
+    rank = kernel.ndim - 2
+    flipped = kernel[(slice(None, None, -1),) * rank]
+    return transpose.as_forward_kernel(flipped, groups)
 
 
 def conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, padding_mode="zeros"):
     """dx of :func:`conv_forward`. dy: (batch, *output_size, filters); returns
     (batch, *input_size, in_channels)."""
     kernel_size = kernel.shape[:-2]
-    cin = kernel.shape[-2]
-    batch, out_size, filters = dy.shape[0], dy.shape[1:-1], dy.shape[-1]
-    w = _group_kernel(kernel.astype(dy.dtype, copy=False), groups)  # (G, taps*cin, F/G)
-    d = dy.reshape(-1, groups, filters // groups).transpose(1, 0, 2)  # (G, B*P, F/G)
-    cols = np.matmul(d, w.transpose(0, 2, 1))  # (G, B*P, taps*cin)
-    taps = int(np.prod(kernel_size))
-    cols = cols.reshape(groups, -1, taps, cin).transpose(1, 2, 0, 3)
-    cols = cols.reshape(batch, *out_size, *kernel_size, groups * cin)
+    rank = len(kernel_size)
+    input_size = tuple(input_size)
+    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
+    channels = groups * kernel.shape[-2]
+    dtype = np.result_type(dy.dtype, kernel.dtype)
     padded = [n + b + a for n, (b, a) in zip(input_size, pads)]
-    dxp = overlap_add(cols, strides, dilation, padded, [0] * len(padded))
-    return pad_spatial_backward(dxp, pads, padding_mode)
+    if dy.size == 0 or np.prod(input_size) == 0:
+        return np.zeros((dy.shape[0], *input_size, channels), dtype=dtype)
+    unit = all(s == 1 for s in strides)
+    depthwise_form = groups == channels and kernel.shape[-2] == 1 and channels > 1
+    if depthwise_form and not (unit and kernel.shape[-1] == channels):
+        dx = depthwise.input_grad(
+            dy, kernel, channels, strides, pads, dilation, input_size, padding_mode, WORKSPACE_BYTES, dtype
+        )
+        algorithm = "depthwise"
+    elif unit and all(b <= ke - 1 and a <= ke - 1 for (b, a), ke in zip(pads, k_eff)):
+        flipped = _flipped(kernel, groups)
+        if padding_mode == "zeros":
+            inner = [(ke - 1 - b, ke - 1 - a) for (b, a), ke in zip(pads, k_eff)]
+            dx, algorithm = _forward(dy, flipped, (1,) * rank, inner, dilation, groups)
+        else:
+            full = [(ke - 1, ke - 1) for ke in k_eff]
+            dxp, algorithm = _forward(dy, flipped, (1,) * rank, full, dilation, groups)
+            dx = pad_spatial_backward(dxp, pads, padding_mode)
+    elif padding_mode == "zeros":
+        dx, algorithm = _transpose(dy, kernel, strides, dilation, [b for b, _ in pads], input_size, groups)
+    else:
+        dxp, algorithm = _transpose(dy, kernel, strides, dilation, [0] * rank, padded, groups)
+        dx = pad_spatial_backward(dxp, pads, padding_mode)
+    dispatch.note("input_grad", algorithm)
+    return dx
+
+
+def _kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding_mode="zeros"):
+    """(dkernel, algorithm) of :func:`conv_forward`."""
+    kernel_shape = tuple(kernel_shape)
+    strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))
+    dtype = x.dtype if x.dtype == dy.dtype else np.result_type(x.dtype, dy.dtype)
+    key = ("kernel_grad", x.shape, dy.shape, kernel_shape, strides, pads, dilation, groups, padding_mode, dtype)
+
+    def describe():
+        return _describe(x.shape, kernel_shape, strides, pads, dilation, groups, padding_mode, dy.shape[1:-1])
+
+    algorithm = dispatch.choose("kernel_grad", key, describe)
+    workspace = WORKSPACE_BYTES
+    if x.size == 0 or dy.size == 0:
+        return np.zeros(kernel_shape, dtype=dtype), algorithm
+    if algorithm == "small":
+        dk = im2col.kernel_grad_small(x, dy, kernel_shape, strides, pads, dilation, dtype)
+    elif algorithm == "gemm":
+        dk = im2col.kernel_grad_gemm(x, dy, kernel_shape, strides, groups, dtype)
+    elif algorithm == "window":
+        dk = im2col.kernel_grad_window(x, dy, kernel_shape, strides, pads, padding_mode, workspace, dtype)
+    elif algorithm in ("winograd", "winograd2"):
+        m = 4 if algorithm == "winograd" else 2
+        dk = winograd.kernel_grad(x, dy, pads, dilation, padding_mode, workspace, dtype, m)
+    elif algorithm == "depthwise":
+        dk = depthwise.kernel_grad(x, dy, kernel_shape, strides, pads, dilation, padding_mode, workspace, dtype)
+    else:
+        dk = im2col.kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups, padding_mode, workspace, dtype)
+    return dk, algorithm
 
 
 def conv_kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding_mode="zeros"):
     """dkernel of :func:`conv_forward`: the windows of x contracted with dy.
     Returns an array of ``kernel_shape`` (*kernel_size, in/groups, filters)."""
-    *kernel_size, cin, filters = kernel_shape
-    xp = pad_spatial(x, pads, padding_mode)
-    out_size = dy.shape[1:-1]
-    view = windows(xp, kernel_size, strides, dilation, out_size)
-    taps = int(np.prod(kernel_size))
-    pixels = int(np.prod(out_size))
-    dtype = np.result_type(x.dtype, dy.dtype)
-    grad = np.zeros((groups, taps * cin, filters // groups), dtype=dtype)
-    item_bytes = pixels * taps * x.shape[-1] * dtype.itemsize
-    for chunk in _batch_chunks(x.shape[0], item_bytes):
-        n = chunk.stop - chunk.start
-        cols = view[chunk].reshape(n * pixels, taps, groups, cin).transpose(2, 0, 1, 3).reshape(groups, n * pixels, taps * cin)
-        d = dy[chunk].reshape(n * pixels, groups, filters // groups).transpose(1, 0, 2)
-        grad += np.matmul(cols.transpose(0, 2, 1), d)
-    grad = grad.reshape(groups, taps, cin, filters // groups).transpose(1, 2, 0, 3)
-    return grad.reshape(kernel_shape)
+    dk, algorithm = _kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups, padding_mode)
+    dispatch.note("kernel_grad", algorithm)
+    return dk
 
 
-def _transpose_buffer(dy, in_size, kernel_size, strides, pads, dilation):
-    """dy placed where the transposed conv's full result sits: the padded input
-    of the forward conv that is the transposed conv's adjoint."""
+def _transpose_source(dy, in_size, kernel_size, strides, pads, dilation):
+    """dy as the padded input of the forward conv that is the transposed conv's
+    adjoint: (a slice of dy, pads around it), so the forward conv pads block
+    by block instead of copying all of dy."""
     _, offset = _transpose_geometry(in_size, kernel_size, strides, pads, dilation)
     needed = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(in_size, strides, kernel_size, dilation)]
-    width = [(max(o, 0), max(need - o - size, 0)) for o, need, size in zip(offset, needed, dy.shape[1:-1])]
-    crop = [slice(max(-o, 0), max(-o, 0) + need) for o, need in zip(offset, needed)]
-    padded = np.pad(dy, [(0, 0), *width, (0, 0)])
-    return padded[(slice(None), *crop)]
+    crop, width = [], []
+    for o, need, size in zip(offset, needed, dy.shape[1:-1]):
+        lo, hi = -o, -o + need  # the window of dy the adjoint reads
+        start, stop = max(lo, 0), min(hi, size)
+        if stop <= start:  # reads only zeros
+            start = stop = 0
+            crop.append(slice(0, 0))
+            width.append((hi - lo, 0))
+            continue
+        crop.append(slice(start, stop))
+        width.append((start - lo, hi - stop))
+    return dy[(slice(None), *crop)], width
 
 
 def conv_transpose_input_grad(dy, kernel, strides, pads, dilation, input_size):
     """dx of :func:`conv_transpose_forward`: a forward conv of dy."""
     kernel_size = kernel.shape[:-2]
-    buffer = _transpose_buffer(dy, input_size, kernel_size, strides, pads, dilation)
-    return conv_forward(buffer, kernel, strides, [(0, 0)] * len(kernel_size), dilation)
+    source, width = _transpose_source(dy, input_size, kernel_size, strides, pads, dilation)
+    dx, algorithm = _forward(source, kernel, strides, width, dilation)
+    dispatch.note("input_grad", algorithm)
+    return dx
 
 
 def conv_transpose_kernel_grad(x, dy, kernel_shape, strides, pads, dilation):
     """dkernel of :func:`conv_transpose_forward`, kernel (*k, filters, in)."""
     kernel_size = kernel_shape[:-2]
-    buffer = _transpose_buffer(dy, x.shape[1:-1], kernel_size, strides, pads, dilation)
-    return conv_kernel_grad(buffer, x, kernel_shape, strides, [(0, 0)] * len(kernel_size), dilation)
+    source, width = _transpose_source(dy, x.shape[1:-1], kernel_size, strides, pads, dilation)
+    dk, algorithm = _kernel_grad(source, x, kernel_shape, strides, width, dilation)
+    dispatch.note("kernel_grad", algorithm)
+    return dk

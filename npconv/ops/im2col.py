@@ -1,0 +1,339 @@
+"""GEMM-based convolutions: im2col in bounded chunks, plain GEMM for 1x1
+kernels, and a cached-gather path for tiny inputs.
+
+x: (batch, *spatial, in_channels); kernel: (*kernel_size, in_channels/groups,
+filters); pads: (pad_before, pad_after) per spatial dimension; y: (batch,
+*output_size, filters). The slow, obvious version of all of them is
+``windows(pad(x)) . kernel``; these only choose how much to materialise at once.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+
+from .primitives import chunks, output_size, padded_block, windows
+
+
+def group_kernel(kernel: np.ndarray, groups: int) -> np.ndarray:
+    """(*k, cin, F) -> (groups, taps*cin, F/groups), rows ordered (taps, cin)."""
+    *kernel_size, cin, filters = kernel.shape
+    taps = prod(kernel_size)
+    if groups == 1:
+        return kernel.reshape(1, taps * cin, filters)
+    w = kernel.reshape(taps, cin, groups, filters // groups).transpose(2, 0, 1, 3)
+    return w.reshape(groups, taps * cin, filters // groups)
+
+
+def _contract(view, w, groups, out2d):
+    """out2d (rows, F) = windows view (..., *k, C) contracted with w (G, taps*cin, fo)."""
+    rows = out2d.shape[0]
+    if groups == 1:
+        np.matmul(view.reshape(rows, w.shape[1]), w[0], out=out2d)
+        return
+    cols = view.reshape(rows, -1, groups, view.shape[-1] // groups).transpose(2, 0, 1, 3)
+    cols = cols.reshape(groups, rows, w.shape[1])
+    out2d.reshape(rows, groups, -1)[...] = np.matmul(cols, w).transpose(1, 0, 2)
+
+
+def forward(x, kernel, strides, pads, dilation, groups, padding_mode, workspace, dtype):
+    """Grouped N-d cross-correlation by im2col, chunked by batch then rows."""
+    kernel_size = kernel.shape[:-2]
+    padded = [n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)]
+    osize = output_size(padded, kernel_size, strides, dilation)
+    batch, channels, filters = x.shape[0], x.shape[-1], kernel.shape[-1]
+    y = np.empty((batch, *osize, filters), dtype=dtype)
+    if y.size == 0:
+        return y
+    w = group_kernel(kernel.astype(dtype, copy=False), groups)
+    x = x.astype(dtype, copy=False)
+    itemsize = np.dtype(dtype).itemsize
+    rest = prod(osize[1:])
+    k_eff0 = (kernel_size[0] - 1) * dilation[0] + 1
+    per_row = itemsize * (rest * prod(kernel_size) * channels + strides[0] * prod(padded[1:]) * channels)
+    if groups > 1:
+        per_row += itemsize * rest * filters
+    for bs, rs in chunks(batch, osize[0], per_row, workspace):
+        start, stop = rs.start * strides[0], (rs.stop - 1) * strides[0] + k_eff0
+        xb = padded_block(x[bs], pads, padding_mode, start, stop)
+        view = windows(xb, kernel_size, strides, dilation, (rs.stop - rs.start, *osize[1:]))
+        out = y[bs, rs]
+        _contract(view, w, groups, out.reshape(-1, filters))
+    return y
+
+
+def forward_gemm(x, kernel, strides, pads, groups, padding_mode, workspace, dtype):
+    """1x1 kernels: y = x[::s] @ kernel, one GEMM (per group), no windows."""
+    if any(b or a for b, a in pads):
+        return forward(x, kernel, strides, pads, (1,) * len(strides), groups, padding_mode, workspace, dtype)
+    filters = kernel.shape[-1]
+    xs = x[(slice(None), *[slice(None, None, s) for s in strides])].astype(dtype, copy=False)
+    w = group_kernel(kernel.astype(dtype, copy=False), groups)
+    y = np.empty((*xs.shape[:-1], filters), dtype=dtype)
+    if y.size == 0:
+        return y
+    if groups == 1 and xs.flags.c_contiguous:
+        np.matmul(xs.reshape(-1, xs.shape[-1]), w[0], out=y.reshape(-1, filters))
+        return y
+    per_item = xs[0].size * xs.itemsize * 2
+    for bs, _ in chunks(xs.shape[0], 1, per_item, workspace):
+        _contract(xs[bs], w, groups, y[bs].reshape(-1, filters))
+    return y
+
+
+_GATHERS: dict = {}
+
+
+def _gather_plan(x_shape, kernel_shape, strides, pads, dilation, key=None):
+    """(flat indices into one item's (pixels*channels [+1 zero]) values, whether
+    the zero slot is used, output shape, columns per output pixel); cached
+    under ``key`` (any hashable naming this shape)."""
+    key = key or (x_shape, kernel_shape, strides, pads, dilation)
+    plan = _GATHERS.get(key)
+    if plan is not None:
+        return plan
+    spatial, channels = x_shape[1:-1], x_shape[-1]
+    kernel_size = kernel_shape[:-2]
+    rank = len(spatial)
+    padded = [n + b + a for n, (b, a) in zip(spatial, pads)]
+    osize = output_size(padded, kernel_size, strides, dilation)
+    grids = np.meshgrid(
+        *[np.arange(o) * s for o, s in zip(osize, strides)],
+        *[np.arange(k) * d for k, d in zip(kernel_size, dilation)],
+        indexing="ij",
+    )
+    flat = np.zeros(grids[0].shape, dtype=np.intp)
+    inside = np.ones(grids[0].shape, dtype=bool)
+    for axis in range(rank):
+        pos = grids[axis] + grids[rank + axis] - pads[axis][0]
+        inside &= (pos >= 0) & (pos < spatial[axis])
+        flat = flat * spatial[axis] + pos
+    zero = prod(spatial) * channels
+    index = np.where(inside[..., None], flat[..., None] * channels + np.arange(channels), zero).reshape(-1)
+    if len(_GATHERS) > 256:
+        _GATHERS.clear()
+    plan = _GATHERS[key] = (
+        index,
+        not inside.all(),
+        (x_shape[0], *osize, kernel_shape[-1]),
+        prod(kernel_size) * channels,
+    )
+    return plan
+
+
+def forward_small(x, kernel, strides, pads, dilation, dtype, key=None):
+    """Tiny inputs: one gather with cached indices and one matrix product."""
+    index, needs_zero, out_shape, columns = _gather_plan(x.shape, kernel.shape, strides, pads, dilation, key)
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    batch, size = x.shape[0], prod(x.shape[1:])
+    if needs_zero:
+        flat = np.zeros((batch, size + 1), dtype=dtype)
+        flat[:, :-1] = x.reshape(batch, size)
+    else:
+        flat = x.reshape(batch, size)
+    cols = flat[0].take(index) if batch == 1 else flat.take(index, axis=1)
+    w = kernel.reshape(columns, kernel.shape[-1])
+    if w.dtype != dtype:
+        w = w.astype(dtype)
+    return np.dot(cols.reshape(-1, columns), w).reshape(out_shape)
+
+
+# --------------------------------------------------------------------------
+# kernel gradients
+# --------------------------------------------------------------------------
+def kernel_grad_small(x, dy, kernel_shape, strides, pads, dilation, dtype):
+    """Tiny inputs: the cached gather of :func:`forward_small`, then cols^T @ dy."""
+    index, needs_zero, _, columns = _gather_plan(x.shape, kernel_shape, strides, pads, dilation)
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    batch, size = x.shape[0], prod(x.shape[1:])
+    if needs_zero:
+        flat = np.zeros((batch, size + 1), dtype=dtype)
+        flat[:, :-1] = x.reshape(batch, size)
+    else:
+        flat = x.reshape(batch, size)
+    cols = flat[0].take(index) if batch == 1 else flat.take(index, axis=1)
+    d = dy.reshape(-1, kernel_shape[-1])
+    return np.dot(cols.reshape(-1, columns).T, d.astype(dtype, copy=False)).reshape(kernel_shape)
+
+
+def kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups, padding_mode, workspace, dtype):
+    """dkernel: windows of x contracted with dy over batch and pixels, chunked."""
+    *kernel_size, cin, filters = kernel_shape
+    out_size = dy.shape[1:-1]
+    channels = x.shape[-1]
+    taps = prod(kernel_size)
+    fo = filters // groups
+    padded = [n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)]
+    grad = np.zeros((groups, taps * cin, fo), dtype=dtype)
+    itemsize = np.dtype(dtype).itemsize
+    rest = prod(out_size[1:])
+    per_row = itemsize * (rest * taps * channels + strides[0] * prod(padded[1:]) * channels)
+    k_eff0 = (kernel_size[0] - 1) * dilation[0] + 1
+    x = x.astype(dtype, copy=False)
+    dy = dy.astype(dtype, copy=False)
+    for bs, rs in chunks(x.shape[0], out_size[0], per_row, workspace):
+        start, stop = rs.start * strides[0], (rs.stop - 1) * strides[0] + k_eff0
+        xb = padded_block(x[bs], pads, padding_mode, start, stop)
+        view = windows(xb, kernel_size, strides, dilation, (rs.stop - rs.start, *out_size[1:]))
+        d = dy[bs, rs]
+        rows = d.size // filters
+        if groups == 1:
+            grad[0] += view.reshape(rows, taps * channels).T @ d.reshape(rows, filters)
+            continue
+        cols = view.reshape(rows, taps, groups, cin).transpose(2, 1, 3, 0).reshape(groups, taps * cin, rows)
+        grad += np.matmul(cols, d.reshape(rows, groups, fo).transpose(1, 0, 2))
+    grad = grad.reshape(groups, taps, cin, fo).transpose(1, 2, 0, 3)
+    return grad.reshape(kernel_shape)
+
+
+def kernel_grad_gemm(x, dy, kernel_shape, strides, groups, dtype):
+    """1x1 kernels without pads: x[::s]^T @ dy (per group)."""
+    filters, cin = kernel_shape[-1], kernel_shape[-2]
+    xs = x[(slice(None), *[slice(None, (o - 1) * s + 1, s) for o, s in zip(dy.shape[1:-1], strides)])]
+    a = xs.reshape(-1, x.shape[-1]).astype(dtype, copy=False)
+    b = dy.reshape(-1, filters).astype(dtype, copy=False)
+    if groups == 1:
+        return (a.T @ b).reshape(kernel_shape)
+    fo = filters // groups
+    a = a.reshape(-1, groups, cin).transpose(1, 2, 0)
+    b = b.reshape(-1, groups, fo).transpose(1, 0, 2)
+    grad = np.matmul(a, b)  # (G, cin, fo)
+    return grad.transpose(1, 0, 2).reshape(kernel_shape)
+
+
+# --------------------------------------------------------------------------
+# 1-D windows read in place
+# --------------------------------------------------------------------------
+# Outputs per GEMM row in ``window``: P outputs share one row of P*s + k - s
+# inputs, so N = P*filters stays BLAS-friendly; P grows while filters is small.
+WINDOW_COLUMNS = 128
+
+
+def _block_size(filters, kernel_size):
+    return max(1, min(8, WINDOW_COLUMNS // max(filters, 1), kernel_size))
+
+
+def _block_kernel(kernel, stride, block):
+    """(k, C, F) -> (span*C, block*F): block outputs s apart share one input window."""
+    k, channels, filters = kernel.shape
+    span = (block - 1) * stride + k
+    wb = np.zeros((span, channels, block, filters), dtype=kernel.dtype)
+    for r in range(block):
+        wb[r * stride : r * stride + k, :, r, :] = kernel
+    return wb.reshape(span * channels, block * filters)
+
+
+def _rows(flat, start, count, length, step):
+    """(n, count, length) rows of flat (n, total) starting at ``start``, ``step`` apart."""
+    itemsize = flat.itemsize
+    return np.lib.stride_tricks.as_strided(
+        flat[:, start:], (flat.shape[0], count, length), (flat.strides[0], step * itemsize, itemsize), writeable=False
+    )
+
+
+def _window_plan(x_shape, kernel_shape, stride, pads):
+    k, channels, filters = kernel_shape
+    length = x_shape[1] + pads[0][0] + pads[0][1]
+    out = (length - k) // stride + 1
+    block = _block_size(filters, k)
+    span = (block - 1) * stride + k
+    phases = -(-span // (block * stride))
+    return out, block, span, phases
+
+
+def _window_segments(x, kernel_size, stride, pads, padding_mode, out, dtype):
+    """(output slice, source (n, L, C) contiguous, first input index) covering
+    every output: the interior reads x itself, the padded ends small copies."""
+    before, length = pads[0][0], x.shape[1]
+    lo = min(out, -(-before // stride))
+    hi = max(lo, min(out, (length + before - kernel_size) // stride + 1))
+    x = np.ascontiguousarray(x, dtype=dtype)
+    segments = []
+    if lo > 0:
+        segments.append((slice(0, lo), padded_block(x, pads, padding_mode, 0, (lo - 1) * stride + kernel_size), 0))
+    if hi > lo:
+        segments.append((slice(lo, hi), x, lo * stride - before))
+    if out > hi:
+        end = (out - 1) * stride + kernel_size
+        segments.append((slice(hi, out), padded_block(x, pads, padding_mode, hi * stride, end), 0))
+    return segments
+
+
+def _window_gemms(src, start, count, kernel, wb, stride, block, span, phases):
+    """Yield (output slice within the segment, rows (n, m, K), weight (K, N), block)
+    whose product gives those outputs, grouped in blocks of ``block``."""
+    k, channels, filters = kernel.shape
+    flat = src.reshape(src.shape[0], -1)
+    nblk = count // block
+    for p in range(min(phases, nblk)):
+        m = len(range(p, nblk, phases))
+        rows = _rows(
+            flat, (start + p * block * stride) * channels, m, span * channels, phases * block * stride * channels
+        )
+        yield ("block", p), rows, wb
+    if nblk * block < count:
+        tail = count - nblk * block
+        rows = _rows(flat, (start + nblk * block * stride) * channels, tail, k * channels, stride * channels)
+        yield ("tail", nblk * block), rows, kernel.reshape(k * channels, filters)
+
+
+def forward_window(x, kernel, strides, pads, padding_mode, workspace, dtype):
+    """1-D, dilation 1, groups 1: GEMMs straight on the input's windows.
+
+    Rows of P consecutive outputs read span = (P-1)*s + k inputs, span*C
+    contiguous values starting at x[o*s]. Rows whose starts differ by
+    ceil(span / (P*s)) blocks do not overlap, so each such phase is a matrix
+    BLAS reads in place: no im2col copy, and no padded copy of x (only the
+    few outputs that reach into the pads read a small padded piece). The
+    weight is block-Toeplitz (span*C, P*F); the last count % P outputs of a
+    segment take a plain window GEMM.
+    """
+    k, channels, filters = kernel.shape
+    s = strides[0]
+    out, block, span, phases = _window_plan(x.shape, kernel.shape, s, pads)
+    y = np.empty((x.shape[0], out, filters), dtype=dtype)
+    if y.size == 0:
+        return y
+    kernel = kernel.astype(dtype, copy=False)
+    wb = _block_kernel(kernel, s, block)
+    for where, src, start in _window_segments(x, k, s, pads, padding_mode, out, dtype):
+        ys = y[:, where]
+        count = ys.shape[1]
+        nblk = count // block
+        yb = ys[:, : nblk * block].reshape(ys.shape[0], nblk, block * filters)
+        for (kind, p), rows, w in _window_gemms(src, start, count, kernel, wb, s, block, span, phases):
+            if kind == "block":
+                np.matmul(rows, w, out=yb[:, p::phases])
+            else:
+                ys[:, p:] = np.matmul(rows, w)
+    return y
+
+
+def kernel_grad_window(x, dy, kernel_shape, strides, pads, padding_mode, workspace, dtype):
+    """dkernel of :func:`forward_window`: each GEMM's rows^T @ dy, folded back
+    from block-Toeplitz form."""
+    k, channels, filters = kernel_shape
+    s = strides[0]
+    out, block, span, phases = _window_plan(x.shape, kernel_shape, s, pads)
+    gb = np.zeros((span * channels, block * filters), dtype=dtype)
+    grad = np.zeros((k * channels, filters), dtype=dtype)
+    dy = dy.astype(dtype, copy=False)
+    kernel = np.zeros(kernel_shape, dtype=dtype)
+    for where, src, start in _window_segments(x, k, s, pads, padding_mode, out, dtype):
+        ds = dy[:, where]
+        count = ds.shape[1]
+        nblk = count // block
+        db = ds[:, : nblk * block].reshape(ds.shape[0], nblk, block * filters)
+        for (kind, p), rows, _ in _window_gemms(src, start, count, kernel, gb, s, block, span, phases):
+            if kind == "block":
+                gb += np.matmul(rows.transpose(0, 2, 1), db[:, p::phases]).sum(axis=0)
+            else:
+                grad += np.matmul(rows.transpose(0, 2, 1), ds[:, p:]).sum(axis=0)
+    gb = gb.reshape(span, channels, block, filters)
+    grad = grad.reshape(k, channels, filters)
+    for r in range(block):
+        grad += gb[r * s : r * s + k, :, r, :]
+    return grad

@@ -1,0 +1,126 @@
+"""The workspace cap: no convolution kernel materialises an unbounded im2col.
+
+``tracemalloc`` sees every NumPy buffer. Each test measures the peak of
+traced memory during one call and subtracts the result itself; what is left
+(padded blocks, columns, transform tiles) must stay within
+``kernels.WORKSPACE_BYTES`` plus a small allowance for per-call constants
+(transformed kernels, index plans).
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from npconv.ops import dispatch, kernels
+
+MiB = 2**20
+ALLOWANCE = 1 * MiB
+
+
+def peak_extra(fn):
+    """(result, peak traced bytes during fn beyond the result's own size)."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return result, peak - result.nbytes
+
+
+@pytest.fixture
+def image():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 512, 384, 16), dtype=np.float32)
+    kernel = rng.standard_normal((3, 3, 16, 16), dtype=np.float32)
+    return x, kernel
+
+
+@pytest.fixture
+def cap(monkeypatch):
+    monkeypatch.setattr(kernels, "WORKSPACE_BYTES", 4 * MiB)
+    return 4 * MiB
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd2", "im2col"])
+def test_forward_stays_under_the_cap(image, cap, algorithm):
+    x, kernel = image
+    with dispatch.set_algorithm(algorithm), dispatch.record() as seen:
+        y, extra = peak_extra(lambda: kernels.conv_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1)))
+    assert seen == [("forward", algorithm)]
+    assert y.shape == (1, 512, 384, 16)
+    assert extra <= cap + ALLOWANCE, f"{extra / MiB:.1f} MiB of temporaries"
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_im2col_without_the_cap_would_need_more(image, cap, padding_mode):
+    """The same call's im2col matrix alone is 9x the input: the cap is what bounds it."""
+    x, kernel = image
+    columns = x.nbytes * 9
+    assert columns > 8 * cap
+    with dispatch.set_algorithm("im2col"):
+        _, extra = peak_extra(
+            lambda: kernels.conv_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), 1, padding_mode)
+        )
+    assert extra <= cap + ALLOWANCE
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "im2col"])
+def test_backward_stays_under_the_cap(image, cap, algorithm):
+    x, kernel = image
+    dy = np.ones_like(x)
+    with dispatch.set_algorithm(algorithm):
+        _, extra = peak_extra(
+            lambda: kernels.conv_input_grad(dy, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), x.shape[1:-1])
+        )
+        assert extra <= cap + ALLOWANCE
+        _, extra = peak_extra(lambda: kernels.conv_kernel_grad(x, dy, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1)))
+        assert extra <= cap + ALLOWANCE
+
+
+def test_strided_conv_and_its_gradients_stay_under_the_cap(image, cap):
+    x, kernel = image
+    y, extra = peak_extra(lambda: kernels.conv_forward(x, kernel, (2, 2), [(0, 1), (0, 1)], (1, 1)))
+    assert extra <= cap + ALLOWANCE
+    _, extra = peak_extra(lambda: kernels.conv_kernel_grad(x, y, kernel.shape, (2, 2), [(0, 1), (0, 1)], (1, 1)))
+    assert extra <= cap + ALLOWANCE
+
+
+def test_depthwise_stays_under_the_cap(image, cap):
+    x, _ = image
+    kernel = np.ones((3, 3, 1, 16), dtype=np.float32)
+    with dispatch.record() as seen:
+        y, extra = peak_extra(lambda: kernels.conv_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), 16))
+        _, grad_extra = peak_extra(
+            lambda: kernels.conv_kernel_grad(x, y, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1), 16)
+        )
+    assert [a for _, a in seen] == ["depthwise", "depthwise"]
+    assert extra <= cap + ALLOWANCE
+    assert grad_extra <= cap + ALLOWANCE
+
+
+@pytest.mark.parametrize("algorithm", ["scatter", "subpixel"])
+def test_transposed_stays_under_the_cap(cap, algorithm):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 96, 96, 32), dtype=np.float32)
+    kernel = rng.standard_normal((4, 4, 16, 32), dtype=np.float32)
+    assert x.nbytes // 32 * 16 * 16 > 4 * cap  # all the tap products at once would not fit
+    with dispatch.set_algorithm(algorithm):
+        _, extra = peak_extra(lambda: kernels.conv_transpose_forward(x, kernel, (2, 2), [(2, 2), (2, 2)], (1, 1)))
+    assert extra <= cap + ALLOWANCE
+
+
+def test_the_issues_2048_image_runs_in_bounded_memory():
+    """1x2048x2048x16 -> 16 channels, 3x3 'same', with the default cap."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 2048, 2048, 16), dtype=np.float32)
+    kernel = rng.standard_normal((3, 3, 16, 16), dtype=np.float32)
+    y, extra = peak_extra(lambda: kernels.conv_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1)))
+    assert y.shape == (1, 2048, 2048, 16)
+    assert extra <= kernels.WORKSPACE_BYTES + ALLOWANCE
+    assert extra < x.nbytes / 4  # far below even one padded copy of the input
+    window = kernels.conv_forward(x[:, :9, :9], kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
+    np.testing.assert_allclose(y[:, :8, :8], window[:, :8, :8], rtol=1e-4, atol=1e-4)
