@@ -91,9 +91,11 @@ class Layer:
     """Base of every npconv layer.
 
     The training contract: ``call(x, training)`` computes the output and keeps
-    on ``self`` what ``backward`` needs; ``backward(dy)`` returns dx, the
-    gradient with respect to the last call's input, and adds each weight's
-    gradient to ``variable.grad`` (``Variable.add_grad``).
+    on ``self`` what ``backward`` needs; ``backward(dy, input_grad=True)``
+    returns dx, the gradient with respect to the last call's input, and adds
+    each weight's gradient to ``variable.grad`` (``Variable.add_grad``). With
+    ``input_grad=False`` (a model's first layer) a layer may skip dx and
+    return None.
     """
 
     def __init__(
@@ -184,7 +186,7 @@ class Layer:
     def call(self, x, training=False):
         return x
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         """dx for the last call; adds weight gradients to each Variable.grad."""
         raise NotImplementedError(f"{type(self).__name__} has no backward pass yet.")
 
@@ -192,9 +194,7 @@ class Layer:
         expected = self.input_spec_shape
         if expected is None:
             return
-        mismatch = len(shape) != len(expected) + 1 or any(
-            e is not None and e != s for e, s in zip(expected, shape[1:])
-        )
+        mismatch = len(shape) != len(expected) + 1 or any(e is not None and e != s for e, s in zip(expected, shape[1:]))
         if mismatch:
             want = ", ".join("None" if e is None else str(e) for e in (None, *expected))
             raise ValueError(

@@ -134,8 +134,9 @@ class _BaseConv(Layer):
         self._last = (x, z, y)
         return y
 
-    def backward(self, dy):
-        """dx for the last call; kernel and bias gradients go to their Variables."""
+    def backward(self, dy, input_grad=True):
+        """dx for the last call (None when ``input_grad`` is False); kernel and
+        bias gradients go to their Variables."""
         from .. import activations_grad
 
         x, z, y = self._last
@@ -145,8 +146,8 @@ class _BaseConv(Layer):
         dz = to_channels_last(dz, self.data_format)
         if self.use_bias:
             self.bias.add_grad(kernels.bias_grad(dz))
-        dx = self._op_backward(x, dz)
-        return from_channels_last(dx, self.data_format)
+        dx = self._op_backward(x, dz, input_grad)
+        return None if dx is None else from_channels_last(dx, self.data_format)
 
     def compute_output_shape(self, input_shape):
         spatial, _ = self._split_shape(input_shape)
@@ -264,9 +265,17 @@ class BaseConv(_BaseConv):
             x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.groups, self.padding_mode
         )
 
-    def _op_backward(self, x, dz):
+    def _op_backward(self, x, dz, input_grad):
         dx, dkernel = conv_nd_backward(
-            x, self.kernel.value, dz, self.strides, self.padding, self.dilation_rate, self.groups, self.padding_mode
+            x,
+            self.kernel.value,
+            dz,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.groups,
+            self.padding_mode,
+            input_grad,
         )
         self.kernel.add_grad(dkernel)
         return dx
@@ -377,10 +386,10 @@ class BaseConvTranspose(_BaseConv):
         output_padding = self.resolve_output_padding(x.shape[1:-1])
         return conv_transpose_nd(x, self.kernel.value, self.strides, self.padding, output_padding, self.dilation_rate)
 
-    def _op_backward(self, x, dz):
+    def _op_backward(self, x, dz, input_grad):
         output_padding = self.resolve_output_padding(x.shape[1:-1])
         dx, dkernel = conv_transpose_nd_backward(
-            x, self.kernel.value, dz, self.strides, self.padding, output_padding, self.dilation_rate
+            x, self.kernel.value, dz, self.strides, self.padding, output_padding, self.dilation_rate, input_grad
         )
         self.kernel.add_grad(dkernel)
         return dx
@@ -476,9 +485,9 @@ class BaseDepthwiseConv(_BaseConv):
             x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.padding_mode
         )
 
-    def _op_backward(self, x, dz):
+    def _op_backward(self, x, dz, input_grad):
         dx, dkernel = depthwise_conv_nd_backward(
-            x, self.kernel.value, dz, self.strides, self.padding, self.dilation_rate, self.padding_mode
+            x, self.kernel.value, dz, self.strides, self.padding, self.dilation_rate, self.padding_mode, input_grad
         )
         self.kernel.add_grad(dkernel)
         return dx
@@ -561,7 +570,7 @@ class BaseSeparableConv(_BaseConv):
             self.padding_mode,
         )
 
-    def _op_backward(self, x, dz):
+    def _op_backward(self, x, dz, input_grad):
         dx, ddepthwise, dpointwise = separable_conv_nd_backward(
             x,
             self.depthwise_kernel.value,
@@ -571,6 +580,7 @@ class BaseSeparableConv(_BaseConv):
             self.padding,
             self.dilation_rate,
             self.padding_mode,
+            input_grad,
         )
         self.depthwise_kernel.add_grad(ddepthwise)
         self.pointwise_kernel.add_grad(dpointwise)

@@ -121,7 +121,7 @@ class Dense(Layer):
         self._cache = (x, z if keep else None, y if keep else None)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         x, z, y = self._cache
         dz = np.asarray(dy) if z is None else activation_gradient(self.activation, z, y, dy)
         units, input_dim = self.units, self.kernel.shape[0]
@@ -173,7 +173,7 @@ class Flatten(Layer):
             x = np.moveaxis(x, 1, -1)
         return x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(-1, 1)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         shape = self._input_shape
         if self.data_format == "channels_first" and len(shape) > 2:
             moved = (shape[0], *shape[2:], shape[1])
@@ -243,7 +243,7 @@ class Reshape(Layer):
         self._input_shape = x.shape
         return x.reshape(x.shape[0], *self._resolve(x.shape[1:]))
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return np.reshape(dy, self._input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -271,7 +271,7 @@ class Activation(Layer):
         self._cache = (x, y) if keep else None
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         if self._cache is None:
             return np.asarray(dy)
         x, y = self._cache
@@ -358,7 +358,7 @@ class Dropout(Layer):
         self._scale = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
         return x * self._scale
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         dy = np.asarray(dy)
         return dy if self._scale is None else dy * self._scale
 

@@ -160,7 +160,7 @@ class BatchNormalization(Layer):
         self._cache = (x_hat, inv_std, shape, reduce, use_batch)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         """dx, plus dgamma = sum(dy * x_hat) and dbeta = sum(dy) over the reduced axes.
 
         Inference: dx = dy * gamma * inv_std. With batch statistics the mean

@@ -160,7 +160,7 @@ class BasePooling(SpatialLayer):
             self._cache = (x.shape, pads, counts)
         return self.from_channels_last(y)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         x_shape, pads, extra = self._cache
         dy = self.to_channels_last(np.asarray(dy))
         if self.pool_mode == "max":
@@ -247,7 +247,7 @@ class BaseGlobalPooling(SpatialLayer):
             self._cache = (x.shape, winners / winners.sum(axis=axes, keepdims=True))
         return y if self.keepdims else y.reshape(y.shape[0], -1)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         """Average: dy / pixels everywhere. Max: dy split evenly between tied maxima."""
         x_shape, share = self._cache
         axes = self._axes()

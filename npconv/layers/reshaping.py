@@ -82,7 +82,7 @@ class BaseZeroPadding(SpatialLayer):
     def call(self, x, training=False):
         return self.from_channels_last(pad_zeros(self.to_channels_last(x), self._pads))
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return self.from_channels_last(np.ascontiguousarray(crop(self.to_channels_last(np.asarray(dy)), self._pads)))
 
     def get_config(self):
@@ -149,7 +149,7 @@ class BaseCropping(SpatialLayer):
         self._cropped_size(x.shape[1:-1])
         return self.from_channels_last(np.ascontiguousarray(crop(x, self._crops)))
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return self.from_channels_last(pad_zeros(self.to_channels_last(np.asarray(dy)), self._crops))
 
     def get_config(self):
@@ -286,7 +286,7 @@ class BaseUpSampling(SpatialLayer):
             y = upsample_nearest(x, self._size)
         return self.from_channels_last(y)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         dy = self.to_channels_last(np.asarray(dy))
         if self.interpolation == "bilinear":
             dx = upsample_bilinear_backward(dy, self._size)

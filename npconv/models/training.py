@@ -62,10 +62,11 @@ class Trainer:
         return total
 
     def _backward(self, outputs, dy):
+        first = self.layers[0]
         for layer, output in zip(reversed(self.layers), reversed(outputs)):
             if layer.activity_regularizer is not None:
                 dy = dy + layer.activity_regularizer.gradient(output) / max(len(output), 1)
-            dy = layer.backward(dy)
+            dy = layer.backward(dy, input_grad=layer is not first)
         for weight in self.trainable_weights:
             if weight.regularizer is not None:
                 weight.add_grad(weight.regularizer.gradient(weight.value))

@@ -135,39 +135,44 @@ def from_channels_last(y, data_format):
 # --------------------------------------------------------------------------
 # backward: (dx, dkernel) for the last forward call's arguments
 # --------------------------------------------------------------------------
-def conv_nd_backward(x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros"):
-    """Gradients of :func:`conv_nd` with respect to x and kernel."""
+def conv_nd_backward(x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros", input_grad=True):
+    """Gradients of :func:`conv_nd` with respect to x and kernel (dx is None
+    when ``input_grad`` is False, e.g. for a model's first layer)."""
     input_size = x.shape[1:-1]
     pads = _forward_pads(input_size, kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
-    dx = kernels.conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups, padding_mode)
+    dx = None
+    if input_grad:
+        dx = kernels.conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups, padding_mode)
     dkernel = kernels.conv_kernel_grad(x, dy, kernel.shape, strides, pads, dilation, groups, padding_mode)
     return dx, dkernel
 
 
-def conv_transpose_nd_backward(x, kernel, dy, strides, padding, output_padding, dilation):
+def conv_transpose_nd_backward(x, kernel, dy, strides, padding, output_padding, dilation, input_grad=True):
     """Gradients of :func:`conv_transpose_nd` with respect to x and kernel."""
     input_size = x.shape[1:-1]
     pads = conv_transpose_pads(input_size, kernel.shape[:-2], strides, padding, output_padding, dilation)
-    dx = kernels.conv_transpose_input_grad(dy, kernel, strides, pads, dilation, input_size)
+    dx = kernels.conv_transpose_input_grad(dy, kernel, strides, pads, dilation, input_size) if input_grad else None
     dkernel = kernels.conv_transpose_kernel_grad(x, dy, kernel.shape, strides, pads, dilation)
     return dx, dkernel
 
 
-def depthwise_conv_nd_backward(x, kernel, dy, strides, padding, dilation, padding_mode="zeros"):
+def depthwise_conv_nd_backward(x, kernel, dy, strides, padding, dilation, padding_mode="zeros", input_grad=True):
     """Gradients of :func:`depthwise_conv_nd`: the grouped conv's, reshaped."""
     *kernel_size, channels, multiplier = kernel.shape
     grouped = kernel.reshape(*kernel_size, 1, channels * multiplier)
-    dx, dkernel = conv_nd_backward(x, grouped, dy, strides, padding, dilation, channels, padding_mode)
+    dx, dkernel = conv_nd_backward(x, grouped, dy, strides, padding, dilation, channels, padding_mode, input_grad)
     return dx, dkernel.reshape(kernel.shape)
 
 
 def separable_conv_nd_backward(
-    x, depthwise_kernel, pointwise_kernel, dy, strides, padding, dilation, padding_mode="zeros"
+    x, depthwise_kernel, pointwise_kernel, dy, strides, padding, dilation, padding_mode="zeros", input_grad=True
 ):
     """Gradients of :func:`separable_conv_nd`: (dx, ddepthwise, dpointwise)."""
     middle = depthwise_conv_nd(x, depthwise_kernel, strides, padding, dilation, padding_mode)
     pointwise = pointwise_kernel.reshape(pointwise_kernel.shape[-2:])
     dpointwise = middle.reshape(-1, middle.shape[-1]).T @ dy.reshape(-1, dy.shape[-1])
     dmiddle = dy @ pointwise.T.astype(dy.dtype, copy=False)
-    dx, ddepthwise = depthwise_conv_nd_backward(x, depthwise_kernel, dmiddle, strides, padding, dilation, padding_mode)
+    dx, ddepthwise = depthwise_conv_nd_backward(
+        x, depthwise_kernel, dmiddle, strides, padding, dilation, padding_mode, input_grad
+    )
     return dx, ddepthwise, dpointwise.reshape(pointwise_kernel.shape)
