@@ -19,7 +19,9 @@ def run(args):
     start = time.perf_counter()
     style = _Style(enabled=sys.stdout.isatty() and not args.no_color)
     if args.input < 1:
-        raise ValueError(f"Invalid value for argument `--input`. Expected a positive int. Received: --input={args.input}")
+        raise ValueError(
+            f"Invalid value for argument `--input`. Expected a positive int. Received: --input={args.input}"
+        )
     out = [
         style.bold("npconv demo: the article's Keras experiments, run on NumPy"),
         "",
@@ -88,30 +90,9 @@ def _side_by_side(blocks, gap=4):
 
 
 def _rules(style):
-    from ..article import SWEEP, check_rules
+    from ..explain.article import render_article
 
-    n, k, s = SWEEP
-    out = [
-        style.bold("The article's rules, checked"),
-        f"Every square input n={n.start}..{n.stop - 1}, kernel k={k.start}..{k.stop - 1}, "
-        f"stride s={s.start}..{s.stop - 1} (k_eff = k here, no dilation).",
-        "",
-    ]
-    for check in check_rules():
-        rule = check.rule
-        verdict = (
-            style.green(f"right in all {check.cases}")
-            if not check.wrong
-            else style.red(f"WRONG in {check.wrong} of {check.cases}")
-        )
-        out.append(f"  {rule.layer} {rule.padding}, {rule.quantity}: {verdict}")
-        out.append(f"      article: {rule.article}")
-        if check.wrong:
-            out.append(f"      truth:   {rule.truth}")
-            en, ek, es, claimed, true = check.example
-            out.append(f"      e.g. n={en}, k={ek}, s={es}: article says {claimed}, Keras gives {true}")
-        out.append("")
-    return out
+    return [render_article(style)]
 
 
 class _Style:
