@@ -198,6 +198,12 @@ class Sequential(Trainer):
 
         saving.save_model(self, filepath)
 
+    def explain(self):
+        """The shape chain, layer by layer, with each conv's pads (see npconv.explain)."""
+        from ..explain import explain_model
+
+        return explain_model(self)
+
     # --------------------------------------------------------------- summary
     def summary(self, line_length=None, positions=None, print_fn=None):
         """Print a Keras-like table: layer (type), output shape, parameter count."""
