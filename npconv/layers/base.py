@@ -41,6 +41,27 @@ def standardize_dtype(dtype):
     return name
 
 
+# --------------------------------------------------------------------------
+# argument helpers shared by every layer module
+# --------------------------------------------------------------------------
+def resolve(module, identifier, name):
+    """``module.get(identifier)``, with the argument's name added to any error."""
+    try:
+        return module.get(identifier)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"Invalid value for argument `{name}`. {error}") from None
+
+
+def serialize_or_none(module, obj):
+    return None if obj is None else module.serialize(obj)
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise invalid(name, "True or False", value, error=TypeError)
+    return bool(value)
+
+
 def assign_all(variables, values):
     """Set each variable from its value, after checking every dtype and shape:
     a bad entry raises and changes nothing."""

@@ -35,7 +35,7 @@ from ..ops.convolution import (
     separable_conv_nd_backward,
     to_channels_last,
 )
-from .base import Layer
+from .base import Layer, check_bool, resolve, serialize_or_none
 
 
 class _BaseConv(Layer):
@@ -68,17 +68,15 @@ class _BaseConv(Layer):
         self.padding = standardize_padding(padding, rank, allow_causal=self.allow_causal)
         self.data_format = standardize_data_format(data_format)
         self.activation = activations.get(activation)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise invalid("use_bias", "True or False", use_bias, error=TypeError)
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool(use_bias, "use_bias")
         # weight attribute -> (argument prefix, initializer, regularizer, constraint)
         self._role_args = {}
         role_args = {**role_args, "bias": ("bias", bias_initializer, bias_regularizer, bias_constraint)}
         for attribute, (prefix, init, reg, cons) in role_args.items():
             resolved = (
-                _get(initializers, init, f"{prefix}_initializer"),
-                _get(regularizers, reg, f"{prefix}_regularizer"),
-                _get(constraints, cons, f"{prefix}_constraint"),
+                resolve(initializers, init, f"{prefix}_initializer"),
+                resolve(regularizers, reg, f"{prefix}_regularizer"),
+                resolve(constraints, cons, f"{prefix}_constraint"),
             )
             self._role_args[attribute] = (prefix, *resolved)
             for suffix, value in zip(("initializer", "regularizer", "constraint"), resolved):
@@ -179,11 +177,9 @@ class _BaseConv(Layer):
         )
         for prefix, init, reg, cons in self._role_args.values():
             config[f"{prefix}_initializer"] = initializers.serialize(init)
-            config[f"{prefix}_regularizer"] = regularizers.serialize(reg) if reg is not None else None
-            config[f"{prefix}_constraint"] = constraints.serialize(cons) if cons is not None else None
-        config["activity_regularizer"] = (
-            regularizers.serialize(self.activity_regularizer) if self.activity_regularizer is not None else None
-        )
+            config[f"{prefix}_regularizer"] = serialize_or_none(regularizers, reg)
+            config[f"{prefix}_constraint"] = serialize_or_none(constraints, cons)
+        config["activity_regularizer"] = serialize_or_none(regularizers, self.activity_regularizer)
         return config
 
     @classmethod
@@ -193,13 +189,6 @@ class _BaseConv(Layer):
         if isinstance(padding, list):
             config["padding"] = tuple(tuple(p) for p in padding)
         return cls(**config)
-
-
-def _get(module, identifier, name):
-    try:
-        return module.get(identifier)
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"Invalid value for argument `{name}`. {error}") from None
 
 
 def _check_filters(filters):

@@ -15,28 +15,7 @@ import numpy as np
 from .. import activations, constraints, initializers, regularizers
 from ..activations_grad import gradient as activation_gradient
 from ..arguments import invalid, standardize_data_format, standardize_int
-from .base import Layer
-
-
-# --------------------------------------------------------------------------
-# helpers shared by the layers of this package written in this style
-# --------------------------------------------------------------------------
-def resolve(module, identifier, name):
-    """``module.get(identifier)``, with the argument's name added to any error."""
-    try:
-        return module.get(identifier)
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"Invalid value for argument `{name}`. {error}") from None
-
-
-def serialize_or_none(module, obj):
-    return None if obj is None else module.serialize(obj)
-
-
-def check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise invalid(name, "True or False", value, error=TypeError)
-    return bool(value)
+from .base import Layer, check_bool, resolve, serialize_or_none  # noqa: F401  (re-exported)
 
 
 def apply_activation(activation, z):
