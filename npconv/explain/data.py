@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .. import geometry
 from ..arguments import invalid, standardize_data_format, standardize_padding, standardize_tuple
+from ..ops.convolution import check_padding_mode
 
 PaddingArg = str | tuple[int, int]
 
@@ -757,13 +758,14 @@ def _full_shape(batch_shape, spatial, channels, data_format):
 def _resolve_output_padding(kind, spatial, kernel_size, strides, padding, dilation, target):
     """Per axis output_padding that meets ``target`` (the output_shape argument),
     as the layer resolves it: None where possible, integers once any axis needs one."""
-    chosen = []
-    for i, (n, k, s, d, t) in enumerate(zip(spatial, kernel_size, strides, dilation, target)):
-        if n is None:
-            return None
-        chosen.append(geometry.output_padding_for_target(n, k, s, _axis(padding, i), d, t))
+    chosen = [
+        None if n is None else geometry.output_padding_for_target(n, k, s, _axis(padding, i), d, t)
+        for i, (n, k, s, d, t) in enumerate(zip(spatial, kernel_size, strides, dilation, target))
+    ]
     if all(op is None for op in chosen):
         return None
+    if any(n is None for n in spatial):
+        return tuple(chosen)  # known axes resolved one by one; the rest waits for a size
     resolved = []
     for i, (op, n, k, s, d) in enumerate(zip(chosen, spatial, kernel_size, strides, dilation)):
         if op is None:
@@ -897,6 +899,13 @@ def explain(
         from ..arguments import standardize_int
 
         filters = standardize_int(filters, "filters")
+    if kind.family == "conv" and filters is not None and filters % groups:
+        raise invalid(
+            "groups",
+            f"a divisor of filters={filters}",
+            groups,
+            "Both filters and the input channels must be divisible by groups.",
+        )
     if kind.family != "transpose":
         from ..arguments import standardize_padding_mode
 
@@ -961,11 +970,21 @@ def _build(
         )
     output_size = tuple(dim.output_length for dim in dims)
     _check_positive(kind, spatial, output_size, kernel_size, padding, dilation_rate)
-    if kind.transposed and target is not None and all(n is not None for n in spatial):
-        output_size = tuple(target)
+    if not kind.transposed:
+        known = [(n, (dim.pad_before, dim.pad_after)) for n, dim in zip(spatial, dims) if n is not None]
+        check_padding_mode([n for n, _ in known], [pads for _, pads in known], padding_mode)
+    if kind.transposed and target is not None:
+        output_size = tuple(target)  # as the layer reports it, known sizes or not
     channels = None
     if batch_shape is not None:
         channels = batch_shape[-1] if data_format == "channels_last" else batch_shape[1]
+    if kind.family == "conv" and channels is not None and channels % groups:
+        raise invalid(
+            "groups",
+            f"a divisor of the input channels ({channels})",
+            groups,
+            "Both filters and the input channels must be divisible by groups.",
+        )
     weights = _weight_shapes(kind, kernel_size, channels, filters, groups, depth_multiplier)
     out_channels = channels * depth_multiplier if kind.family == "depthwise" and channels else filters
     return Explanation(
@@ -1027,7 +1046,10 @@ def explain_layer(layer, input_shape=None) -> Explanation:
         kind = layer_kind(kind_name)
     except ValueError:
         raise invalid(
-            "layer", f"an npconv conv layer, one of {list(LAYER_NAMES)}", kind_name, error=TypeError
+            "layer",
+            f"a layer name or an npconv conv layer, one of {list(LAYER_NAMES)}",
+            layer if isinstance(layer, (int, float, tuple, list)) else f"a {kind_name} object",
+            error=TypeError,
         ) from None
     if input_shape is None:
         input_shape = getattr(layer, "_input_shape_arg", None)

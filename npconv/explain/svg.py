@@ -324,7 +324,7 @@ def render_svg(e: Explanation, positions=None, animate: bool = False, cell=None,
             panel.draw_window(svg, px, py, p, colour)
             label = ", ".join(str(i) for i in p)
             svg.text(px, py + 12, f"output [{label}]", "label", "start")
-            svg.add(f'<text class="label" x="{px + 78:.1f}" y="{py + 12:.1f}" fill="{colour}">■</text>')
+            svg.add(f'<text class="label" x="{px + 78:.1f}" y="{py + 12:.1f}" style="fill:{colour}">■</text>')
         rows = -(-len(chosen) // columns)
         width = max(width, margin * 2 + columns * (panel.width + 24), 560)
         y += rows * (panel.height + 10)

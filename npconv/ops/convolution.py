@@ -70,17 +70,17 @@ def conv_transpose_output_size(input_size, kernel_size, strides, padding, output
     return size
 
 
-def _check_padding_mode(x, pads, padding_mode):
+def check_padding_mode(input_size, pads, padding_mode):
     """reflect needs pads < length; circular and replicate need pads <= length."""
     if padding_mode in ("zeros", "replicate"):
         return
-    for axis, (n, (before, after)) in enumerate(zip(x.shape[1:-1], pads)):
+    for axis, (n, (before, after)) in enumerate(zip(input_size, pads)):
         limit = n - 1 if padding_mode == "reflect" else n
         if max(before, after) > limit:
             raise ValueError(
                 f"Invalid value for argument `padding_mode`. padding_mode="
                 f"{padding_mode!r} can pad at most {limit} pixels on spatial axis "
-                f"{axis} of length {n}. Received: pads={list(pads)}. Use a larger "
+                f"{axis} of length {n}. Received: pads={[list(p) for p in pads]}. Use a larger "
                 f"input, a smaller kernel or padding_mode='zeros'."
             )
 
@@ -95,7 +95,7 @@ def _forward_pads(input_size, kernel_size, strides, padding, dilation):
 def conv_nd(x, kernel, strides, padding, dilation, groups=1, padding_mode="zeros"):
     """Forward conv. x: (batch, *spatial, in); kernel: (*k, in/groups, filters)."""
     pads = _forward_pads(x.shape[1:-1], kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
-    _check_padding_mode(x, pads, padding_mode)
+    check_padding_mode(x.shape[1:-1], pads, padding_mode)
     return conv_forward(x, kernel, strides, pads, dilation, groups, padding_mode)
 
 
