@@ -96,9 +96,7 @@ def conv_output_length(
         return None
     if padding == "same":
         return _ceil_div(input_length, stride)
-    pad_before, pad_after = conv_padding(
-        input_length, kernel_size, stride, padding, dilation
-    )
+    pad_before, pad_after = conv_padding(input_length, kernel_size, stride, padding, dilation)
     k_eff = effective_kernel_size(kernel_size, dilation)
     span = input_length + pad_before + pad_after - k_eff
     return span // stride + 1
@@ -155,9 +153,7 @@ def conv_transpose_output_length(
     """
     if input_length is None:
         return None
-    pad_before, pad_after = conv_transpose_padding(
-        input_length, kernel_size, stride, padding, output_padding, dilation
-    )
+    pad_before, pad_after = conv_transpose_padding(input_length, kernel_size, stride, padding, output_padding, dilation)
     k_eff = effective_kernel_size(kernel_size, dilation)
     dilated_length = (input_length - 1) * stride + 1
     return dilated_length + pad_before + pad_after - k_eff + 1
@@ -177,9 +173,7 @@ def transpose_target_range(
     """
     reachable = {}
     for op in [None, *range(stride)]:
-        length = conv_transpose_output_length(
-            input_length, kernel_size, stride, padding, op, dilation
-        )
+        length = conv_transpose_output_length(input_length, kernel_size, stride, padding, op, dilation)
         reachable.setdefault(length, op)
     return sorted(reachable.items())
 

@@ -27,7 +27,8 @@ def _sizes(text):
 
 
 def _padding(text):
-    """'same', '2', '1,2' (per dimension) or '1:2,0:1' ((before, after) per dimension)."""
+    """'same', '2', '1,2' (per dimension; for a 1-D layer the (before, after) pair)
+    or '1:2,0:1' ((before, after) per dimension)."""
     if text.lower() in ("valid", "same", "causal", "full"):
         return text.lower()
     try:
@@ -47,7 +48,11 @@ def add_arguments(parser):
     parser.add_argument("--kernel", type=_sizes, help="kernel size, e.g. 3 or 3x2")
     parser.add_argument("--strides", type=_sizes, default=1)
     parser.add_argument(
-        "--padding", type=_padding, default="valid", help="valid, same, causal, full, 2, 1,2 or 1:2,0:1"
+        "--padding",
+        type=_padding,
+        default="valid",
+        help="valid, same, causal, full, an int, one int per axis (1,2), or (before, after) per axis (1:2,0:1); "
+        "for a 1-D layer 1,2 is the (before, after) pair",
     )
     parser.add_argument("--dilation", type=_sizes, default=1, help="dilation_rate")
     parser.add_argument("--output-padding", type=_sizes, help="transposed convs: output_padding (< strides)")
@@ -76,12 +81,16 @@ def run(args):
         raise ValueError("give a layer, --input and --kernel, e.g. npconv explain conv2d --input 5x5 --kernel 3")
     from .. import explain as explain_module
 
+    padding = args.padding
+    if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) for p in padding):
+        if explain_module.layer_kind(args.layer).rank == 1:
+            padding = (padding,)  # one axis: '1,2' is its (before, after) pair
     explanation = explain_module.explain(
         args.layer,
         args.input,
         args.kernel,
         strides=args.strides,
-        padding=args.padding,
+        padding=padding,
         dilation_rate=args.dilation,
         output_padding=args.output_padding,
         output_shape=args.output_shape,
@@ -119,4 +128,29 @@ def _solve(args):
     print(f"{kind} settings that map length {args.input} to {args.target}, plainest first:")
     for setting in settings:
         print(f"  {setting.keras_arguments()}")
+    back = _way_back(settings[0], args.input, args.target, args.transposed)
+    if back:
+        print(back)
     return 0
+
+
+def _way_back(setting, input_length, target, transposed):
+    """For an encoder answer, the decoder with the same kernel, strides and
+    padding that restores the input length (keras#9883), and vice versa."""
+    from .. import geometry
+
+    if not isinstance(setting.padding, str):
+        return None
+    k, s, padding, d = setting.kernel_size, setting.strides, setting.padding, setting.dilation_rate
+    if transposed:
+        if geometry.conv_output_length(target, k, s, padding, d) != input_length:
+            return None
+        return f"The matching encoder: a forward conv with the same settings maps {target} back to {input_length}."
+    try:
+        op = geometry.output_padding_for_target(target, k, s, padding, d, input_length)
+    except ValueError:
+        return None
+    return (
+        f"The matching decoder: the transposed conv with kernel_size={k}, strides={s}, padding={padding!r} "
+        f"maps {target} back to {input_length} with output_padding={op} (or output_shape={input_length})."
+    )

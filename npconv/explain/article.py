@@ -12,6 +12,18 @@ def article_rules():
     return check_rules()
 
 
+def same_pad_pair_wrong():
+    """(wrong, cases): how often the article's Conv2D 'same' pads
+    (floor((k-1)/2), ceil((k-1)/2)) differ from Keras's over the sweep."""
+    from itertools import product
+
+    from .. import geometry
+
+    cases = list(product(*SWEEP))
+    wrong = sum(geometry.conv_padding(n, k, s, "same") != ((k - 1) // 2, k // 2) for n, k, s in cases)
+    return wrong, len(cases)
+
+
 def render_article(style=None, diagram=True) -> str:
     """Each rule beside the truth, with counts; then one wrong case drawn."""
     style = style or _Plain()
@@ -35,6 +47,12 @@ def render_article(style=None, diagram=True) -> str:
             out.append(f"      truth:   {rule.truth}")
             en, ek, es, claimed, true = check.example
             out.append(f"      e.g. n={en}, k={ek}, s={es}: article says {claimed}, Keras gives {true}")
+        if rule.layer == "Conv2D" and rule.padding == "same" and "pad" in rule.quantity:
+            wrong, cases = same_pad_pair_wrong()
+            out.append(
+                f"      the article also pads ceil((k-1)/2) on the bottom/right: the (before, after) pair "
+                f"is wrong in {wrong} of {cases}"
+            )
         out.append("")
     if diagram:
         out += _wrong_case_diagram(style)
@@ -42,19 +60,33 @@ def render_article(style=None, diagram=True) -> str:
 
 
 def _wrong_case_diagram(style):
-    """The article's own experiment size (5x5, k=3) with stride 2 under 'same'
-    is right; n=6, k=3, s=2 is a case the article gets wrong: it pads 1 on
-    the top/left, Keras pads 0 there and 1 after."""
-    from . import explain, render_text
+    """The article's rule against Keras's on one axis of a 6x6 Conv2D with
+    k=3, s=2, padding='same': both give 3 outputs, but the article pads
+    (1, 1) and Keras (0, 1), so every window Keras runs starts one pixel later."""
+    from . import explain
+    from .text import render_strip
 
-    e = explain("conv1d", 6, 3, strides=2, padding="same")  # one axis of a 6x6 Conv2D
-    return [
+    keras = explain("conv1d", 6, 3, strides=2, padding="same")  # one axis of a 6x6 Conv2D
+    article = explain("conv1d", 6, 3, strides=2, padding=((1, 1),))  # floor((k-1)/2), ceil((k-1)/2)
+    (k_dim,), (a_dim,) = keras.dims, article.dims
+    total = k_dim.formula("total")
+    lines = [
         style.bold("One case the article gets wrong: one axis of a 6x6 Conv2D, k=3, s=2, padding='same'"),
-        "The article pads floor((k-1)/2) = 1 before. Keras's total is max((3-1)*2 + 3 - 6, 0) = 1,",
-        "and the odd pixel goes after: 0 before, 1 after. Every window starts one pixel later.",
+        f"The article pads floor((k-1)/2) = {a_dim.pad_before} before and ceil((k-1)/2) = {a_dim.pad_after} after.",
+        f"Keras pads only what ceil(n/s) = {k_dim.output_length} outputs need: total = {total.symbolic}",
+        f"= {total.numbers} = {total.value}, and the odd pixel goes after: ({k_dim.pad_before}, {k_dim.pad_after}).",
+        "Both give 3 outputs, but every window starts one pixel later in Keras.",
         "",
-        render_text(e),
+        f"  what the article says, pads ({a_dim.pad_before}, {a_dim.pad_after}):",
+        *render_strip(a_dim, indent="    "),
+        "",
+        f"  what Keras does, pads ({k_dim.pad_before}, {k_dim.pad_after}):",
+        *render_strip(k_dim, indent="    "),
+        "",
+        "  legend: number = input pixel, . = padding, # = kernel tap",
+        "  Drawn in full: npconv explain conv2d --input 6x6 --kernel 3 --strides 2 --padding same",
     ]
+    return lines
 
 
 class _Plain:

@@ -32,7 +32,10 @@ STYLE = """
   .zero { fill: #f1f3f5; stroke: #ced4da; stroke-width: 1; }
   .crop { fill: url(#hatch); stroke: #ced4da; stroke-width: 1; }
   .out { fill: #63c7be; stroke: #2a8f86; stroke-width: 1; }
-  .tap { stroke-width: 2; fill-opacity: 0.55; }
+  .tap { stroke-width: 1.5; fill-opacity: 0.9; }
+  .miss { stroke-width: 1.5; fill-opacity: 0.28; }
+  .result { fill-opacity: 1; }
+  .value-miss { font: 10px monospace; fill: #495057; }
   .window { fill: none; stroke-width: 2.5; }
   .arrow { stroke: #868e96; stroke-width: 1.5; fill: none; marker-end: url(#head); }
 """
@@ -196,10 +199,19 @@ class _Panel:
         for row_tap, col_tap in product(*taps_per_axis):
             row_p = row_tap.position if row_tap is not None else 0
             x, y = self._in_xy(x0, y0, row_p, col_tap.position)
-            svg.rect(x + 1, y + 1, c - 2, c - 2, "tap", f' rx="2" fill="{colour}" stroke="{colour}"')
+            # Taps that read a real input are solid; taps on padding or an inserted zero are faint.
+            hit = col_tap.source == "input" and (row_tap is None or row_tap.source == "input")
+            svg.rect(
+                x + 1,
+                y + 1,
+                c - 2,
+                c - 2,
+                "tap hit" if hit else "tap miss",
+                f' rx="2" fill="{colour}" stroke="{colour}"',
+            )
             if show_weights and c >= 22:
                 weight = col_tap.weight if row_tap is None else f"{row_tap.weight},{col_tap.weight}"
-                svg.text(x + c / 2, y + c / 2 + 3.5, f"w{weight}", "value")
+                svg.text(x + c / 2, y + c / 2 + 3.5, f"w{weight}", "value" if hit else "value-miss")
         first = [w.start for w in windows]
         last = [w.stop - 1 for w in windows]
         if len(dims) == 1:
@@ -209,7 +221,9 @@ class _Panel:
         svg.rect(x1, y1, x2 - x1 + c, y2 - y1 + c, "window", f' rx="3" stroke="{colour}"')
         ox, oy = self._out_origin(x0, y0)
         i, j = out_index if len(dims) == 2 else (0, out_index[0])
-        svg.rect(ox + j * c + 1, oy + i * c + 1, c - 2, c - 2, "tap", f' rx="2" fill="{colour}" stroke="{colour}"')
+        svg.rect(
+            ox + j * c + 1, oy + i * c + 1, c - 2, c - 2, "tap result", f' rx="2" fill="{colour}" stroke="{colour}"'
+        )
 
 
 def _cell_size(dims, width=420):
@@ -250,9 +264,9 @@ def _legend(svg, x, y, transposed, crop):
         items.append(("cell zero", "inserted zero"))
     if crop:
         items.append(("cell crop", "cropped"))
-    items += [("tap", "kernel window"), ("cell out", "output")]
+    items += [("tap hit", "tap on an input"), ("swatch miss", "tap on padding or a zero"), ("cell out", "output")]
     for cls, label in items:
-        extra = f' fill="{PALETTE[0]}" stroke="{PALETTE[0]}"' if cls == "tap" else ""
+        extra = f' fill="{PALETTE[0]}" stroke="{PALETTE[0]}"' if "hit" in cls or "miss" in cls else ""
         svg.rect(x, y - 10, 12, 12, cls, extra + ' rx="2"')
         svg.text(x + 17, y, label, "label", "start")
         x += 30 + 6.5 * len(label)

@@ -99,9 +99,7 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
     return from_channels_last(y, data_format)
 
 
-def conv_transpose(
-    inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None, dilation_rate=1
-):
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None, dilation_rate=1):
     """N-d transposed convolution. kernel: (*kernel_size, filters, in_channels)."""
     x, kernel, rank, strides, padding, dilation, data_format = _prepare(
         inputs, kernel, strides, padding, data_format, dilation_rate
