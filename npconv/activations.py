@@ -147,6 +147,8 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     ``negative_slope * (x - threshold)`` is added below the threshold.
     """
     x = _float(x)
+    if negative_slope == 0 and max_value is None and threshold == 0 and type(negative_slope) in (int, float):
+        return np.maximum(x, 0, dtype=x.dtype)  # the common case, in one pass
     negative_slope = _real(negative_slope, "negative_slope")
     max_value = _real(max_value, "max_value", allow_none=True)
     threshold = _real(threshold, "threshold")

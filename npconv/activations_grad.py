@@ -262,6 +262,8 @@ def gradient(activation, x, y, dy):
         return dy
     function, keywords = _unwrap(activation)
     name = _builtin_name(function)
+    if name == "relu" and not keywords:
+        return dy * (x > 0)  # the common case, without the general path's temporaries
     if name is None:
         custom = getattr(activation, "gradient", None)
         if callable(custom):

@@ -198,10 +198,16 @@ class Layer:
         self.built = True
 
     def __call__(self, inputs, training=None):
-        x = as_float_array(inputs, "inputs", self.dtype)
-        if not self.built:
-            self.build(x.shape)
-        self._check_input(x.shape)
+        if self.built and type(inputs) is np.ndarray and inputs.dtype == self.dtype:
+            x = inputs  # the common case: skip the conversion
+        else:
+            x = as_float_array(inputs, "inputs", self.dtype)
+            if not self.built:
+                self.build(x.shape)
+        checked = (x.shape, self.input_spec_shape)
+        if checked != getattr(self, "_checked", None):
+            self._check_input(x.shape)
+            self._checked = checked
         return self.call(x, training=bool(training))
 
     def call(self, x, training=False):

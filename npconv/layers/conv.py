@@ -122,14 +122,15 @@ class _BaseConv(Layer):
     # ------------------------------------------------------------------- call
     def call(self, x, training=False):
         x = to_channels_last(x, self.data_format)
-        z = self._op(x)
+        keep = {} if training else None  # what the backward pass may reuse
+        z = self._op(x, keep)
         if self.use_bias:
             z += self.bias.value
         # The activation sees the output in data_format's layout, as in Keras
         # (softmax on a channels_first output runs over its last axis).
         z = from_channels_last(z, self.data_format)
-        y = z if self.activation is None else self.activation(z)
-        self._last = (x, z, y)
+        y = z if self.activation is None or self.activation is activations.linear else self.activation(z)
+        self._last = (x, z, y, keep)
         return y
 
     def backward(self, dy, input_grad=True):
@@ -137,14 +138,14 @@ class _BaseConv(Layer):
         bias gradients go to their Variables."""
         from .. import activations_grad
 
-        x, z, y = self._last
+        x, z, y, keep = self._last
         dz = np.asarray(dy, dtype=y.dtype)
         if self.activation is not None:
             dz = activations_grad.gradient(self.activation, z, y, dz)
         dz = to_channels_last(dz, self.data_format)
         if self.use_bias:
             self.bias.add_grad(kernels.bias_grad(dz))
-        dx = self._op_backward(x, dz, input_grad)
+        dx = self._op_backward(x, dz, input_grad, keep)
         return None if dx is None else from_channels_last(dx, self.data_format)
 
     def compute_output_shape(self, input_shape):
@@ -255,12 +256,12 @@ class BaseConv(_BaseConv):
     def _output_size(self, spatial):
         return conv_output_size(spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
-    def _op(self, x):
+    def _op(self, x, keep=None):
         return conv_nd(
-            x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.groups, self.padding_mode
+            x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.groups, self.padding_mode, keep
         )
 
-    def _op_backward(self, x, dz, input_grad):
+    def _op_backward(self, x, dz, input_grad, kept=None):
         dx, dkernel = conv_nd_backward(
             x,
             self.kernel.value,
@@ -271,6 +272,7 @@ class BaseConv(_BaseConv):
             self.groups,
             self.padding_mode,
             input_grad,
+            kept,
         )
         self.kernel.add_grad(dkernel)
         return dx
@@ -377,11 +379,11 @@ class BaseConvTranspose(_BaseConv):
             return tuple(self.output_shape)
         return size
 
-    def _op(self, x):
+    def _op(self, x, keep=None):
         output_padding = self.resolve_output_padding(x.shape[1:-1])
         return conv_transpose_nd(x, self.kernel.value, self.strides, self.padding, output_padding, self.dilation_rate)
 
-    def _op_backward(self, x, dz, input_grad):
+    def _op_backward(self, x, dz, input_grad, kept=None):
         output_padding = self.resolve_output_padding(x.shape[1:-1])
         dx, dkernel = conv_transpose_nd_backward(
             x, self.kernel.value, dz, self.strides, self.padding, output_padding, self.dilation_rate, input_grad
@@ -475,12 +477,12 @@ class BaseDepthwiseConv(_BaseConv):
     def _output_size(self, spatial):
         return conv_output_size(spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
-    def _op(self, x):
+    def _op(self, x, keep=None):
         return depthwise_conv_nd(
             x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.padding_mode
         )
 
-    def _op_backward(self, x, dz, input_grad):
+    def _op_backward(self, x, dz, input_grad, kept=None):
         dx, dkernel = depthwise_conv_nd_backward(
             x, self.kernel.value, dz, self.strides, self.padding, self.dilation_rate, self.padding_mode, input_grad
         )
@@ -554,7 +556,7 @@ class BaseSeparableConv(_BaseConv):
     def _output_size(self, spatial):
         return conv_output_size(spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
-    def _op(self, x):
+    def _op(self, x, keep=None):
         return separable_conv_nd(
             x,
             self.depthwise_kernel.value,
@@ -565,7 +567,7 @@ class BaseSeparableConv(_BaseConv):
             self.padding_mode,
         )
 
-    def _op_backward(self, x, dz, input_grad):
+    def _op_backward(self, x, dz, input_grad, kept=None):
         dx, ddepthwise, dpointwise = separable_conv_nd_backward(
             x,
             self.depthwise_kernel.value,

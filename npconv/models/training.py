@@ -99,10 +99,14 @@ class Trainer:
             logits[0].activation = None  # the last layer yields logits for this step
         try:
             outputs = self._forward(x, training=training)
-            loss = float(loss_fn(y, outputs[-1], sample_weight=sample_weight)) + self._regularization_loss(outputs)
+            if training:
+                loss, dy = loss_fn.value_and_gradient(y, outputs[-1], sample_weight=sample_weight)
+            else:
+                loss = loss_fn(y, outputs[-1], sample_weight=sample_weight)
+            loss = float(loss) + self._regularization_loss(outputs)
             if training and np.isfinite(loss):
                 self._zero_grads()
-                self._backward(outputs, loss_fn.gradient(y, outputs[-1], sample_weight=sample_weight))
+                self._backward(outputs, dy)
         finally:
             if logits is not None:
                 logits[0].activation = logits[1]

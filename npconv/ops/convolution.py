@@ -92,11 +92,12 @@ def _forward_pads(input_size, kernel_size, strides, padding, dilation):
     return tuple(map(tuple, conv_pads(input_size, kernel_size, strides, padding, dilation)))
 
 
-def conv_nd(x, kernel, strides, padding, dilation, groups=1, padding_mode="zeros"):
-    """Forward conv. x: (batch, *spatial, in); kernel: (*k, in/groups, filters)."""
+def conv_nd(x, kernel, strides, padding, dilation, groups=1, padding_mode="zeros", keep=None):
+    """Forward conv. x: (batch, *spatial, in); kernel: (*k, in/groups, filters).
+    ``keep``: a dict for what the backward pass can reuse (a training step)."""
     pads = _forward_pads(x.shape[1:-1], kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
     check_padding_mode(x.shape[1:-1], pads, padding_mode)
-    return conv_forward(x, kernel, strides, pads, dilation, groups, padding_mode)
+    return conv_forward(x, kernel, strides, pads, dilation, groups, padding_mode, keep)
 
 
 def conv_transpose_nd(x, kernel, strides, padding, output_padding, dilation):
@@ -135,15 +136,18 @@ def from_channels_last(y, data_format):
 # --------------------------------------------------------------------------
 # backward: (dx, dkernel) for the last forward call's arguments
 # --------------------------------------------------------------------------
-def conv_nd_backward(x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros", input_grad=True):
+def conv_nd_backward(
+    x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros", input_grad=True, kept=None
+):
     """Gradients of :func:`conv_nd` with respect to x and kernel (dx is None
-    when ``input_grad`` is False, e.g. for a model's first layer)."""
+    when ``input_grad`` is False, e.g. for a model's first layer). ``kept``:
+    the ``keep`` dict of the forward call."""
     input_size = x.shape[1:-1]
     pads = _forward_pads(input_size, kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
     dx = None
     if input_grad:
         dx = kernels.conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups, padding_mode)
-    dkernel = kernels.conv_kernel_grad(x, dy, kernel.shape, strides, pads, dilation, groups, padding_mode)
+    dkernel = kernels.conv_kernel_grad(x, dy, kernel.shape, strides, pads, dilation, groups, padding_mode, kept)
     return dx, dkernel
 
 

@@ -9,8 +9,8 @@ forward convolution (``conv_forward``; a stride-1 input gradient is one too)
     ``window``     1-D, dilation 1, groups 1: GEMMs read the input's windows in place,
                    one per stride phase whose windows do not overlap (no im2col copy)
     ``winograd``   3x3, stride 1, 2-D, groups 1, any dilation: Winograd F(4x4, 3x3)
-                   as batched matmuls (``winograd2``: F(2x2, 3x3), for few channels
-                   or small images)
+                   as batched matmuls (``winograd2``: F(2x2, 3x3), on request only:
+                   measured here it never beat im2col or F(4x4))
     ``depthwise``  groups == input channels: the per-tap products of the windows and
                    the kernel, summed in one einsum per block (no grouped matmul)
     ``im2col``     any conv: strided windows copied in bounded chunks, one GEMM each
@@ -43,9 +43,9 @@ NAMES = tuple(dict.fromkeys(name for names in ALGORITHMS.values() for name in na
 
 # Thresholds of the default choice (measured on a 2-core AVX-512 machine; see docs/performance.md).
 SMALL_MACS = 1 << 17  # up to this many multiply-adds, call overhead dominates: "small"
-WINOGRAD_MIN_CHANNELS = 16  # in and out channels; the transforms cost about (m+2)^2 / channels
-WINOGRAD4_MIN_CHANNELS = 32  # below, F(2x2)'s cheaper transforms beat F(4x4)'s fewer products
-WINOGRAD4_MIN_SIZE = 6  # output height and width (per dilation phase) for F(4x4, 3x3)
+WINOGRAD_MIN_CHANNELS = 32  # in and out channels; the transforms cost about (m+2)^2 / channels
+WINOGRAD_MIN_SIZE = 16  # output height and width per dilation phase; below, tile padding and
+#                         per-tile overhead cost more than the products saved (an 8x8 image: 2.5x slower)
 
 _forced: str | None = None
 _cache: dict = {}
@@ -177,10 +177,8 @@ def _default(op: str, s: dict) -> str:
         return "window"
     if _winograd_ok(s) and min(s["cin"], s["filters"]) >= WINOGRAD_MIN_CHANNELS:
         per_phase = [-(-o // d) for o, d in zip(s["output_size"], s["dilation"])]
-        if min(per_phase) >= WINOGRAD4_MIN_SIZE and min(s["cin"], s["filters"]) >= WINOGRAD4_MIN_CHANNELS:
+        if min(per_phase) >= WINOGRAD_MIN_SIZE:
             return "winograd"
-        if min(per_phase) >= 2:
-            return "winograd2"
     return "im2col"
 
 

@@ -74,9 +74,10 @@ def _describe(x_shape, kernel_shape, strides, pads, dilation, groups, padding_mo
     }
 
 
-def _forward(x, kernel, strides, pads, dilation, groups=1, padding_mode="zeros"):
-    """(y, algorithm) of the grouped N-d cross-correlation."""
-    strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))
+def _forward(x, kernel, strides, pads, dilation, groups=1, padding_mode="zeros", keep=None):
+    """(y, algorithm) of the grouped N-d cross-correlation (``keep``: see :func:`conv_forward`)."""
+    if type(pads) is not tuple or type(strides) is not tuple or type(dilation) is not tuple:
+        strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))
     dtype = x.dtype if x.dtype == kernel.dtype else np.result_type(x.dtype, kernel.dtype)
     key = ("conv", x.shape, kernel.shape, strides, pads, dilation, groups, padding_mode, dtype)
 
@@ -88,7 +89,7 @@ def _forward(x, kernel, strides, pads, dilation, groups=1, padding_mode="zeros")
     algorithm = dispatch.choose("conv", key, describe)
     workspace = WORKSPACE_BYTES
     if algorithm == "small":
-        y = im2col.forward_small(x, kernel, strides, pads, dilation, dtype, key)
+        y = im2col.forward_small(x, kernel, strides, pads, dilation, dtype, key, keep)
     elif algorithm == "gemm":
         y = im2col.forward_gemm(x, kernel, strides, pads, groups, padding_mode, workspace, dtype)
     elif algorithm == "window":
@@ -99,7 +100,7 @@ def _forward(x, kernel, strides, pads, dilation, groups=1, padding_mode="zeros")
     elif algorithm == "depthwise":
         y = depthwise.forward(x, kernel, strides, pads, dilation, padding_mode, workspace, dtype)
     else:
-        y = im2col.forward(x, kernel, strides, pads, dilation, groups, padding_mode, workspace, dtype)
+        y = im2col.forward(x, kernel, strides, pads, dilation, groups, padding_mode, workspace, dtype, keep)
     return y, algorithm
 
 
@@ -111,13 +112,15 @@ def conv_forward(
     dilation,
     groups: int = 1,
     padding_mode: str = "zeros",
+    keep: dict | None = None,
 ) -> np.ndarray:
     """Grouped N-d cross-correlation.
 
     x: (batch, *spatial, in_channels); kernel: (*kernel_size, in_channels/groups,
-    filters). Returns y: (batch, *output_size, filters).
+    filters). Returns y: (batch, *output_size, filters). ``keep``, a dict, may
+    receive the im2col columns for :func:`conv_kernel_grad` (a training step).
     """
-    y, algorithm = _forward(x, kernel, strides, pads, dilation, groups, padding_mode)
+    y, algorithm = _forward(x, kernel, strides, pads, dilation, groups, padding_mode, keep)
     dispatch.note("forward", algorithm)
     return y
 
@@ -261,9 +264,15 @@ def _kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding
     return dk, algorithm
 
 
-def conv_kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding_mode="zeros"):
+def conv_kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding_mode="zeros", kept=None):
     """dkernel of :func:`conv_forward`: the windows of x contracted with dy.
-    Returns an array of ``kernel_shape`` (*kernel_size, in/groups, filters)."""
+    Returns an array of ``kernel_shape`` (*kernel_size, in/groups, filters).
+    ``kept``: the dict given to the forward call as ``keep``; its columns, if
+    any, replace a second im2col."""
+    cols = kept.get("cols") if kept else None
+    if cols is not None and cols.dtype == np.result_type(x.dtype, dy.dtype):
+        dispatch.note("kernel_grad", "im2col")
+        return im2col.kernel_grad_from_columns(cols, dy, tuple(kernel_shape))
     dk, algorithm = _kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups, padding_mode)
     dispatch.note("kernel_grad", algorithm)
     return dk
