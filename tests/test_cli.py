@@ -104,3 +104,14 @@ def test_bad_input_is_one_line_and_exit_2(argv, message):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """``npconv explain ... | head -1``: the reader leaves early; exit 0, nothing on stderr."""
+    command = [sys.executable, "-m", "npconv", "explain", "conv2d", "--input", "300x300", "--kernel", "3"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        assert proc.wait(timeout=60) == 0
+    assert stderr == b""

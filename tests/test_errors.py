@@ -269,6 +269,14 @@ def test_transposed_zero_size_output():
         layer(np.ones((1, 1, 1), "float32"))
 
 
+def test_transposed_zero_size_output_advice_is_for_transposed_convs():
+    """Explicit pads crop a transposed conv's output: the fix names that, not padding='same'."""
+    layer = layers.Conv2DTranspose(1, 3, padding=((3, 3), (0, 0)))
+    with pytest.raises(ValueError, match=r"output_size=\[-3, 3\].*crop its output: use smaller pads") as info:
+        layer(np.ones((1, 1, 1, 1), "float32"))
+    assert "padding='same'" not in str(info.value)
+
+
 @pytest.mark.parametrize("cls", WITH_FILTERS + DEPTHWISE, ids=ids)
 def test_wrong_rank_before_build(cls):
     layer = make(cls)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> (module under npconv.cli, one-line help)
@@ -47,6 +48,10 @@ def main(argv=None):
     except (ValueError, TypeError) as error:
         sys.stderr.write(f"npconv {args.command}: error: {error}\n")
         return 2
+    except BrokenPipeError:  # the reader went away (npconv explain ... | head): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit-time flush has somewhere to go
+        return 0
 
 
 if __name__ == "__main__":

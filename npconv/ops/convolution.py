@@ -38,16 +38,24 @@ def conv_output_size(input_size, kernel_size, strides, padding, dilation):
     return size
 
 
-def check_output_size(output_size, input_size, kernel_size, padding, dilation):
+def check_output_size(output_size, input_size, kernel_size, padding, dilation, transposed=False):
     if all(o is None or o > 0 for o in output_size):
         return
+    if transposed:
+        advice = (
+            "A transposed conv's explicit pads crop its output: use smaller pads, "
+            "a larger input or kernel, or padding='valid'."
+        )
+    else:
+        advice = (
+            "The effective kernel ((kernel_size - 1) * dilation_rate + 1) must fit in the "
+            "padded input: use a larger input, a smaller kernel or dilation_rate, or padding='same'."
+        )
     raise ValueError(
         f"Computed output size would be zero or negative: output_size="
         f"{list(output_size)} for input_size={list(input_size)}, "
         f"kernel_size={list(kernel_size)}, dilation_rate={list(dilation)}, "
-        f"padding={padding!r}. The effective kernel ((kernel_size - 1) * "
-        f"dilation_rate + 1) must fit in the padded input: use a larger input, "
-        f"a smaller kernel or dilation_rate, or padding='same'."
+        f"padding={padding!r}. {advice}"
     )
 
 
@@ -66,7 +74,7 @@ def conv_transpose_output_size(input_size, kernel_size, strides, padding, output
         geometry.conv_transpose_output_length(n, k, s, _per_dim(padding, i), op, d)
         for i, (n, k, s, op, d) in enumerate(zip(input_size, kernel_size, strides, ops, dilation))
     )
-    check_output_size(size, input_size, kernel_size, padding, dilation)
+    check_output_size(size, input_size, kernel_size, padding, dilation, transposed=True)
     return size
 
 
