@@ -14,6 +14,10 @@ medians after warm-up. Peers are imported only here, never by ``npconv``.
 Peer settings: torch runs 2 threads (``torch.set_num_threads(2)``, set here
 only); TensorFlow, XLA, ONNX Runtime and OpenBLAS use their defaults (all
 cores). npconv sets no thread count: it uses what NumPy's BLAS uses.
+
+The "digits epoch" case (issue 3, in ``npconv.bench_fit``) times one epoch of
+``model.fit`` of the digits example CNN against Keras 3 on TensorFlow, PyTorch
+and JAX; ``--cases digits`` runs it alone.
 """
 
 from __future__ import annotations
@@ -557,6 +561,10 @@ def _worker(conn):
 
 
 def _serve(lib, state, command, *args):
+    if command.startswith("fit_"):  # the digits epoch case
+        from . import bench_fit
+
+        return bench_fit.serve(lib, state, command, *args)
     if command == "setup":
         case, data = args
         state.clear()
@@ -880,7 +888,8 @@ def targets(results, extras):
     return "\n".join(lines)
 
 
-def markdown(results, libs, command, extras):
+def markdown(results, libs, command, extras, digits=None):
+    """The report; the conv sections only when conv cases ran, the digits section when it did."""
     parts = [
         "# Benchmarks",
         "",
@@ -892,57 +901,65 @@ def markdown(results, libs, command, extras):
         "",
         f"Machine: {machine_line()}",
         "",
-        "Medians after warm-up, float32, channels_last for npconv (each peer in its own layout:",
-        "TF and JAX NHWC, torch NCHW and channels_last, ONNX Runtime NCHW). Timings are interleaved",
-        "(every repeat round runs each library once), so background load hits all of them alike;",
-        "on a shared machine compare the ratios, not the absolute times. GFLOP/s counts 2 x the",
-        "multiply-adds of the direct method (3 convolutions for the training step), whatever",
-        "algorithm ran. Ratios at or below 1.0 are bold.",
-        "",
-        "## Targets (issue 5)",
-        "",
-        targets(results, extras),
-        "",
-        "## Forward (conv + bias)",
-        "",
-        table(results, "forward", libs),
-        "",
-        "## Training step (forward, then dx, dkernel and dbias)",
-        "",
-        "ONNX Runtime is inference only here. Peers differentiate with their own autodiff",
-        "(tf.GradientTape in a tf.function, torch.autograd.grad, jax.vjp under jit); npconv calls",
-        "`npconv.ops.convolution`'s `*_backward` functions.",
-        "",
-        table(results, "train", libs),
-        "",
-        "## Algorithms npconv picked",
-        "",
-        "| case | forward | training step |",
-        "|---|---|---|",
     ]
-    for r in results:
-        algos = r.get("algorithms") or {}
-        parts.append(f"| {r['case']['name']} | {algos.get('forward', '-')} | {algos.get('train', '-')} |")
-    parts += [
-        "",
-        "## Peak extra memory per call (MiB, outputs included)",
-        "",
-        "npconv: `tracemalloc` peak during one call (every NumPy buffer is traced). All libraries,",
-        "npconv included: the growth of the resident set's high-water mark over the resident size",
-        "before the call (Linux `VmHWM`, reset through `/proc/self/clear_refs`, after `malloc_trim`",
-        "has returned glibc's free pages), each library in its own process; ONNX Runtime measured",
-        "with its memory arena off. Allocator caches that keep freed memory mapped (XLA's buffers,",
-        "oneDNN's scratchpads) make the peers' RSS figures lower bounds.",
-        "",
-        "### Forward",
-        "",
-        memory_table(results, libs, "forward"),
-        "",
-        "### Training step",
-        "",
-        memory_table(results, libs, "train"),
-        "",
-    ]
+    if results:
+        parts += [
+            "Medians after warm-up, float32, channels_last for npconv (each peer in its own layout:",
+            "TF and JAX NHWC, torch NCHW and channels_last, ONNX Runtime NCHW). Timings are interleaved",
+            "(every repeat round runs each library once), so background load hits all of them alike;",
+            "on a shared machine compare the ratios, not the absolute times. GFLOP/s counts 2 x the",
+            "multiply-adds of the direct method (3 convolutions for the training step), whatever",
+            "algorithm ran. Ratios at or below 1.0 are bold.",
+            "",
+        ]
+    if results or extras:
+        parts += ["## Targets (issue 5)", "", targets(results, extras), ""]
+    if results:
+        parts += [
+            "## Forward (conv + bias)",
+            "",
+            table(results, "forward", libs),
+            "",
+            "## Training step (forward, then dx, dkernel and dbias)",
+            "",
+            "ONNX Runtime is inference only here. Peers differentiate with their own autodiff",
+            "(tf.GradientTape in a tf.function, torch.autograd.grad, jax.vjp under jit); npconv calls",
+            "`npconv.ops.convolution`'s `*_backward` functions.",
+            "",
+            table(results, "train", libs),
+            "",
+            "## Algorithms npconv picked",
+            "",
+            "| case | forward | training step |",
+            "|---|---|---|",
+        ]
+        for r in results:
+            algos = r.get("algorithms") or {}
+            parts.append(f"| {r['case']['name']} | {algos.get('forward', '-')} | {algos.get('train', '-')} |")
+        parts += [
+            "",
+            "## Peak extra memory per call (MiB, outputs included)",
+            "",
+            "npconv: `tracemalloc` peak during one call (every NumPy buffer is traced). All libraries,",
+            "npconv included: the growth of the resident set's high-water mark over the resident size",
+            "before the call (Linux `VmHWM`, reset through `/proc/self/clear_refs`, after `malloc_trim`",
+            "has returned glibc's free pages), each library in its own process; ONNX Runtime measured",
+            "with its memory arena off. Allocator caches that keep freed memory mapped (XLA's buffers,",
+            "oneDNN's scratchpads) make the peers' RSS figures lower bounds.",
+            "",
+            "### Forward",
+            "",
+            memory_table(results, libs, "forward"),
+            "",
+            "### Training step",
+            "",
+            memory_table(results, libs, "train"),
+            "",
+        ]
+    if digits:
+        from . import bench_fit
+
+        parts += bench_fit.markdown_lines(digits)
     errors = [(r["case"]["name"], lib, msg) for r in results for lib, msg in r["errors"].items()]
     if errors:
         parts += ["## Not measured", ""]
@@ -965,14 +982,19 @@ def markdown(results, libs, command, extras):
     return "\n".join(parts)
 
 
-def chart(results, libs, path):
+def chart(results, libs, path, digits=None):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     modes = [m for m in ("forward", "train") if any(m in r["modes"] for r in results)]
-    fig, axes = plt.subplots(len(modes), 1, figsize=(12, 4.2 * len(modes)), squeeze=False)
+    panels = len(modes) + bool(digits)
+    fig, axes = plt.subplots(panels, 1, figsize=(12, 4.2 * panels), squeeze=False)
+    if digits:
+        from . import bench_fit
+
+        bench_fit.plot(axes[-1, 0], digits)
     for ax, mode in zip(axes[:, 0], modes):
         rows = [r for r in results if mode in r["modes"]]
         cols = [lib for lib in libs if any(lib in r["modes"][mode]["time"] for r in rows)]
@@ -1004,12 +1026,21 @@ def chart(results, libs, path):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m npconv.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats: checks the harness in seconds")
-    parser.add_argument("--cases", default="", help="comma-separated substrings of case names to run (default: all)")
+    parser.add_argument(
+        "--cases",
+        default="",
+        help="comma-separated substrings of case names to run; 'digits' for the digits epoch (default: all)",
+    )
     parser.add_argument(
         "--peers", default=",".join(PEERS), help=f"comma-separated subset of {','.join(PEERS)}, or 'none'"
     )
     parser.add_argument("--modes", default="forward,train", help="forward, train or both")
-    parser.add_argument("--budget", type=float, default=None, help="seconds of timing per case and mode")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds of timing per case and mode (digits epoch: 30, at least 3 rounds)",
+    )
     parser.add_argument("--markdown", default=None, help="write the report here (full run default: BENCHMARKS.md)")
     parser.add_argument(
         "--chart", default=None, help="write the PNG chart here (full run default: benchmarks/bench.png)"
@@ -1031,6 +1062,7 @@ def main(argv=None):
     suite = QUICK if args.quick else SUITE
     wanted = [c.strip().lower() for c in args.cases.split(",") if c.strip()]
     cases = [c for c in suite if not wanted or any(w in c.name.lower() for w in wanted)]
+    run_digits = not wanted or any(w in "digits epoch" for w in wanted)
     requested = [] if args.peers.strip() == "none" else [p.strip() for p in args.peers.split(",") if p.strip()]
     unknown = sorted(set(requested) - set(PEERS))
     if unknown:
@@ -1047,8 +1079,10 @@ def main(argv=None):
     missing = sorted(set(requested) - set(peers))
     print(f"libraries: {', '.join(libs)}" + (f" (not installed: {', '.join(missing)})" if missing else ""))
 
-    results, extras = [], {}
-    pool = Pool(libs)
+    gap = args.gap if args.gap is not None else (0.0 if args.quick else 0.25)
+
+    results, extras, digits = [], {}, None
+    pool = Pool(libs if cases else ["npconv"])
     try:
         for case in cases:
             print(f"{case.name} ...", flush=True)
@@ -1059,7 +1093,7 @@ def main(argv=None):
                 modes,
                 budget_s=budget,
                 memory=not args.no_memory,
-                gap=args.gap if args.gap is not None else (0.0 if args.quick else 0.25),
+                gap=gap,
                 quick=args.quick,
             )
             results.append(r)
@@ -1069,13 +1103,19 @@ def main(argv=None):
                 shown = ", ".join(f"{SHORT[k]} {_fmt_ms(v)}" for k, v in times.items())
                 ratio = f"  npconv/best {times['npconv'] / best:.2f}" if best and "npconv" in times else ""
                 print(f"  {mode:8s} {shown}{ratio}", flush=True)
+        if run_digits:
+            from . import bench_fit
+
+            print(f"{bench_fit.NAME} ...", flush=True)
+            digits = bench_fit.measure(peers, quick=args.quick, budget_s=args.budget, gap=gap)
+            print("  " + bench_fit.summary(digits), flush=True)
         if not args.no_extras:
             extras = pool.call("extras", "npconv", args.quick)
             print(f"layer call {extras['layer_call'] * 1e6:.1f} µs; import {extras['import']}")
     finally:
         pool.close()
     argv_text = " ".join(["python -m npconv.bench", *(argv if argv is not None else sys.argv[1:])])
-    text = markdown(results, libs, argv_text, extras)
+    text = markdown(results, libs, argv_text, extras, digits)
     if markdown_path:
         with open(markdown_path, "w") as f:
             f.write(text)
@@ -1085,7 +1125,7 @@ def main(argv=None):
             directory = os.path.dirname(chart_path)
             if directory:
                 os.makedirs(directory, exist_ok=True)
-            chart(results, libs, chart_path)
+            chart(results, libs, chart_path, digits)
             print(f"wrote {chart_path}")
         except ImportError:
             print("matplotlib is not installed: no chart (pip install matplotlib)")
@@ -1094,7 +1134,8 @@ def main(argv=None):
         if directory:
             os.makedirs(directory, exist_ok=True)
         with open(json_path, "w") as f:
-            json.dump({"results": results, "extras": extras, "machine": machine_line()}, f, indent=1, default=str)
+            raw = {"results": results, "digits": digits, "extras": extras, "machine": machine_line()}
+            json.dump(raw, f, indent=1, default=str)
     if not markdown_path:
         print(text)
     return results

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from npconv import bench
+from npconv import bench, bench_fit
 
 
 def fast_peers():
@@ -35,6 +35,11 @@ def test_quick_run_writes_report_chart_and_json(tmp_path):
         assert r["algorithms"]["forward"]
     if importlib.util.find_spec("matplotlib") is not None:
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the digits epoch case (issue 3) ran too, on a tiny subset
+    assert "## Training the digits CNN (issue 3)" in text and "| npconv |" in text
+    digits = json.loads(raw.read_text())["digits"]
+    assert digits["case"]["train_samples"] == bench_fit.QUICK_SAMPLES and digits["rounds"] == 1
+    assert digits["time"]["npconv"] > 0 and 0.0 <= digits["accuracy"]["npconv"] <= 1.0
 
 
 def test_every_quick_case_agrees_with_a_peer_or_is_reported(tmp_path):
@@ -89,6 +94,50 @@ def test_npconv_training_step_matches_its_own_forward(case):
     np.testing.assert_allclose(y, forward(data.x, data.kernel, data.bias), rtol=1e-6, atol=1e-6)
     assert dx.shape == data.x.shape and dkernel.shape == data.kernel.shape and dbias.shape == data.bias.shape
     assert bench.flops(case, y.shape) > 0
+
+
+def test_cases_digits_runs_only_the_digits_epoch(tmp_path):
+    raw, markdown = tmp_path / "bench.json", tmp_path / "b.md"
+    args = ["--quick", "--cases", "digits", "--peers", "none", "--no-extras", "--json", str(raw)]
+    results = bench.main([*args, "--markdown", str(markdown)])
+    assert results == []
+    text = markdown.read_text()
+    assert "## Training the digits CNN (issue 3)" in text and "## Forward" not in text
+    assert list(json.loads(raw.read_text())["digits"]["time"]) == ["npconv"]
+
+
+def test_digits_libraries_follow_the_peers():
+    assert bench_fit.libraries(["ort"]) == ["npconv"]
+    if importlib.util.find_spec("keras") is not None:
+        assert bench_fit.libraries(["tf", "torch", "jax", "ort"]) == ["npconv", "keras_tf", "keras_torch", "keras_jax"]
+
+
+def test_digits_check_refuses_predictions_that_differ():
+    expected = np.full((4, 10), 0.1, dtype=np.float32)
+    assert bench_fit.disagreement(expected + 1e-7, expected) is None
+    assert "differ" in bench_fit.disagreement(expected + 1e-3, expected)
+    assert "shape" in bench_fit.disagreement(expected[:2], expected)
+
+
+def test_digits_peer_that_disagrees_is_skipped_and_reported():
+    class FakePool:  # stands in for the worker processes: keras_jax predicts something else
+        def call(self, command, lib, *args):
+            if command == "fit_setup":
+                return [] if lib == "npconv" else None
+            if command == "fit_predict":
+                return np.full((359, 10), 0.1 if lib != "keras_jax" else 0.2, dtype=np.float32)
+            if command == "fit_epoch":
+                return {"npconv": 0.5, "keras_tf": 0.25, "keras_jax": 0.1}[lib]
+            return 2.0, 0.5  # fit_evaluate: loss, accuracy
+
+    skipped = []
+    result = bench_fit.run_digits(FakePool(), ["npconv", "keras_tf", "keras_jax"], quick=True, log=skipped.append)
+    assert list(result["time"]) == ["npconv", "keras_tf"] and "keras_jax" in result["errors"]
+    assert len(skipped) == 1 and "keras_jax" in skipped[0]
+    assert bench_fit.best_peer(result) == ("keras_tf", 0.25)
+    text = "\n".join(bench_fit.markdown_lines(result))
+    assert "npconv / best peer (Keras 3 / TensorFlow): 2.00" in text
+    assert "Keras 3 / JAX: not measured (initial predictions differ" in text
 
 
 def test_unknown_peer_is_refused():
