@@ -83,11 +83,16 @@ def max_pool_backward(dy, y, xp, pool_size, strides, pads):
     lead = (slice(None),) * (len(pool_size) + 1)
     dxp = np.zeros(xp.shape, dy.dtype)
     taken = np.zeros(y.shape, dtype=bool)
+    disjoint = all(k <= s for k, s in zip(pool_size, strides))  # each pixel in at most one window
     for tap in _taps(pool_size):
         hit = view[lead + tap] == y
         hit &= ~taken
         taken |= hit
-        dxp[_tap_region(tap, output_size, strides)] += dy * hit
+        region = dxp[_tap_region(tap, output_size, strides)]
+        if disjoint:
+            np.multiply(dy, hit, out=region)
+        else:
+            region += dy * hit
     return _crop(dxp, pads)
 
 

@@ -4,7 +4,8 @@ and overridable for debugging.
 Algorithms, by the kernel that runs them:
 
 forward convolution (``conv_forward``; a stride-1 input gradient is one too)
-    ``small``      tiny problems: one cached gather and one matmul, no padding copy
+    ``small``      tiny problems, and one input channel: one cached gather and one
+                   matmul, no padding copy
     ``gemm``       1x1 kernels without pads: one matrix product on the (strided) input
     ``window``     1-D, dilation 1, groups 1: GEMMs read the input's windows in place,
                    one per stride phase whose windows do not overlap (no im2col copy)
@@ -43,6 +44,8 @@ NAMES = tuple(dict.fromkeys(name for names in ALGORITHMS.values() for name in na
 
 # Thresholds of the default choice (measured on a 2-core AVX-512 machine; see docs/performance.md).
 SMALL_MACS = 1 << 17  # up to this many multiply-adds, call overhead dominates: "small"
+GATHER_COLUMNS = 1 << 20  # one input channel: "small"'s gather beats im2col's element-wise
+#                           window copy (3x on a 32x8x8x1 batch) up to this many column entries
 WINOGRAD_MIN_CHANNELS = 32  # in and out channels; the transforms cost about (m+2)^2 / channels
 WINOGRAD_MIN_SIZE = 16  # output height and width per dilation phase; below, tile padding and
 #                         per-tile overhead cost more than the products saved (an 8x8 image: 2.5x slower)
@@ -168,6 +171,9 @@ def _default(op: str, s: dict) -> str:
         return "scatter"
     macs = s["x_shape"][0] * prod(s["output_size"]) * s["filters"] * prod(s["kernel_size"]) * s["cin"]
     if macs <= SMALL_MACS and applicable("small", op, s):
+        return "small"
+    columns = s["x_shape"][0] * prod(s["output_size"]) * prod(s["kernel_size"])
+    if s["x_shape"][-1] == 1 and columns <= GATHER_COLUMNS and applicable("small", op, s):
         return "small"
     if _is_depthwise(s):
         return "depthwise"
