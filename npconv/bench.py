@@ -168,24 +168,27 @@ def _npconv_fns(case: Case):
     from npconv.ops import kernels
 
     s, p, d = case.strides, case.padding, case.dilation_rate
+    # The training step is what a layer does in training: the forward may keep
+    # what the backward reuses (Conv's im2col columns, when they fit one block).
     if case.kind == "conv":
-        op = lambda x, k: C.conv_nd(x, k, s, p, d)  # noqa: E731
-        grad = lambda x, k, dy: C.conv_nd_backward(x, k, dy, s, p, d)  # noqa: E731
+        op = lambda x, k, keep=None: C.conv_nd(x, k, s, p, d, keep=keep)  # noqa: E731
+        grad = lambda x, k, dy, kept: C.conv_nd_backward(x, k, dy, s, p, d, kept=kept)  # noqa: E731
     elif case.kind == "depthwise":
-        op = lambda x, k: C.depthwise_conv_nd(x, k, s, p, d)  # noqa: E731
-        grad = lambda x, k, dy: C.depthwise_conv_nd_backward(x, k, dy, s, p, d)  # noqa: E731
+        op = lambda x, k, keep=None: C.depthwise_conv_nd(x, k, s, p, d)  # noqa: E731
+        grad = lambda x, k, dy, kept: C.depthwise_conv_nd_backward(x, k, dy, s, p, d)  # noqa: E731
     else:
-        op = lambda x, k: C.conv_transpose_nd(x, k, s, p, None, d)  # noqa: E731
-        grad = lambda x, k, dy: C.conv_transpose_nd_backward(x, k, dy, s, p, None, d)  # noqa: E731
+        op = lambda x, k, keep=None: C.conv_transpose_nd(x, k, s, p, None, d)  # noqa: E731
+        grad = lambda x, k, dy, kept: C.conv_transpose_nd_backward(x, k, dy, s, p, None, d)  # noqa: E731
 
-    def forward(x, kernel, bias):
-        y = op(x, kernel)
+    def forward(x, kernel, bias, keep=None):
+        y = op(x, kernel, keep)
         y += bias
         return y
 
     def train(x, kernel, bias, dy):
-        y = forward(x, kernel, bias)
-        dx, dkernel = grad(x, kernel, dy)
+        kept = {}
+        y = forward(x, kernel, bias, kept)
+        dx, dkernel = grad(x, kernel, dy, kept)
         return y, dx, dkernel, kernels.bias_grad(dy)
 
     return forward, train
