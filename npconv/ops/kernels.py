@@ -76,8 +76,13 @@ def _describe(x_shape, kernel_shape, strides, pads, dilation, groups, padding_mo
 
 def _forward(x, kernel, strides, pads, dilation, groups=1, padding_mode="zeros", keep=None):
     """(y, algorithm) of the grouped N-d cross-correlation (``keep``: see :func:`conv_forward`)."""
-    if type(pads) is not tuple or type(strides) is not tuple or type(dilation) is not tuple:
-        strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))
+    if not (
+        type(strides) is tuple
+        and type(dilation) is tuple
+        and type(pads) is tuple
+        and all(type(p) is tuple for p in pads)
+    ):
+        strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))  # hashable, for the cache
     dtype = x.dtype if x.dtype == kernel.dtype else np.result_type(x.dtype, kernel.dtype)
     key = ("conv", x.shape, kernel.shape, strides, pads, dilation, groups, padding_mode, dtype)
 
