@@ -64,19 +64,10 @@ def _keras_model(backend, weights):
 
     if keras.backend.backend() != backend:
         raise RuntimeError(f"keras was already imported with backend {keras.backend.backend()!r}")
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, padding="same", activation="relu"),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    from .examples import digits
+
+    model = keras.Sequential(digits.architecture(keras.layers))
+    model.compile(**digits.compile_arguments())
     model.set_weights(weights)
     return model
 

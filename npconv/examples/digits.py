@@ -11,20 +11,28 @@ import npconv
 from npconv import layers
 
 
+def architecture(api=layers):
+    """The model's layers, made by ``api``: npconv.layers, or keras.layers (the
+    benchmark builds the same model in Keras from this)."""
+    return [
+        api.Input((8, 8, 1)),
+        api.Conv2D(32, 3, padding="same", activation="relu"),
+        api.Conv2D(32, 3, padding="same", activation="relu"),
+        api.MaxPooling2D(2),
+        api.Conv2D(64, 3, padding="same", activation="relu"),
+        api.Flatten(),
+        api.Dense(10, activation="softmax"),
+    ]
+
+
+def compile_arguments():
+    return {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+
 def build_model(seed=0):
     npconv.utils.set_random_seed(seed)
-    model = npconv.Sequential(
-        [
-            npconv.Input((8, 8, 1)),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.Conv2D(32, 3, padding="same", activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, padding="same", activation="relu"),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = npconv.Sequential(architecture())
+    model.compile(**compile_arguments())
     return model
 
 

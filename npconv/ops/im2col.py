@@ -67,8 +67,7 @@ def forward(x, kernel, strides, pads, dilation, groups, padding_mode, workspace,
     per_row = itemsize * (rest * prod(kernel_size) * channels + strides[0] * prod(padded[1:]) * channels)
     if groups > 1:
         per_row += itemsize * rest * filters
-    plan = list(chunks(batch, osize[0], per_row, min(workspace, BLOCK_BYTES)))
-    cols = None
+    plan = chunks(batch, osize[0], per_row, min(workspace, BLOCK_BYTES))
     for bs, rs in plan:
         cols = None  # free the previous chunk's columns before building the next
         start, stop = rs.start * strides[0], (rs.stop - 1) * strides[0] + k_eff0
@@ -146,10 +145,8 @@ def _gather_plan(x_shape, kernel_shape, strides, pads, dilation, key=None):
     return plan
 
 
-def forward_small(x, kernel, strides, pads, dilation, dtype, key=None, keep=None):
-    """Tiny inputs: one gather with cached indices and one matrix product
-    (``keep``: as in :func:`forward`)."""
-    index, needs_zero, out_shape, columns = _gather_plan(x.shape, kernel.shape, strides, pads, dilation, key)
+def _gathered_columns(x, index, needs_zero, columns, dtype):
+    """The (pixels, taps*C) columns of x by one gather of a plan's flat indices."""
     if x.dtype != dtype:
         x = x.astype(dtype)
     batch, size = x.shape[0], prod(x.shape[1:])
@@ -159,10 +156,17 @@ def forward_small(x, kernel, strides, pads, dilation, dtype, key=None, keep=None
     else:
         flat = x.reshape(batch, size)
     cols = flat[0].take(index) if batch == 1 else flat.take(index, axis=1)
+    return cols.reshape(-1, columns)
+
+
+def forward_small(x, kernel, strides, pads, dilation, dtype, key=None, keep=None):
+    """Tiny inputs: one gather with cached indices and one matrix product
+    (``keep``: as in :func:`forward`)."""
+    index, needs_zero, out_shape, columns = _gather_plan(x.shape, kernel.shape, strides, pads, dilation, key)
+    cols = _gathered_columns(x, index, needs_zero, columns, dtype)
     w = kernel.reshape(columns, kernel.shape[-1])
     if w.dtype != dtype:
         w = w.astype(dtype)
-    cols = cols.reshape(-1, columns)
     if keep is not None:
         keep["cols"] = cols
     return np.dot(cols, w).reshape(out_shape)
@@ -174,17 +178,8 @@ def forward_small(x, kernel, strides, pads, dilation, dtype, key=None, keep=None
 def kernel_grad_small(x, dy, kernel_shape, strides, pads, dilation, dtype):
     """Tiny inputs: the cached gather of :func:`forward_small`, then cols^T @ dy."""
     index, needs_zero, _, columns = _gather_plan(x.shape, kernel_shape, strides, pads, dilation)
-    if x.dtype != dtype:
-        x = x.astype(dtype)
-    batch, size = x.shape[0], prod(x.shape[1:])
-    if needs_zero:
-        flat = np.zeros((batch, size + 1), dtype=dtype)
-        flat[:, :-1] = x.reshape(batch, size)
-    else:
-        flat = x.reshape(batch, size)
-    cols = flat[0].take(index) if batch == 1 else flat.take(index, axis=1)
-    d = dy.reshape(-1, kernel_shape[-1])
-    return np.dot(cols.reshape(-1, columns).T, d.astype(dtype, copy=False)).reshape(kernel_shape)
+    cols = _gathered_columns(x, index, needs_zero, columns, dtype)
+    return kernel_grad_from_columns(cols, dy, kernel_shape)
 
 
 def kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups, padding_mode, workspace, dtype):
