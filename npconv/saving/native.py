@@ -28,6 +28,8 @@ import numpy as np
 
 FORMAT_VERSION = 1
 
+__all__ = ["FORMAT_VERSION", "save_weights", "load_weights", "save_model", "load_model"]
+
 
 def _reject_keras_paths(path):
     if str(path).endswith((".keras", ".h5")):
@@ -99,7 +101,7 @@ def _json_default(value):
 
 def load_model(filepath):
     """A Sequential model from ``save``'s archive, weights included."""
-    from .models import Sequential
+    from ..models import Sequential
 
     _reject_keras_paths(filepath)
     try:
