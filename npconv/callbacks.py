@@ -176,7 +176,13 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model (or its weights) after each epoch, or only the best one."""
+    """Save the model (or its weights) after each epoch, or only the best one.
+
+    Each save is atomic: a checkpoint that fails or is killed part-way leaves
+    the previous file as it was. ``filepath`` may hold ``{epoch}`` and log
+    names (``"ckpt-{epoch}-{val_loss:.3f}.npconv"``); it must end in
+    ``.npconv``, or in ``.weights.npz`` with ``save_weights_only=True``.
+    """
 
     def __init__(
         self,
@@ -189,6 +195,12 @@ class ModelCheckpoint(Callback):
     ):
         if mode not in ("auto", "min", "max"):
             raise invalid("mode", "'auto', 'min' or 'max'", mode)
+        from .saving.native import check_save_path
+
+        if save_weights_only:
+            check_save_path(filepath, ".weights.npz", "ModelCheckpoint(save_weights_only=True) via save_weights")
+        else:
+            check_save_path(filepath, ".npconv", "ModelCheckpoint via save")
         self.filepath = str(filepath)
         self.monitor = monitor
         self.verbose = verbose

@@ -81,13 +81,15 @@ def _reject_keras_paths(path):
         )
 
 
-def _check_save_path(filepath, suffix, method, other):
+def check_save_path(filepath, suffix, writer):
+    """``filepath`` as a string, if it ends in ``suffix``; else a ValueError naming ``writer``."""
     path = os.fspath(filepath)
     _reject_keras_paths(path)
     if not path.endswith(suffix):
+        other = "save() for a whole model ('.npconv')" if suffix != ".npconv" else "save_weights() for weights only"
         raise ValueError(
-            f"Invalid value for argument `filepath`. {method}() writes a path ending in {suffix!r}"
-            f"{other} Received: filepath={path!r}"
+            f"Invalid value for argument `filepath`. {writer} writes a path ending in {suffix!r}; use "
+            f"model.{other}. Received: filepath={path!r}"
         )
     return path
 
@@ -121,9 +123,7 @@ def save_weights(model, filepath):
         filepath: the target path; an existing file is replaced only once the
             new one is complete.
     """
-    path = _check_save_path(
-        filepath, ".weights.npz", "save_weights", "; use model.save() for a whole model ('.npconv')."
-    )
+    path = check_save_path(filepath, ".weights.npz", "save_weights()")
     _check_built(model, "save_weights")
     with atomic_write(path) as file, zipfile.ZipFile(file, "w") as archive:
         _write_weights(archive, model.weights)
@@ -138,7 +138,7 @@ def save_model(model, filepath):
         filepath: the target path, ending in ``.npconv``; an existing file is
             replaced only once the new one is complete.
     """
-    path = _check_save_path(filepath, ".npconv", "save", "; use model.save_weights() for weights only.")
+    path = check_save_path(filepath, ".npconv", "save()")
     _check_built(model, "save")
     config = json.dumps(model.get_config(), default=_json_default)  # fails before any file is opened
     metadata = json.dumps({"format": "npconv", "version": FORMAT_VERSION})
@@ -265,6 +265,11 @@ def _short(name, limit=80):
     return repr(name if len(name) <= limit else name[:limit] + "...")
 
 
+def _json_text(value, limit=80):
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class _Stored:
     """One array member: its npy header, checked; the data is read later, once."""
 
@@ -382,7 +387,7 @@ def _check_manifest(manifest):
         if not (isinstance(name, str) and good_shape and isinstance(dtype, str)):
             raise _Refused(
                 f"manifest.npy entry {i} is not a {{'name': str, 'shape': [int, ...], 'dtype': str}} "
-                f"dict: {_short(json.dumps(entry))}."
+                f"dict: {_json_text(entry)}."
             )
         entries.append((name, tuple(shape), dtype))
     return entries
@@ -478,7 +483,7 @@ def _check_metadata(metadata):
         raise _Refused('metadata.json does not say {"format": "npconv", ...}; it is not an npconv model file.')
     version = metadata.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _Refused(f"metadata.json holds version={_short(json.dumps(version))}, not a positive integer.")
+        raise _Refused(f"metadata.json holds version={_json_text(version)}, not a positive integer.")
     if version > FORMAT_VERSION:
         raise _Refused(
             f"it was written in npconv format version {version}; this npconv reads up to version "
@@ -493,9 +498,7 @@ def _check_trainable(config, where="config.json"):
         item = stack.pop()
         if isinstance(item, dict):
             if "trainable" in item and not isinstance(item["trainable"], bool):
-                raise _Refused(
-                    f"{where} sets trainable={_short(json.dumps(item['trainable']))}; it must be true or false."
-                )
+                raise _Refused(f"{where} sets trainable={_json_text(item['trainable'])}; it must be true or false.")
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
