@@ -13,6 +13,7 @@ whole-model file, so config damage concerns ``load_model`` alone.)
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
@@ -25,7 +26,7 @@ import numpy as np
 import npconv
 from npconv import layers
 
-BOMB_BYTES = 256 * 2**20  # what the zip bomb's one member declares, from about 256 KB stored
+BOMB_BYTES = 128 * 2**20  # what the zip bomb's one member declares, from about 128 KB stored
 MODEL = ("load_model", "load_weights")
 WEIGHTS = ("load_weights",)
 CONFIG = ("load_model",)
@@ -78,11 +79,12 @@ def _model_file(model, config=None, metadata=None, weights=None, extra=()):
     return _zip(members, zipfile.ZIP_DEFLATED)
 
 
+@functools.lru_cache(maxsize=1)
 def _zip_bomb():
     """A weights file whose one array member inflates to BOMB_BYTES of zeros."""
     buffer = io.BytesIO()
     count = BOMB_BYTES // 4
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("manifest.npy", _manifest([{"name": "bomb", "shape": [count], "dtype": "float32"}]))
         with archive.open("w0.npy", "w", force_zip64=True) as member:
             member.write(_npy_header("<f4", (count,)))

@@ -26,7 +26,7 @@ import npconv
 from npconv import layers
 
 MiB = 2**20
-PEAK_BOUND = 8 * MiB  # the largest corpus file is under 0.3 MiB; the bomb declares 256 MiB
+PEAK_BOUND = 8 * MiB  # the largest corpus file is under 0.3 MiB; the bomb declares 128 MiB
 
 
 def peak_during(fn):
@@ -280,7 +280,7 @@ _SAVER = textwrap.dedent(
     from npconv import layers
 
     npconv.utils.set_random_seed(1)
-    model = npconv.Sequential([npconv.Input((4096,)), layers.Dense(8192)])  # 128 MiB of float32
+    model = npconv.Sequential([npconv.Input((2048,)), layers.Dense(4096)])  # 32 MiB of float32
     print("ready", flush=True)
     while True:
         getattr(model, sys.argv[1])(sys.argv[2])
@@ -291,7 +291,7 @@ _SAVER = textwrap.dedent(
 @pytest.mark.parametrize("method, name", [("save", "m.npconv"), ("save_weights", "w.weights.npz")])
 def test_killed_save_leaves_the_old_file_loadable(tmp_path, method, name):
     npconv.utils.set_random_seed(0)
-    model = npconv.Sequential([npconv.Input((4096,)), layers.Dense(8192)])
+    model = npconv.Sequential([npconv.Input((2048,)), layers.Dense(4096)])
     path = tmp_path / name
     getattr(model, method)(path)
     old = path.read_bytes()
@@ -316,7 +316,7 @@ def test_killed_save_leaves_the_old_file_loadable(tmp_path, method, name):
     if method == "save":
         loaded = npconv.models.load_model(path)
     else:
-        loaded = npconv.Sequential([npconv.Input((4096,)), layers.Dense(8192)])
+        loaded = npconv.Sequential([npconv.Input((2048,)), layers.Dense(4096)])
         loaded.load_weights(path)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
