@@ -1,4 +1,4 @@
-"""The seed article's rules for Conv2D and Conv2DTranspose, set beside the truth.
+"""The article's rules for Conv2D and Conv2DTranspose, set beside the truth.
 
 The article ("How to use the convolution layer Conv2D in Keras") worked its
 rules out by experiment. Each rule here is the article's claim as a function,
@@ -14,7 +14,7 @@ from itertools import product
 
 from . import geometry
 
-# The sweep NOTES.md used: input n = 1..9, kernel k = 1..5, stride s = 1..4.
+# The sweep: input n = 1..9, kernel k = 1..5, stride s = 1..4 (180 cases).
 SWEEP = (range(1, 10), range(1, 6), range(1, 5))
 
 

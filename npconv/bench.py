@@ -15,7 +15,7 @@ Peer settings: torch runs 2 threads (``torch.set_num_threads(2)``, set here
 only); TensorFlow, XLA, ONNX Runtime and OpenBLAS use their defaults (all
 cores). npconv sets no thread count: it uses what NumPy's BLAS uses.
 
-The "digits epoch" case (issue 3, in ``npconv.bench_fit``) times one epoch of
+The "digits epoch" case (in ``npconv.bench_fit``) times one epoch of
 ``model.fit`` of the digits example CNN against Keras 3 on TensorFlow, PyTorch
 and JAX; ``--cases digits`` runs it alone.
 """
@@ -862,7 +862,7 @@ def _ratios(results, mode):
 
 
 def targets(results, extras):
-    """Issue 5's targets, met or missed, from this run's numbers."""
+    """The performance targets, met or missed, from this run's numbers."""
     lines = ["| target | this run | met |", "|---|---|---|"]
 
     def row(name, value, met):
@@ -916,7 +916,7 @@ def markdown(results, libs, command, extras, digits=None):
             "",
         ]
     if results or extras:
-        parts += ["## Targets (issue 5)", "", targets(results, extras), ""]
+        parts += ["## Targets", "", targets(results, extras), ""]
     if results:
         parts += [
             "## Forward (conv + bias)",

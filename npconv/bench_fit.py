@@ -1,4 +1,4 @@
-"""The "digits epoch" case of ``python -m npconv.bench`` (issue 3): seconds per
+"""The "digits epoch" case of ``python -m npconv.bench``: seconds per
 epoch of ``model.fit`` on the bundled 8x8 digits, npconv against Keras 3 on
 TensorFlow, PyTorch and JAX.
 
@@ -210,7 +210,7 @@ def markdown_lines(result):
     """The report's section for the digits case."""
     case, rounds = result["case"], result["rounds"]
     lines = [
-        "## Training the digits CNN (issue 3)",
+        "## Training the digits CNN",
         "",
         "One epoch of `model.fit(x, y, batch_size=32, epochs=1, verbose=0)` of the `npconv.examples.digits` model",
         "(Conv2D 32 - Conv2D 32 - MaxPooling2D - Conv2D 64 - Flatten - Dense 10 softmax; Adam,",

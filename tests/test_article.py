@@ -1,12 +1,11 @@
-"""The seed article's experiment, ported with only the import lines changed.
+"""The article's experiment, ported with only the import lines changed.
 
-The article ("How to use the convolution layer Conv2D in Keras", see
-/work/shared/seed/) builds a Sequential model holding one Conv2D (then one
+The article ("How to use the convolution layer Conv2D in Keras") builds a Sequential model holding one Conv2D (then one
 Conv2DTranspose) with 1 filter, a 3x3 kernel, relu and an all-ones kernel, and
 runs it on ``np.ones([1, 5, 5, 1])`` with padding valid/same and several
 strides. Here the same code runs on npconv and on real Keras, on a 5x5 and a
 6x6 input, and the VALUES are compared (keras#22876: a one-pixel shift keeps
-the shapes right), then the shapes against the table in NOTES.md.
+the shapes right), then the shapes against the table of what the article's code prints in Keras.
 """
 
 import itertools
@@ -57,7 +56,7 @@ def real_keras(keras):
     return (keras, keras.models.Sequential, keras.layers.Conv2D, keras.layers.Conv2DTranspose)
 
 
-# NOTES.md: "What the demos print in Keras" (kernel 3, ones in, ones as kernel, relu).
+# What the article's code prints in Keras (kernel 3, ones in, ones as kernel, relu).
 NOTES_TABLE = {
     ("Conv2D", "valid"): {5: (3, 2, 1), 6: (4, 2, 2)},
     ("Conv2D", "same"): {5: (5, 3, 2), 6: (6, 3, 2)},

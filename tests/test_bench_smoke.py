@@ -25,7 +25,7 @@ def test_quick_run_writes_report_chart_and_json(tmp_path):
     assert "Machine:" in text and "numpy" in text
     for case in bench.QUICK:
         assert f"| {case.name} |" in text
-    assert "## Targets (issue 5)" in text and "## Training step" in text
+    assert "## Targets" in text and "## Training step" in text
     results = json.loads(raw.read_text())["results"]
     assert {r["case"]["name"] for r in results} == {c.name for c in bench.QUICK}
     for r in results:
@@ -35,8 +35,8 @@ def test_quick_run_writes_report_chart_and_json(tmp_path):
         assert r["algorithms"]["forward"]
     if importlib.util.find_spec("matplotlib") is not None:
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the digits epoch case (issue 3) ran too, on a tiny subset
-    assert "## Training the digits CNN (issue 3)" in text and "| npconv |" in text
+    # the digits epoch case ran too, on a tiny subset
+    assert "## Training the digits CNN" in text and "| npconv |" in text
     digits = json.loads(raw.read_text())["digits"]
     assert digits["case"]["train_samples"] == bench_fit.QUICK_SAMPLES and digits["rounds"] == 1
     assert digits["time"]["npconv"] > 0 and 0.0 <= digits["accuracy"]["npconv"] <= 1.0
@@ -68,7 +68,7 @@ def test_every_quick_case_agrees_with_a_peer_or_is_reported(tmp_path):
     assert all("ort forward" not in r["errors"] for r in results)
 
 
-def test_suite_covers_the_issue_table():
+def test_suite_covers_the_benchmark_table():
     names = [case.name for case in bench.SUITE]
     assert names == [
         "resnet 3x3",
@@ -102,7 +102,7 @@ def test_cases_digits_runs_only_the_digits_epoch(tmp_path):
     results = bench.main([*args, "--markdown", str(markdown)])
     assert results == []
     text = markdown.read_text()
-    assert "## Training the digits CNN (issue 3)" in text and "## Forward" not in text
+    assert "## Training the digits CNN" in text and "## Forward" not in text
     assert list(json.loads(raw.read_text())["digits"]["time"]) == ["npconv"]
 
 

@@ -1,8 +1,8 @@
-"""npconv.geometry against independent formulas, definitions and the seed table.
+"""npconv.geometry against independent formulas, definitions and the article's table.
 
 Expected values never come from npconv.geometry itself: they come from
-``naive`` (Keras's rules from REFERENCE.md written out, and window counting
-straight from the definition) or are typed in from NOTES.md.
+``naive`` (Keras's rules written out, and window counting straight from the
+definition) or are typed in from what the article's code prints in Keras.
 """
 
 import itertools
@@ -202,7 +202,7 @@ def test_transpose_target_range():
 
 
 # --------------------------------------------------------------------------
-# the seed article (NOTES.md)
+# the article ("How to use the convolution layer Conv2D in Keras")
 # --------------------------------------------------------------------------
 NOTES_TABLE = {
     # (layer, padding, stride): (output for 5x5, output for 6x6), kernel 3
@@ -241,7 +241,7 @@ def test_article_valid_and_same_rules_are_right():
 def test_article_same_padding_rule_is_wrong_in_39_cases():
     """The article pads floor((k-1)/2) top/left and ceil((k-1)/2) bottom/right.
 
-    NOTES.md's "39 of 180" counts the top/left side. Measured here: the top/left
+    The count "39 of 180" is of the top/left side. Measured here: the top/left
     pad is wrong in 39 cases, the bottom/right pad in 46, and the pair in 64 (all
     with s > 1; with s = 1 the article is right).
     """

@@ -3,6 +3,7 @@ message, a kernel larger than its input, the bare command line, and a long
 fit/predict/save/load soak with bounded resident memory."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -133,6 +134,37 @@ def test_example_script_answers_help():
         env={**os.environ, "PYTHONPATH": ROOT},
     )
     assert result.returncode == 0 and "--epochs" in result.stdout and "test accuracy" not in result.stdout
+
+
+# ------------------------------------------------------- the repo stands alone
+# Spelled in pieces so this file does not match itself.
+_OUTSIDE = re.compile(
+    "|".join(
+        [
+            r"\b(NOTES|REFERENCE|STYLE)\." + "md",
+            "/wo" + "rk/",
+            "shared" + "/seed",
+            r"\bissue" + r" #?\d",
+            "seed" + " article",
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+
+def test_code_docs_and_tests_cite_nothing_outside_the_repo():
+    found = []
+    for top in ("npconv", "tests", "docs", "examples", "benchmarks", "README.md", "BENCHMARKS.md", "pyproject.toml"):
+        path = os.path.join(ROOT, top)
+        files = [path] if os.path.isfile(path) else [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
+        for name in files:
+            if not name.endswith((".py", ".md", ".toml", ".txt")):
+                continue
+            with open(name, encoding="utf-8") as file:
+                for number, line in enumerate(file, 1):
+                    if _OUTSIDE.search(line):
+                        found.append(f"{os.path.relpath(name, ROOT)}:{number}: {line.strip()}")
+    assert found == []
 
 
 # -------------------------------------------------------------------- soak

@@ -66,7 +66,7 @@ def add_arguments(parser):
     parser.add_argument("--solve", action="store_true", help="list settings that map --input to --target")
     parser.add_argument("--transposed", action="store_true", help="with --solve: transposed convs")
     parser.add_argument("--target", type=int, help="with --solve: the output length wanted")
-    parser.add_argument("--article", action="store_true", help="the seed article's rules beside the true ones")
+    parser.add_argument("--article", action="store_true", help="the article's rules beside the true ones")
 
 
 def run(args):

@@ -10,7 +10,7 @@ Sequential models ``model.explain()``.
 Renderers only render that data: :func:`render_text` (a table, the formulas
 and ASCII strips), :func:`render_svg` (conv-arithmetic-style pictures), and
 :func:`npconv.translate.translate` (the same op in PyTorch, ONNX or JAX). The
-inverse question is :func:`solve`; the seed article's rules beside the true
+inverse question is :func:`solve`; the article's rules beside the true
 ones are :func:`article_rules`.
 
 Only pure-Python geometry is imported here; renderers load on first use.
@@ -84,7 +84,7 @@ def solve(input_length, target_length, transposed=False, **limits):
 
 
 def article_rules():
-    """The seed article's rules beside the true ones, with counts over the
+    """The article's rules beside the true ones, with counts over the
     sweep. See :func:`npconv.explain.article.article_rules`."""
     from .article import article_rules as _rules
 

@@ -1,4 +1,4 @@
-"""The seed article's rules beside the true ones, rendered for ``npconv demo``
+"""The article's rules beside the true ones, rendered for ``npconv demo``
 and ``npconv explain --article``. The rules and the sweep are in
 :mod:`npconv.article`; this module only renders them."""
 
