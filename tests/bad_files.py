@@ -136,6 +136,11 @@ def corpus():
         "unknown_class": ("unknown.npconv", with_config(layers=[config["layers"][0], unknown]), CONFIG),
         "huge_weights_in_config": ("huge.npconv", _model_file(model, config=json.dumps(huge)), CONFIG),
         "deep_json_config": ("deep.npconv", _model_file(model, config=deep), CONFIG),
+        "json_with_a_million_values": (
+            "wide.npconv",
+            lambda: _model_file(model, config="[" + ",".join(["[]"] * 1_000_000) + "]"),
+            CONFIG,
+        ),
         "deep_json_manifest": (
             "deep.weights.npz",
             _zip([("manifest.npy", _npy(np.frombuffer(deep.encode(), np.uint8)))]),

@@ -17,8 +17,9 @@ Every file is written through :func:`~npconv.saving.atomic.atomic_write`: a
 save that fails or is killed leaves the previous file byte-identical.
 
 Loading checks before it allocates. The archive's members must be exactly
-the expected ones, each once; JSON members are at most ``MAX_JSON_BYTES``,
-strict UTF-8 and at most ``MAX_JSON_DEPTH`` levels deep; each array's
+the expected ones, each once; JSON members are at most ``MAX_JSON_BYTES``
+with at most ``MAX_JSON_ITEMS`` values (counted before parsing), strict UTF-8
+and at most ``MAX_JSON_DEPTH`` levels deep; each array's
 declared size (shape x dtype, from its ``.npy`` header) must equal the bytes
 its member holds; a compressed member may expand at most ``MAX_EXPANSION``
 times over its stored size (plus ``EXPANSION_SLACK`` bytes in all); only
@@ -45,12 +46,14 @@ import numpy as np
 from .atomic import atomic_write
 
 FORMAT_VERSION = 1
-MAX_JSON_BYTES = 64 * 2**20
+MAX_JSON_BYTES = 4 * 2**20
 MAX_JSON_DEPTH = 64
+MAX_JSON_ITEMS = 250_000  # values and containers: a 1,000-layer config has about 30,000
 MAX_EXPANSION = 64
 EXPANSION_SLACK = 16 * 2**20
 _CHUNK = 2**20
 _NPY_HEADER_LIMIT = 10_000  # numpy's own default for a trusted .npy header
+_MANIFEST_BYTES_PER_WEIGHT = 4096  # a manifest entry is about 100 bytes
 _MODEL_MEMBERS = ("metadata.json", "config.json", "model.weights.npz")
 _WEIGHT_KINDS = "fiub"  # float, signed and unsigned int, bool: no objects, no records
 
@@ -58,6 +61,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
+    "MAX_JSON_ITEMS",
     "MAX_EXPANSION",
     "EXPANSION_SLACK",
     "save_weights",
@@ -231,6 +235,9 @@ def _read_json(archive, name):
 
 
 def _parse_json(data, name):
+    items = data.count(b",") + data.count(b"[") + data.count(b"{")  # an upper bound, counted before parsing
+    if items > MAX_JSON_ITEMS:
+        raise _Refused(f"{name} holds about {items} JSON values; the limit is {MAX_JSON_ITEMS}.")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -332,8 +339,12 @@ class _WeightsFile:
                 f"{sum(i.compress_size for i in infos)} stored (a zip bomb); the limit is {limit}."
             )
         manifest_info = archive.getinfo("manifest.npy")
-        if manifest_info.file_size > MAX_JSON_BYTES:
-            raise _Refused(f"manifest.npy declares {manifest_info.file_size} bytes; the limit is {MAX_JSON_BYTES}.")
+        budget = min(MAX_JSON_BYTES, _MANIFEST_BYTES_PER_WEIGHT * len(infos))
+        if manifest_info.file_size > budget:
+            raise _Refused(
+                f"manifest.npy declares {manifest_info.file_size} bytes for {len(infos) - 1} weights; "
+                f"the limit is {budget}."
+            )
         manifest = _Stored(archive, manifest_info)
         try:
             if manifest.dtype != np.uint8 or len(manifest.shape) != 1:
