@@ -119,6 +119,7 @@
     $("result").classList.remove("stale");
     render(data);
     document.body.dataset.state = "ready";
+    document.body.dataset.answered = query.toString(); // the options the page now shows
   }
 
   // ---------------------------------------------------------------- rendering
@@ -154,9 +155,19 @@
     });
     const why = $("why");
     why.replaceChildren();
+    // Axes decided the same way (same reasons and formulas) share one box, as in the text output.
+    const groups = new Map();
     data.dims.forEach((dim) => {
+      const key = JSON.stringify([dim.input_length, dim.output_length, dim.pad_reason, dim.formulas, dim.notes,
+        dim.output_padding_note, dim.target_note, dim.pad_before, dim.pad_after]);
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(dim);
+    });
+    for (const dims of groups.values()) {
+      const dim = dims[0];
+      const names = dims.map((d) => d.axis_name).join(" and ");
       const box = element("div", { class: "axis-why" },
-        element("strong", {}, `${dim.axis_name}: ${text(dim.input_length)} → ${text(dim.output_length)}`));
+        element("strong", {}, `${names}: ${text(dim.input_length)} → ${text(dim.output_length)}`));
       if (dim.transposed) {
         box.append(element("p", { class: "note" },
           `As a forward conv: ${text(dim.inserted_zeros)} zero(s) inserted between inputs ` +
@@ -166,13 +177,14 @@
       for (const line of [...dim.pad_reason, ...dim.output_padding_note, ...dim.target_note, ...dim.notes]) {
         box.append(element("p", {}, line));
       }
-      const width = (key) => Math.max(...dim.formulas.map((f) => text(f[key]).length));
-      const [wn, ws, wv] = [width("name"), width("symbolic"), width("numbers")];
-      const lines = dim.formulas.map((f) =>
-        `${f.name.padEnd(wn)} = ${f.symbolic.padEnd(ws)} = ${text(f.numbers).padEnd(wv)} = ${text(f.value)}`);
-      box.append(element("pre", { class: "formula" }, lines.join("\n")));
+      const table = element("table", { class: "formulas" });
+      for (const f of dim.formulas) {
+        table.append(element("tr", {}, element("td", {}, f.name), element("td", {}, "= " + f.symbolic),
+          element("td", {}, "= " + text(f.numbers)), element("td", { class: "value" }, "= " + text(f.value))));
+      }
+      box.append(table);
       why.append(box);
-    });
+    }
     const notes = $("notes");
     notes.replaceChildren(...data.notes.map((n) => element("li", {}, n)));
   }
@@ -296,13 +308,16 @@
       return;
     }
     setControls(new URLSearchParams(location.search));
-    $("controls").addEventListener("input", (event) => {
+    const changed = (event) => {
       if (event.target.classList.contains("slider")) return sliderMoved(event);
       if (event.target.id === "layer") return layerChanged();
       if (event.target.id === "padding-choice") $("padding").hidden = event.target.value !== "explicit";
       syncSliders();
       schedule();
-    });
+    };
+    // Text fields send "input" as they are typed in; some ways of picking an option send only "change".
+    $("controls").addEventListener("input", changed);
+    $("controls").addEventListener("change", changed);
     $("to").addEventListener("change", schedule);
     update();
   }
