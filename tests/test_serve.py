@@ -290,8 +290,8 @@ def test_a_slow_client_does_not_block_others(server):
 def test_sizes_are_bounded_before_computing():
     with pytest.raises(ValueError, match=f"at most {MAX_TAPS} kernel taps"):
         parse_query("layer=conv1d&input=1000000000000&kernel=3")
-    args = parse_query("layer=conv1d&input=5000&kernel=3")  # just inside
-    assert args.input == 5000
+    args = parse_query("layer=conv1d&input=1000&kernel=3")  # inside
+    assert args.input == 1000
 
 
 def test_errors_are_the_command_lines_messages(server, capsys):
@@ -379,3 +379,25 @@ def test_bad_port_is_one_line(capsys):
     assert main(["explain", "--serve", "--port", "70000"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Expected 0..65535" in err
+
+
+def test_an_answer_past_its_time_limit_gets_503_and_the_next_is_answered(server, monkeypatch):
+    import npconv.explain.serve as serve_module
+
+    release = threading.Event()
+    real_answer = serve_module.answer
+
+    def stuck_for_kernel_7(query):
+        if "kernel=7" in query:
+            release.wait(30)
+        return real_answer(query)
+
+    monkeypatch.setattr(serve_module, "ANSWER_TIMEOUT", 0.5)
+    monkeypatch.setattr(serve_module, "answer", stuck_for_kernel_7)
+    try:
+        status, data = api(server, layer="conv1d", input=9, kernel=7)
+        assert status == 503 and "No answer within 0.5 s" in data["error"]
+        status, data = api(server, layer="conv1d", input=9, kernel=3)
+        assert status == 200 and data["output_size"] == [7]
+    finally:
+        release.set()

@@ -34,7 +34,8 @@ from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_QUERY = 2048  # characters in one query string
-MAX_TAPS = 20_000  # kernel taps listed per axis (windows x kernel size), bounded before computing
+MAX_TAPS = 5_000  # kernel taps listed per axis (windows x kernel size), bounded before computing
+MAX_DRAWN = 64  # cells per axis of a still picture, when there are too many positions to animate
 READ_TIMEOUT = 10.0  # seconds to receive one request
 ANSWER_TIMEOUT = 10.0  # seconds to compute one answer
 
@@ -237,6 +238,9 @@ def drawing(explanation) -> dict:
     try:
         svg = render_svg(explanation, animate=True)
     except ValueError as error:
+        cells = max((d.canvas_length or 0) + abs(d.pad_before or 0) + abs(d.pad_after or 0) for d in explanation.dims)
+        if cells > MAX_DRAWN:
+            return {"svg": None, "steps": [], "note": f"{error} Drawn here up to {MAX_DRAWN} cells per axis."}
         try:
             return {"svg": render_svg(explanation), "steps": [], "note": str(error)}
         except ValueError as error:
