@@ -1,4 +1,4 @@
-"""npconv.activations_grad.gradient against finite differences in float64 and
+"""npconv.activations.gradient against finite differences in float64 and
 TensorFlow's gradients of the Keras activations of the same name."""
 
 import functools
@@ -8,7 +8,7 @@ import pytest
 from test_layers_core import numeric_gradient
 
 from npconv import activations
-from npconv.activations_grad import gradient
+from npconv.activations import gradient
 
 # name -> points where the derivative jumps (finite differences stay away from them)
 KINKS = {
