@@ -138,12 +138,12 @@ def parse_query(query: str) -> argparse.Namespace:
 
 
 def _ints(value):
-    """Every int in an option's value (sizes, pads, pairs), None and names skipped."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return []
-    if isinstance(value, int):
+    """Every int in an option's value (sizes, pads, pairs); None, names and markers skipped."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return [value]
-    return [i for item in value for i in _ints(item)]
+    if isinstance(value, (tuple, list)):
+        return [i for item in value for i in _ints(item)]
+    return []
 
 
 def _check_bounds(args):
@@ -176,8 +176,10 @@ def _check_bounds(args):
 # answers
 # --------------------------------------------------------------------------
 def explanation_fields(explanation) -> dict:
-    """The explanation's dataclass fields, nested, as JSON-ready values."""
-    return json.loads(json.dumps(dataclasses.asdict(explanation)))
+    """The explanation's dataclass fields, nested, as JSON-ready values (its
+    own ``to_dict()`` where it has one)."""
+    to_dict = getattr(explanation, "to_dict", None)
+    return json.loads(json.dumps(to_dict() if to_dict else dataclasses.asdict(explanation)))
 
 
 def query_for(explanation) -> dict:
@@ -207,11 +209,11 @@ def query_for(explanation) -> dict:
 def article_rows(explanation) -> list:
     """The seed article's rules that speak about this case, each with what it
     says on every axis beside what Keras does (the explanation's numbers)."""
-    from ..article import RULES
+    from . import article_rules
 
     layer = "Conv2DTranspose" if explanation.transposed else "Conv2D"
     rows = []
-    for rule in RULES:
+    for rule in (check.rule for check in article_rules()):
         if rule.layer != layer or rule.padding != explanation.padding:
             continue
         axes = []
