@@ -362,6 +362,13 @@ def test_html_export_refused_leaves_the_old_file(tmp_path, capsys):
     assert out.read_text() == "old"
 
 
+def test_html_export_to_a_directory_is_one_line(tmp_path, capsys):
+    argv = ["explain", "conv1d", "--input", "5", "--kernel", "3", "--html", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write" in err and list(tmp_path.iterdir()) == []
+
+
 def test_serve_command_prints_the_url_and_exits_cleanly_on_ctrl_c(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "npconv", "explain", "--serve", "--port", "0"],

@@ -317,8 +317,11 @@ def write_html(path, explanation, to="torch"):
     from ..saving.atomic import atomic_write
 
     text = page(payload(explanation, to))
-    with atomic_write(path, "w") as file:
-        file.write(text)
+    try:
+        with atomic_write(path, "w") as file:
+            file.write(text)
+    except OSError as error:  # a directory, a missing folder, no permission: one line, old file kept
+        raise ValueError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
 
 
 # --------------------------------------------------------------------------
