@@ -173,3 +173,24 @@ def test_the_html_export_works_from_a_file(browser, tmp_path, shots, capsys):
     assert not browser.find_element(By.ID, "static-note").get_attribute("hidden")
     assert browser.find_element(By.ID, "input").get_attribute("value") == "5"
     browser.save_screenshot(str(shots / "explorer-static.png"))
+
+
+@pytest.mark.parametrize(
+    "query, output",
+    [
+        ("layer=conv3d&input=4x5x6&kernel=3&strides=2&padding=same", "2x3x3"),
+        ("layer=conv1d&input=7&kernel=3&dilation=2&padding=causal", "7"),
+        ("layer=conv2d&input=%3Fx5&kernel=3", "Nonex3"),  # an unknown height: nothing to draw, the rest shown
+        ("layer=depthwiseconv2d&input=6&kernel=3&padding=1:2,0:0&padding-mode=reflect", "7x4"),
+        ("layer=conv2dtranspose&input=3&kernel=3&strides=2&padding=same&output-shape=5x6", "5x6"),
+        ("layer=conv1d&input=200&kernel=3", "198"),  # too many positions to animate or draw here
+    ],
+)
+def test_every_kind_of_answer_renders_without_a_script_error(server, browser, shots, query, output):
+    browser.get_log("browser")  # drop what earlier tests logged
+    browser.get(server.url + "?" + query)
+    wait_for(browser, "output-size", output)
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "ready"
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+    browser.save_screenshot(str(shots / f"explorer-{query.split('&')[0][6:]}-{output}.png"))

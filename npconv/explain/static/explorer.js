@@ -7,6 +7,9 @@
   const PARAMS = ["layer", "input", "kernel", "strides", "dilation", "padding", "padding-mode",
     "output-padding", "output-shape", "data-format"];
   const NAMED_PADDINGS = ["valid", "same", "causal", "full"];
+  // The command line's defaults, for options a link leaves out.
+  const DEFAULTS = { strides: "1", dilation: "1", padding: "valid", "padding-mode": "zeros",
+    "output-padding": "", "output-shape": "", "data-format": "channels_last" };
   let sequence = 0, timer = null, player = null;
   let frames = [], steps = [], step = 0;
 
@@ -307,7 +310,8 @@
       document.body.dataset.state = "ready";
       return;
     }
-    setControls(new URLSearchParams(location.search));
+    const linked = new URLSearchParams(location.search);
+    if ([...linked.keys()].length) setControls(new URLSearchParams({ ...DEFAULTS, ...Object.fromEntries(linked) }));
     const changed = (event) => {
       if (event.target.classList.contains("slider")) return sliderMoved(event);
       if (event.target.id === "layer") return layerChanged();
@@ -318,6 +322,7 @@
     // Text fields send "input" as they are typed in; some ways of picking an option send only "change".
     $("controls").addEventListener("input", changed);
     $("controls").addEventListener("change", changed);
+    $("controls").addEventListener("submit", (event) => event.preventDefault());
     $("to").addEventListener("change", schedule);
     update();
   }
