@@ -350,7 +350,7 @@ def test_html_export(tmp_path, capsys):
     assert data["snippet"]["framework"] == "jax" and "lax.conv_general_dilated" in data["snippet"]["code"]
     assert "<svg" in data["drawing"]["svg"] and len(data["drawing"]["steps"][0]) == 9
     assert "<style>" in html and "function" in html  # styles and script inline
-    assert not re.search(r"(src|href)=", html)  # self-contained: nothing to load
+    assert not re.search(r'(src|href)="(?!data:)', html)  # self-contained: nothing to load
     assert "</script>" not in embedded
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left
 
