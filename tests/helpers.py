@@ -65,3 +65,60 @@ def close(actual, expected, rtol=1e-5, atol=1e-5):
 def keras_config_keys(keras_layer, ignore=()):
     """The keys of a Keras layer's config, less ``ignore``."""
     return set(keras_layer.get_config()) - set(ignore)
+
+
+def run_layer_test(
+    layer_class,
+    init_kwargs,
+    input_shape,
+    rng,
+    keras=None,
+    expected_output_shape=None,
+    check_gradient=True,
+    training=False,
+    rtol=1e-5,
+    atol=1e-6,
+):
+    """The checks every layer gets, in the manner of Keras's ``run_layer_test``.
+
+    - build and call: float32 in, float32 out; ``compute_output_shape`` agrees with
+      the real output, also with an unknown batch size;
+    - config round trip: ``from_config(get_config())`` gives the same config, and the
+      clone with the same weights gives the same output;
+    - float64: a float64 layer computes in float64 and its backward pass (dx and every
+      weight) matches finite differences;
+    - with ``keras`` (the module): the Keras layer of the same name and arguments,
+      given npconv's weights, gives the same output, and has the same config keys.
+
+    Returns the float32 layer, built.
+    """
+    x = rng.standard_normal(input_shape).astype("float32")
+    layer = layer_class(**init_kwargs)
+    y = layer(x, training=training)
+    assert y.dtype == np.float32, y.dtype
+    if expected_output_shape is not None:
+        assert y.shape == tuple(expected_output_shape), (y.shape, expected_output_shape)
+    assert tuple(layer.compute_output_shape(x.shape)) == y.shape
+    assert tuple(layer.compute_output_shape((None, *x.shape[1:]))) == (None, *y.shape[1:])
+
+    config = layer.get_config()
+    clone = layer_class.from_config(config)
+    assert clone.get_config() == {**config, "name": clone.name}
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(clone(x, training=training), y)
+
+    if check_gradient:
+        wide = layer_class(**{**init_kwargs, "dtype": "float64"})
+        y64 = wide(x.astype("float64"), training=training)
+        assert y64.dtype == np.float64, y64.dtype
+        wide.set_weights([w.astype("float64") for w in layer.get_weights()])
+        check_gradients(wide, x.astype("float64"), rng, training=training)
+
+    if keras is not None:
+        theirs = getattr(keras.layers, layer_class.__name__)(**init_kwargs)
+        theirs.build(x.shape)
+        theirs.set_weights(layer.get_weights())
+        close(y, np.asarray(theirs(x, training=training)), rtol=rtol, atol=atol)
+        assert set(config) == keras_config_keys(theirs), set(config) ^ keras_config_keys(theirs)
+    return layer

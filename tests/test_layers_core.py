@@ -4,9 +4,25 @@ gradients against finite differences in float64, shapes, configs and errors.
 
 import numpy as np
 import pytest
-from helpers import check_gradients, keras_config_keys
+from helpers import check_gradients, keras_config_keys, run_layer_test
 
 from npconv.layers.core import Activation, Dense, Dropout, Flatten, Reshape
+
+
+# --------------------------------------------------------------------------
+# the common layer checks (tests/helpers.run_layer_test)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "layer_class, kwargs, shape",
+    [
+        (Flatten, {}, (2, 3, 4)),
+        (Reshape, {"target_shape": (6, 2)}, (2, 3, 4)),
+        (Activation, {"activation": "softmax"}, (2, 3, 4)),
+        (Dropout, {"rate": 0.5}, (2, 3, 4)),
+    ],
+)
+def test_common_layer_checks(keras, rng, layer_class, kwargs, shape):
+    run_layer_test(layer_class, kwargs, shape, rng, keras=keras)
 
 
 # --------------------------------------------------------------------------
