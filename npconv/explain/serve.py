@@ -107,8 +107,17 @@ def parse_query(query: str) -> argparse.Namespace:
     ``'layer=conv2d&input=5x5&kernel=3&strides=2&padding=same'``.
 
     Keys are the command line's option names (``output-padding``; ``_`` works
-    too); an empty value means the option is not given. Raises
-    :class:`QueryError` with the command line's message.
+    too); an empty value means the option is not given.
+
+    Args:
+        query: the URL's query string, without the ``?``.
+
+    Returns:
+        The ``argparse.Namespace`` that ``npconv explain`` would parse.
+
+    Raises:
+        QueryError: with the command line's one-line message, when an option
+            is unknown, repeated, malformed, or its sizes exceed the bounds.
     """
     if len(query) > MAX_QUERY:
         raise QueryError(f"The query has {len(query)} characters; at most {MAX_QUERY} are read.")
@@ -262,8 +271,16 @@ def snippet(explanation, framework) -> dict:
 
 
 def payload(explanation, to=None) -> dict:
-    """Everything the page shows for one case: the explanation's fields, plus
-    ``article``, ``drawing``, ``query`` and (with ``to``) ``snippet``."""
+    """Everything the page shows for one case.
+
+    Args:
+        explanation: an :class:`npconv.explain.Explanation`.
+        to: ``"torch"``, ``"onnx"``, ``"jax"`` or None: which snippet to add.
+
+    Returns:
+        A JSON-ready dict: the explanation's fields, plus ``query`` (its
+        command-line options), ``article``, ``drawing`` and, with ``to``, ``snippet``.
+    """
     data = explanation_fields(explanation)
     data["query"] = query_for(explanation)
     data["article"] = article_rows(explanation)
@@ -296,8 +313,13 @@ def _asset(name) -> str:
 
 
 def page(data=None) -> str:
-    """The explorer page. With ``data`` (a :func:`payload`), a self-contained
-    page for that one case: styles, script and answer inline, no server."""
+    """The explorer page, as HTML text.
+
+    Args:
+        data: None for the served page (it loads its assets and asks the
+            server), or a :func:`payload` for a self-contained page of that one
+            case: styles, script and answer inline, nothing to load.
+    """
     html = _asset("explorer.html")
     if data is None:
         head = '<link rel="stylesheet" href="explorer.css">'
@@ -313,7 +335,13 @@ def page(data=None) -> str:
 
 
 def write_html(path, explanation, to="torch"):
-    """Write the self-contained page for ``explanation`` to ``path``, atomically."""
+    """Write the self-contained page for one case, atomically.
+
+    Args:
+        path: the file to write; an old file stays as it was if anything fails.
+        explanation: an :class:`npconv.explain.Explanation`.
+        to: which framework's snippet the page shows.
+    """
     from ..saving.atomic import atomic_write
 
     text = page(payload(explanation, to))
@@ -373,7 +401,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class ExplorerServer(ThreadingHTTPServer):
     """The explorer's HTTP server: one thread per connection, answers
-    computed on a small pool with a time limit."""
+    computed on a small pool with a time limit. ``url`` is where it listens.
+
+    Args:
+        host: the address to bind.
+        port: the port; 0 picks a free one.
+    """
 
     daemon_threads = True
 
@@ -405,7 +438,16 @@ class ExplorerServer(ThreadingHTTPServer):
 
 
 def serve(host="127.0.0.1", port=0, open_browser=False) -> int:
-    """Serve the explorer until Ctrl-C; prints the URL. Returns 0."""
+    """Serve the explorer until Ctrl-C, printing its URL first.
+
+    Args:
+        host: the address to bind; 127.0.0.1 keeps it on this machine.
+        port: the port; 0 picks a free one.
+        open_browser: open the page in the default browser.
+
+    Returns:
+        0, after Ctrl-C.
+    """
     server = ExplorerServer(host, port)
     print(f"npconv explorer: {server.url}  (Ctrl-C to stop)", flush=True)
     if open_browser:
