@@ -450,6 +450,8 @@ def serve(host="127.0.0.1", port=0, open_browser=False) -> int:
     """
     server = ExplorerServer(host, port)
     print(f"npconv explorer: {server.url}  (Ctrl-C to stop)", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"note: bound to {host}, so other machines may reach it too", file=sys.stderr)
     if open_browser:
         import webbrowser
 
