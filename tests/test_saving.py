@@ -8,6 +8,7 @@ every NumPy buffer) under ``PEAK_BOUND``, no new file anywhere near the
 corpus, and the target model's weights unchanged.
 """
 
+import io
 import json
 import os
 import signal
@@ -321,3 +322,25 @@ def test_killed_save_leaves_the_old_file_loadable(tmp_path, method, name):
         loaded.load_weights(path)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_file_objects_round_trip_in_memory(rng):
+    model = bad_files.target_model()
+    model.set_weights([rng.standard_normal(w.shape).astype(w.dtype) for w in model.weights])
+    whole, weights = io.BytesIO(), io.BytesIO()
+    model.save(whole)
+    model.save_weights(weights)
+    loaded = npconv.models.load_model(io.BytesIO(whole.getvalue()))
+    other = bad_files.target_model(seed=3)
+    other.load_weights(io.BytesIO(weights.getvalue()))
+    for a, b, c in zip(model.get_weights(), loaded.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    with pytest.raises(ValueError, match=r"Cannot load '<BytesIO>': it is not a readable zip archive"):
+        npconv.models.load_model(io.BytesIO(b"junk"))
+
+
+def test_unbuilt_model_cannot_load_weights(tmp_path):
+    bad_files.target_model().save_weights(tmp_path / "w.weights.npz")
+    with pytest.raises(ValueError, match=r"load_weights\(\) on model .* not yet been built"):
+        npconv.Sequential([layers.Dense(2)]).load_weights(tmp_path / "w.weights.npz")

@@ -98,6 +98,14 @@ def check_save_path(filepath, suffix, writer):
     return path
 
 
+def _output(filepath, suffix, writer):
+    """A context giving the file to write: an atomic temporary file for a path, or
+    the caller's own binary file object (written in place, left open)."""
+    if hasattr(filepath, "write"):
+        return contextlib.nullcontext(filepath)
+    return atomic_write(check_save_path(filepath, suffix, writer))
+
+
 def _check_built(model, method):
     if not getattr(model, "built", False):
         raise ValueError(
@@ -124,12 +132,13 @@ def save_weights(model, filepath):
 
     Args:
         model: a built npconv model.
-        filepath: the target path; an existing file is replaced only once the
-            new one is complete.
+        filepath: the target path, ending in ``.weights.npz``; an existing file
+            is replaced only once the new one is complete. A binary file object
+            is written in place.
     """
-    path = check_save_path(filepath, ".weights.npz", "save_weights()")
+    output = _output(filepath, ".weights.npz", "save_weights()")
     _check_built(model, "save_weights")
-    with atomic_write(path) as file, zipfile.ZipFile(file, "w") as archive:
+    with output as file, zipfile.ZipFile(file, "w") as archive:
         _write_weights(archive, model.weights)
 
 
@@ -140,13 +149,14 @@ def save_model(model, filepath):
         model: a built npconv model whose config is plain JSON (no Python
             functions as activations).
         filepath: the target path, ending in ``.npconv``; an existing file is
-            replaced only once the new one is complete.
+            replaced only once the new one is complete. A binary file object
+            (``io.BytesIO``) is written in place.
     """
-    path = check_save_path(filepath, ".npconv", "save()")
+    output = _output(filepath, ".npconv", "save()")
     _check_built(model, "save")
     config = json.dumps(model.get_config(), default=_json_default)  # fails before any file is opened
     metadata = json.dumps({"format": "npconv", "version": FORMAT_VERSION})
-    with atomic_write(path) as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with output as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("metadata.json", metadata)
         archive.writestr("config.json", config)
         stored = zipfile.ZipInfo("model.weights.npz", date_time=(1980, 1, 1, 0, 0, 0))
@@ -462,6 +472,17 @@ def _open_weights(file):
     return _WeightsFile(archive)
 
 
+def _input(filepath, kind):
+    """(label for messages, context giving a seekable binary file) for a path or a file object."""
+    if hasattr(filepath, "read"):
+        return getattr(filepath, "name", f"<{type(filepath).__name__}>"), contextlib.nullcontext(filepath)
+    path = os.fspath(filepath)
+    _reject_keras_paths(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No {kind} file at {path!r}.")
+    return path, open(path, "rb")
+
+
 def load_weights(model, filepath):
     """Set ``model``'s weights from a file ``save_weights`` (or ``save``) wrote.
 
@@ -472,14 +493,16 @@ def load_weights(model, filepath):
 
     Args:
         model: a built npconv model.
-        filepath: a ``.weights.npz`` or ``.npconv`` file.
+        filepath: a ``.weights.npz`` or ``.npconv`` file (or a seekable binary
+            file object holding one).
     """
-    path = os.fspath(filepath)
-    _reject_keras_paths(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No weights file at {path!r}.")
-    outcome = "The model's weights were not changed."
-    with _refusals(path, outcome), open(path, "rb") as file:
+    if not getattr(model, "built", False):
+        raise ValueError(
+            f"You called load_weights() on model '{model.name}', which has not yet been built, so it has no "
+            f"weights to set. Build it first (npconv.Input(shape) as the first layer, or model.build(input_shape))."
+        )
+    path, source = _input(filepath, "weights")
+    with _refusals(path, "The model's weights were not changed."), source as file:
         weights = _open_weights(file)
         try:
             weights.check_against(model.weights, f"model '{model.name}'")
@@ -535,13 +558,11 @@ def load_model(filepath):
     ValueError naming the file, and no model is returned.
 
     Args:
-        filepath: a file written by ``model.save``.
+        filepath: a file written by ``model.save`` (or a seekable binary file
+            object holding one, such as ``io.BytesIO``).
     """
-    path = os.fspath(filepath)
-    _reject_keras_paths(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No model file at {path!r}.")
-    with _refusals(path, "No model was loaded."), open(path, "rb") as file:
+    path, source = _input(filepath, "model")
+    with _refusals(path, "No model was loaded."), source as file:
         archive = _open_zip(file, "an npconv model file")
         names = archive.namelist()
         if "manifest.npy" in names and "config.json" not in names:
