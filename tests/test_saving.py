@@ -344,3 +344,37 @@ def test_unbuilt_model_cannot_load_weights(tmp_path):
     bad_files.target_model().save_weights(tmp_path / "w.weights.npz")
     with pytest.raises(ValueError, match=r"load_weights\(\) on model .* not yet been built"):
         npconv.Sequential([layers.Dense(2)]).load_weights(tmp_path / "w.weights.npz")
+
+
+@pytest.mark.parametrize("kind", ["model", "weights"])
+def test_random_corruption_is_refused_or_harmless(kind):
+    """Seeded fuzz: random byte changes and truncations of a good file either raise a plain
+    ValueError, with the target unchanged, or load exactly the original values (the
+    change hit bytes that carry no data, such as a timestamp)."""
+    model = bad_files.target_model()
+    buffer = io.BytesIO()
+    (model.save if kind == "model" else model.save_weights)(buffer)
+    good = buffer.getvalue()
+    rnd = np.random.default_rng(7)
+    target = bad_files.target_model(seed=1)
+    before = target.get_weights()
+    for _ in range(150):
+        data = bytearray(good)
+        for index in rnd.integers(0, len(data), rnd.integers(1, 5)):
+            data[index] = rnd.integers(0, 256)
+        if rnd.random() < 0.2:
+            data = data[: rnd.integers(0, len(data))]
+        try:
+            if kind == "model":
+                loaded = npconv.models.load_model(io.BytesIO(bytes(data))).get_weights()
+            else:
+                target.load_weights(io.BytesIO(bytes(data)))
+                loaded = target.get_weights()
+                target.set_weights(before)
+        except ValueError as error:
+            assert type(error) is ValueError and "Cannot load" in str(error)
+            for a, b in zip(before, target.get_weights()):
+                np.testing.assert_array_equal(a, b)
+            continue
+        for a, b in zip(model.get_weights(), loaded):
+            np.testing.assert_array_equal(a, b)
