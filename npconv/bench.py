@@ -1019,7 +1019,10 @@ def chart(results, libs, path, digits=None):
         ax.set_title("training step" if mode == "train" else "forward")
         ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from .saving.atomic import atomic_write
+
+    with atomic_write(path) as file:
+        fig.savefig(file, dpi=110, format=os.path.splitext(path)[1][1:] or "png")
     plt.close(fig)
 
 
@@ -1120,7 +1123,9 @@ def main(argv=None):
     argv_text = " ".join(["python -m npconv.bench", *(argv if argv is not None else sys.argv[1:])])
     text = markdown(results, libs, argv_text, extras, digits)
     if markdown_path:
-        with open(markdown_path, "w") as f:
+        from .saving.atomic import atomic_write
+
+        with atomic_write(markdown_path, "w") as f:
             f.write(text)
         print(f"wrote {markdown_path}")
     if chart_path:
@@ -1136,7 +1141,9 @@ def main(argv=None):
         directory = os.path.dirname(json_path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        with open(json_path, "w") as f:
+        from .saving.atomic import atomic_write
+
+        with atomic_write(json_path, "w") as f:
             raw = {"results": results, "digits": digits, "extras": extras, "machine": machine_line()}
             json.dump(raw, f, indent=1, default=str)
     if not markdown_path:
