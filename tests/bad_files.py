@@ -141,6 +141,11 @@ def corpus():
             lambda: _model_file(model, config="[" + ",".join(["[]"] * 1_000_000) + "]"),
             CONFIG,
         ),
+        "json_integer_of_5000_digits": (
+            "digits.npconv",
+            _model_file(model, config='{"name": ' + "9" * 5000 + "}"),
+            CONFIG,
+        ),
         "deep_json_manifest": (
             "deep.weights.npz",
             _zip([("manifest.npy", _npy(np.frombuffer(deep.encode(), np.uint8)))]),

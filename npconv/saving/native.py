@@ -257,7 +257,7 @@ def _parse_json(data, name):
     except RecursionError:
         value = None
         depth = MAX_JSON_DEPTH + 1
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or an integer past Python's digit limit
         raise _Refused(f"{name} is not valid JSON ({error}).") from None
     else:
         depth = _depth(value)
