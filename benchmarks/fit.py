@@ -237,15 +237,21 @@ def contention_libraries(peers):
     return [lib for lib in libraries(peers) if lib in ("npconv", "keras_jax")]
 
 
-def measure(pool_class, peers, quick=False, budget_s=None, gap=0.25, contention=False, log=print):
-    """Run the digits case (or its contention mode) in a pool of its own: npconv
-    and each Keras backend in a fresh process. Returns the result dict."""
-    libs = contention_libraries(peers) if contention else libraries(peers)
+def measure(pool, peers, quick=False, budget_s=None, gap=0.25, digits=True, contention=True, log=print):
+    """The digits epoch and its contention mode, on the run's pool. Returns (digits, contention) results (or None)."""
+    libs = libraries(peers)
     if len(libs) == 1 and any(peer in _PEER_LIBS for peer in peers):
         log("  keras is not installed: npconv only")
-    run = run_contention if contention else run_digits
-    with pool_class(libs) as pool:
-        return run(pool, libs, quick=quick, budget_s=budget_s, gap=gap, log=log)
+    out = [None, None]
+    if digits:
+        log(f"{NAME} ...")
+        out[0] = run_digits(pool, libs, quick=quick, budget_s=budget_s, gap=gap, log=log)
+        log("  " + summary(out[0]))
+    if contention:
+        log(f"{CONTENTION} ...")
+        out[1] = run_contention(pool, contention_libraries(peers), quick, budget_s, gap, log)
+        log("  " + summary(out[1]))
+    return tuple(out)
 
 
 def best_peer(result):

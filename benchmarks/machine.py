@@ -27,7 +27,10 @@ import numpy as np
 def find_libdnnl():
     """Path of oneDNN's shared library, or None: the environment's lib/, the user base's lib/,
     ``NPCONV_ONEDNN_LIBRARY``, then the system's search path."""
-    candidates = [os.path.join(sys.prefix, "lib", "libdnnl.so.3"), os.path.join(site.getuserbase(), "lib", "libdnnl.so.3")]
+    candidates = [
+        os.path.join(sys.prefix, "lib", "libdnnl.so.3"),
+        os.path.join(site.getuserbase(), "lib", "libdnnl.so.3"),
+    ]
     if os.environ.get("NPCONV_ONEDNN_LIBRARY"):
         candidates.append(os.environ["NPCONV_ONEDNN_LIBRARY"])
     for path in candidates:
@@ -44,7 +47,21 @@ def _onednn_sgemm():
     lib = ctypes.CDLL(path)
     fn = lib.dnnl_sgemm
     dim, ptr = ctypes.c_int64, ctypes.c_void_p
-    fn.argtypes = [ctypes.c_char, ctypes.c_char, dim, dim, dim, ctypes.c_float, ptr, dim, ptr, dim, ctypes.c_float, ptr, dim]
+    fn.argtypes = [
+        ctypes.c_char,
+        ctypes.c_char,
+        dim,
+        dim,
+        dim,
+        ctypes.c_float,
+        ptr,
+        dim,
+        ptr,
+        dim,
+        ctypes.c_float,
+        ptr,
+        dim,
+    ]
     fn.restype = ctypes.c_int
 
     def sgemm(a, b, c):
@@ -171,7 +188,17 @@ def machine_line():
     except Exception:
         pass
     versions = [f"numpy {np.__version__} ({blas})"]
-    for dist in ("onednn-cpu-gomp", "tensorflow-cpu", "tensorflow", "keras", "torch", "jax", "jaxlib", "onnxruntime", "dask"):
+    for dist in (
+        "onednn-cpu-gomp",
+        "tensorflow-cpu",
+        "tensorflow",
+        "keras",
+        "torch",
+        "jax",
+        "jaxlib",
+        "onnxruntime",
+        "dask",
+    ):
         try:
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:

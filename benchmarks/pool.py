@@ -14,9 +14,39 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import os
 
-# libraries that share a worker process with another one
-SHARED_PROCESS = {"torch_cl": "torch"}
+# libraries that share a worker process with another one: torch's two layouts, and Keras on
+# each backend with that backend's own peer (Keras reads KERAS_BACKEND once, at its import)
+SHARED_PROCESS = {"torch_cl": "torch", "keras_tf": "tf", "keras_torch": "torch", "keras_jax": "jax"}
+
+
+# what each library's worker imports up front (Keras after setting its backend)
+IMPORTS = {
+    "npconv": ["npconv"],
+    "tf": ["tensorflow"],
+    "torch": ["torch"],
+    "jax": ["jax"],
+    "ort": ["onnxruntime", "onnx"],
+    "keras_tf": ["keras"],
+    "keras_torch": ["keras"],
+    "keras_jax": ["keras"],
+}
+KERAS_BACKENDS = {"keras_tf": "tensorflow", "keras_torch": "torch", "keras_jax": "jax"}
+
+
+def _import(libs):
+    """Import what ``libs`` need; returns the modules that failed to import."""
+    failed = []
+    for lib in libs:
+        if lib in KERAS_BACKENDS:
+            os.environ["KERAS_BACKEND"] = KERAS_BACKENDS[lib]
+        for name in IMPORTS.get(lib, []):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                failed.append(name)
+    return failed
 
 
 def _worker(conn):
@@ -28,6 +58,9 @@ def _worker(conn):
             conn.close()
             return
         try:
+            if module is None and command == "import":
+                conn.send(("ok", _import(args[0])))
+                continue
             serve = importlib.import_module(f"benchmarks.{module}").serve
             reply = serve(lib, states.setdefault((module, lib), {}), command, *args)
             conn.send(("ok", reply))
@@ -45,11 +78,19 @@ class Pool:
     def __init__(self, libs):
         context = mp.get_context("spawn")
         self.conns, self.procs = {}, {}
-        for key in dict.fromkeys(SHARED_PROCESS.get(lib, lib) for lib in libs):
+        groups = {}
+        for lib in libs:
+            groups.setdefault(SHARED_PROCESS.get(lib, lib), []).append(lib)
+        for key in groups:
             parent, child = context.Pipe()
             proc = context.Process(target=_worker, args=(child,), daemon=True)
             proc.start()
             self.conns[key], self.procs[key] = parent, proc
+        # every worker imports its libraries at once, in parallel, before the first timed call
+        for key, members in groups.items():
+            self.conns[key].send((None, "import", None, members))
+        for key in groups:
+            self.conns[key].recv()
 
     def call(self, module, command, lib, *args):
         """Run ``command`` for ``lib`` in its worker; raises RuntimeError with the worker's message."""
