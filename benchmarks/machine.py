@@ -25,8 +25,16 @@ import numpy as np
 # fp32 peak
 # --------------------------------------------------------------------------
 def find_libdnnl():
-    """Path of oneDNN's shared library, or None: the environment's lib/, the user base's lib/,
-    ``NPCONV_ONEDNN_LIBRARY``, then the system's search path."""
+    """Path of oneDNN's shared library, or None: the one npconv's oneDNN backend loads, else the
+    environment's lib/, the user base's lib/, ``NPCONV_ONEDNN_LIBRARY``, then the system's search path."""
+    try:
+        from npconv.ops.backends.onednn import library
+
+        loaded, path = library.load()
+        if loaded is not None:
+            return path
+    except (ImportError, AttributeError, ValueError):
+        pass
     candidates = [
         os.path.join(sys.prefix, "lib", "libdnnl.so.3"),
         os.path.join(site.getuserbase(), "lib", "libdnnl.so.3"),

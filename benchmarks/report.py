@@ -49,7 +49,7 @@ def _ratios(results, mode):
 
 def _gflops(r, mode):
     times = r["modes"][mode]["time"]
-    return r["gflop"] * (3 if mode == "train" else 1) / times["npconv"] if "npconv" in times else None
+    return r["gflop"] * (2 if mode == "train" else 1) / times["npconv"] if "npconv" in times else None
 
 
 # --------------------------------------------------------------------------
@@ -374,7 +374,8 @@ def markdown(run, libs, command):
             "TF and JAX NHWC, torch NCHW and channels_last, ONNX Runtime NCHW). Timings are interleaved",
             "(every repeat round runs each library once, each in its own process), so background load hits",
             "all of them alike; on a shared machine compare the ratios, not the absolute times. GFLOP/s",
-            "counts 2 x the multiply-adds of the direct method (3 convolutions for the training step),",
+            "counts 2 x the multiply-adds of the direct method (2 convolutions for the training step: the",
+            "forward and the kernel gradient; a model's first layer needs no input gradient),",
             "whatever algorithm ran. Ratios that meet their target are bold.",
             "",
         ]
