@@ -63,14 +63,14 @@ def small_resnet(keras, size, classes=10):
     def block(x, filters, strides):
         shortcut = x
         y = L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
-        y = L.ReLU()(L.BatchNormalization()(y))
+        y = L.Activation("relu")(L.BatchNormalization()(y))
         y = L.BatchNormalization()(L.Conv2D(filters, 3, padding="same", use_bias=False)(y))
         if strides != 1 or shortcut.shape[-1] != filters:
             shortcut = L.BatchNormalization()(L.Conv2D(filters, 1, strides=strides, use_bias=False)(shortcut))
-        return L.ReLU()(L.Add()([y, shortcut]))
+        return L.Activation("relu")(L.Add()([y, shortcut]))
 
     inputs = keras.Input((size, size, 3))
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, padding="same", use_bias=False)(inputs)))
+    x = L.Activation("relu")(L.BatchNormalization()(L.Conv2D(16, 3, padding="same", use_bias=False)(inputs)))
     for filters, strides in ((16, 1), (16, 1), (32, 2), (32, 1), (64, 2)):
         x = block(x, filters, strides)
     outputs = L.Dense(classes, activation="softmax")(L.GlobalAveragePooling2D()(x))
