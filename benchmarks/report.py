@@ -303,9 +303,11 @@ def throughput_lines(result):
     if result.get("skipped"):
         return lines + [f"Not measured: {result['skipped']}.", ""]
     lines += [
-        "`model.predict(dask_array)` on a `distributed.LocalCluster` (processes, one thread per worker)",
-        "against in-process `model.predict` of the same NumPy array; median of several runs after one",
-        "that sends the model to the workers.",
+        "`model.predict(dask_array, batch_size=chunk)` on `npconv.distributed.local_cluster` (worker",
+        "processes, one task at a time each, the cores divided among them as compute threads) against",
+        "in-process `model.predict(x, batch_size=chunk)` of the same NumPy array (wrapped with",
+        "`dask.array.from_array`, so the client sends every chunk); median of several runs after one that",
+        "sends the model to the workers. Overhead per task: 200 empty tasks through the scheduler.",
         "",
         *_head(
             [
@@ -344,7 +346,7 @@ def throughput_lines(result):
             f" {cap / per_worker:.0f} workers of this speed, before it is the limit; larger chunks raise that ceiling."
             f" Each new worker first receives the model ({m['model_bytes'] / 2**20:.2f} MiB, once), and every task"
             f" moves {m['chunk_bytes'] / 2**20:.2f} MiB of input, which the network must carry in {fmt_time(task_s)}"
-            f" ({m['chunk_bytes'] / task_s / 2**20:.0f} MiB/s per worker) to keep that worker busy."
+            f" ({m['chunk_bytes'] / task_s / 2**20:.2g} MiB/s per worker) to keep that worker busy."
         )
     for name, message in (result.get("errors") or {}).items():
         lines.append(f"- {name}: not measured ({message})")
