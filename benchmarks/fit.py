@@ -207,13 +207,18 @@ def stop_competitors(procs):
             proc.wait()
 
 
-def run_contention(pool, libs, quick=False, budget_s=None, gap=0.25, log=print):
+def run_contention(pool, libs, quick=False, budget_s=None, gap=0.25, log=print, prepared=None):
     """The digits epoch quiet, then with ``COMPETITORS`` CPU-bound processes running
-    (started here, stopped when the loaded rounds end, and bounded in time in any case)."""
+    (started here, stopped when the loaded rounds end, and bounded in time in any case).
+    ``prepared``: the libraries whose checked, warmed-up models the digits case left in
+    their workers; those are reused as they are."""
     data = _data(quick)
     out = _empty_result(CONTENTION, data) | {"loaded": {}, "competitors": COMPETITORS, "max_difference": {}}
     out["errors"] = {}
-    ready = _setup(pool, libs, data, out, log)
+    if prepared is not None and all(lib in prepared for lib in libs):
+        ready = list(libs)
+    else:
+        ready = _setup(pool, libs, data, out, log)
     budget = BUDGET_S / 2 if budget_s is None else budget_s
     limits = (1, 1) if quick else (MIN_ROUNDS, MAX_ROUNDS)
     quiet, rounds = _rounds(pool, ready, budget, *limits, gap)
@@ -249,7 +254,8 @@ def measure(pool, peers, quick=False, budget_s=None, gap=0.25, digits=True, cont
         log("  " + summary(out[0]))
     if contention:
         log(f"{CONTENTION} ...")
-        out[1] = run_contention(pool, contention_libraries(peers), quick, budget_s, gap, log)
+        prepared = list(out[0]["time"]) if out[0] else None
+        out[1] = run_contention(pool, contention_libraries(peers), quick, budget_s, gap, log, prepared)
         log("  " + summary(out[1]))
     return tuple(out)
 

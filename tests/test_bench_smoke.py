@@ -162,6 +162,18 @@ def test_digits_peer_that_disagrees_is_skipped_and_reported():
     assert "Keras 3 / JAX: not measured (initial predictions differ" in text
 
 
+def test_contention_reuses_the_digits_models_and_stops_its_competitors(monkeypatch):
+    started = []
+    real_start = fit.start_competitors
+    monkeypatch.setattr(fit, "start_competitors", lambda n, s: started.extend(real_start(n, s)) or started)
+    pool = FakePool({"npconv": 0.5, "keras_jax": 0.25})
+    result = fit.run_contention(pool, ["npconv", "keras_jax"], quick=True, prepared=["npconv", "keras_jax"])
+    assert len(started) == fit.COMPETITORS and all(p.poll() is not None for p in started)
+    assert result["time"] == result["loaded"] == {"npconv": 0.5, "keras_jax": 0.25}
+    assert result["rounds"] == result["loaded_rounds"] == 1
+    assert "npconv / Keras on JAX: 2.00 quiet, 2.00 loaded." in "\n".join(report.contention_lines(result))
+
+
 def test_digits_libraries_follow_the_peers():
     assert fit.libraries(["ort"]) == ["npconv"]
     if importlib.util.find_spec("keras") is not None:
