@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import npconv
+from npconv import geometry as G
+from npconv import layers
+from npconv.translate import keras_to_torch_weights, torch_to_keras_weights
+
 PEERS = ("tf", "torch", "jax", "ort")
 LABELS = {
     "npconv": "npconv",
@@ -125,16 +130,12 @@ def _per_dim(case: Case):
 
 def pads(case: Case):
     """Per-side zero pads ((before, after), ...) of the conv (for a transposed conv, on its zero-inserted input)."""
-    from npconv import geometry as G
-
     if case.kind == "transpose":
         return [G.conv_transpose_padding(n, k, s, case.padding, None, d) for n, k, s, d in _per_dim(case)]
     return [G.conv_padding(n, k, s, case.padding, d) for n, k, s, d in _per_dim(case)]
 
 
 def output_shape(case: Case) -> tuple:
-    from npconv import geometry as G
-
     if case.kind == "transpose":
         size = [G.conv_transpose_output_length(n, k, s, case.padding, None, d) for n, k, s, d in _per_dim(case)]
     else:
@@ -162,14 +163,10 @@ def flops(case: Case) -> float:
 
 
 def _torch_kernel(case, kernel):
-    from npconv.translate import keras_to_torch_weights
-
     return keras_to_torch_weights(kernel, case.weight_kind)
 
 
 def _keras_kernel(case, weight):
-    from npconv.translate import torch_to_keras_weights
-
     return torch_to_keras_weights(weight, case.weight_kind, groups=case.cin if case.kind == "depthwise" else 1)
 
 
@@ -183,8 +180,6 @@ def _step_result(loss, kernel0, bias0, kernel1, bias1):
 # --------------------------------------------------------------------------
 def npconv_layer(case: Case):
     """The npconv layer of this case, with ReLU."""
-    from npconv import layers
-
     common = {
         "strides": case.strides,
         "padding": case.padding,
@@ -202,8 +197,6 @@ def npconv_layer(case: Case):
 
 
 def build_npconv(case, data):
-    import npconv
-
     layer = npconv_layer(case)
     layer(data.x[:1])
     layer.set_weights([data.kernel, data.bias])

@@ -26,6 +26,9 @@ import time
 
 import numpy as np
 
+from npconv.datasets import load_digits
+from npconv.examples import digits
+
 NAME = "digits epoch"
 CONTENTION = "digits contention"
 BATCH_SIZE = 32
@@ -67,8 +70,6 @@ def _keras_model(backend, weights):
 
     if keras.backend.backend() != backend:
         raise RuntimeError(f"keras was already imported with backend {keras.backend.backend()!r}")
-    from npconv.examples import digits
-
     model = keras.Sequential(digits.architecture(keras.layers))
     model.compile(**digits.compile_arguments())
     model.set_weights(weights)
@@ -82,9 +83,7 @@ def serve(lib, state, command, *args):
         data, weights = args
         state.clear()
         if lib == "npconv":
-            from npconv.examples.digits import build_model
-
-            model = build_model(seed=0)
+            model = digits.build_model(seed=0)
         else:
             model = _keras_model(BACKENDS[lib], weights)
         state.update(model=model, data=data)
@@ -119,8 +118,6 @@ def disagreement(predicted, expected, rtol=RTOL, atol=ATOL):
 
 
 def _data(quick):
-    from npconv.datasets import load_digits
-
     (x, y), (x_test, y_test) = load_digits(seed=0)
     if quick:
         x, y = x[:QUICK_SAMPLES], y[:QUICK_SAMPLES]
@@ -242,13 +239,13 @@ def contention_libraries(peers):
     return [lib for lib in libraries(peers) if lib in ("npconv", "keras_jax")]
 
 
-def measure(pool, peers, quick=False, budget_s=None, gap=0.25, digits=True, contention=True, log=print):
+def measure(pool, peers, quick=False, budget_s=None, gap=0.25, epoch=True, contention=True, log=print):
     """The digits epoch and its contention mode, on the run's pool. Returns (digits, contention) results (or None)."""
     libs = libraries(peers)
     if len(libs) == 1 and any(peer in _PEER_LIBS for peer in peers):
         log("  keras is not installed: npconv only")
     out = [None, None]
-    if digits:
+    if epoch:
         log(f"{NAME} ...")
         out[0] = run_digits(pool, libs, quick=quick, budget_s=budget_s, gap=gap, log=log)
         log("  " + summary(out[0]))

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from npconv import layers
+
 
 # --------------------------------------------------------------------------
 # fp32 peak
@@ -142,8 +144,6 @@ def import_times(repeats=7):
 
 def layer_call_time(quick=False):
     """Median seconds of one call of the article's layer, ``Conv2D(1, 3)`` on a 1x5x5x1 input of ones."""
-    from npconv import layers
-
     layer = layers.Conv2D(1, 3)
     x = np.ones((1, 5, 5, 1), dtype=np.float32)
     for _ in range(50):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from npconv import models as npconv_models
+
 RTOL = 2e-3  # predictions (or loss), relative to the largest |value| of the reference
 LIBS = ("keras_tf", "keras_jax", "keras_torch")
 BACKENDS = {"keras_tf": "tensorflow", "keras_torch": "torch", "keras_jax": "jax"}
@@ -110,9 +112,7 @@ def _keras_model(lib, case, config, weights):
 
 
 def _npconv_model(config, weights):
-    from npconv import models
-
-    model_class = getattr(models, "Model", None)
+    model_class = getattr(npconv_models, "Model", None)
     if model_class is None or not hasattr(model_class, "from_config"):
         raise NotImplementedError("npconv.models.Model.from_config is missing: no Functional API in this npconv")
     model = model_class.from_config(config)
@@ -130,9 +130,7 @@ def _data(case: ModelCase):
 def serve(lib, state, command, *args):
     """One command for ``lib`` in its worker (see ``benchmarks.pool``)."""
     if command == "probe":  # can npconv rebuild a Keras Functional model?
-        from npconv import models
-
-        return hasattr(getattr(models, "Model", None), "from_config")
+        return hasattr(getattr(npconv_models, "Model", None), "from_config")
     if command == "setup":
         case, config, weights = args
         state.clear()

@@ -27,6 +27,12 @@ import time
 
 import numpy as np
 
+from npconv import models as npconv_models
+from npconv.datasets import load_digits
+from npconv.examples.digits import build_model
+
+from . import models
+
 WORKERS = (1, 2)
 
 
@@ -37,8 +43,6 @@ def missing():
             return f"{module} is not installed (pip install 'dask[distributed]')"
     import dask
     import dask.array as da
-
-    from npconv.examples.digits import build_model
 
     model = build_model(seed=0)
     x = np.random.default_rng(0).standard_normal((8, 8, 8, 1), dtype=np.float32)
@@ -133,10 +137,6 @@ def measure_model(name, model, x, chunk, repeats=3, log=print):
 
 def _mobilenet(pool, size, peers):
     """MobileNetV2's Keras config and weights, rebuilt in npconv."""
-    from npconv import models as npconv_models
-
-    from . import models
-
     if "tf" not in peers and "jax" not in peers:
         raise RuntimeError("needs Keras on TensorFlow or JAX among the peers to build MobileNetV2")
     if not hasattr(getattr(npconv_models, "Model", None), "from_config"):
@@ -155,9 +155,6 @@ def measure(pool, peers, quick=False, log=print):
     if reason:
         log(f"  skipped: {reason}")
         return {"skipped": reason, "models": []}
-    from npconv.datasets import load_digits
-    from npconv.examples.digits import build_model
-
     (x_train, _), _ = load_digits(seed=0)
     count = 2048 if quick else 16384
     digits = np.resize(x_train.astype(np.float32), (count, *x_train.shape[1:]))
