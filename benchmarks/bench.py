@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 import sys
 
 from . import conv, fit, machine, models, report, throughput
@@ -161,7 +162,7 @@ def main(argv=None):
     chart_path = args.chart or (os.path.join("benchmarks", "bench.png") if full else None)
     json_path = args.json or (os.path.join("benchmarks", "results.json") if full else None)
     argv_list = list(argv) if argv is not None else sys.argv[1:]
-    text = report.markdown(results, results["libs"], " ".join([COMMAND, *argv_list]))
+    text = report.markdown(results, results["libs"], " ".join([COMMAND, *map(shlex.quote, argv_list)]))
     if markdown_path:
         _makedirs_for(markdown_path)
         with open(markdown_path, "w", encoding="utf-8") as f:

@@ -49,6 +49,14 @@ def _import(libs):
     return failed
 
 
+def _message(error):
+    """One line: the error's first line, and its last where there are more (TensorFlow's
+    errors start with a generic "in user code:" and end with the cause)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+    text = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return f"{type(error).__name__}: {text}"[:400]
+
+
 def _worker(conn):
     """Serve calls until told to stop; an error is sent back, never fatal."""
     states = {}
@@ -65,7 +73,7 @@ def _worker(conn):
             reply = serve(lib, states.setdefault((module, lib), {}), command, *args)
             conn.send(("ok", reply))
         except Exception as error:  # reported to the parent, which skips this library
-            conn.send(("error", f"{type(error).__name__}: {error}".splitlines()[0][:300]))
+            conn.send(("error", _message(error)))
 
 
 class Pool:
