@@ -28,6 +28,7 @@ import json
 import os
 import shlex
 import sys
+import time
 
 from . import conv, fit, machine, models, report, throughput
 from .pool import Pool
@@ -156,7 +157,9 @@ def main(argv=None):
     peers = available_peers(requested)
     missing = sorted(set(requested) - set(peers))
     print(f"peers: {', '.join(peers) or 'none'}" + (f" (not installed: {', '.join(missing)})" if missing else ""))
+    start = time.perf_counter()
     results = run(args, peers)
+    print(f"measured in {time.perf_counter() - start:.0f} s")
     full = not args.quick
     markdown_path = args.markdown or ("BENCHMARKS.md" if full else None)
     chart_path = args.chart or (os.path.join("benchmarks", "bench.png") if full else None)

@@ -278,7 +278,8 @@ def models_lines(results):
     lines = [
         "## Whole models",
         "",
-        "ResNet50 and MobileNetV2 (`keras.applications`, `weights=None`, 224x224) inference with",
+        "ResNet50 and MobileNetV2 (`keras.applications`, `weights=None`, 224x224 unless the case name",
+        "gives another size) inference with",
         "`predict_on_batch`, and one `train_on_batch` of a small ResNet (SGD, sparse categorical",
         "cross-entropy), npconv (the Keras model's `get_config()` through `npconv.models.Model.from_config`,",
         "then `set_weights`) against Keras 3 on each backend, all from the same weights; each library's",
