@@ -105,6 +105,9 @@ def corpus():
     def with_config(**changes):
         return _model_file(model, config=json.dumps({**config, **changes}, default=list))
 
+    def with_config_text(members):  # the config with raw JSON text spliced in first
+        return _model_file(model, config="{" + members + ", " + json.dumps(config, default=list)[1:])
+
     first_layer = dict(config["layers"][1])
     unknown = {**first_layer, "class_name": "Lambda", "config": {"function": "os.system"}}
     huge = json.loads(json.dumps(config, default=list))
@@ -146,6 +149,7 @@ def corpus():
             _model_file(model, config='{"name": ' + "9" * 5000 + "}"),
             CONFIG,
         ),
+        "json_key_given_twice": ("twice.npconv", with_config_text('"trainable": false, "trainable": true'), CONFIG),
         "deep_json_manifest": (
             "deep.weights.npz",
             _zip([("manifest.npy", _npy(np.frombuffer(deep.encode(), np.uint8)))]),

@@ -107,6 +107,7 @@ def test_bad_file_is_refused_cleanly(corpus, kind, loader):
         ("huge_weights_in_config", "shapes [[3, 3, 3, 4], [4], [4, 2], [2]], but the model"),
         ("deep_json_config", "nests deeper than"),
         ("json_with_a_million_values", "JSON values; the limit is"),
+        ("json_key_given_twice", "repeats the key 'trainable' in one object"),
         ("duplicate_members_model", "'config.json' more than once"),
         ("manifest_is_a_number", "holds int, not a list"),
         ("manifest_of_strings", "entry 0 is not a"),

@@ -253,7 +253,9 @@ def _parse_json(data, name):
     except UnicodeDecodeError as error:
         raise _Refused(f"{name} is not valid UTF-8 ({error}).") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise _Refused(f"{name} repeats the key {_short(str(error))} in one object.") from None
     except RecursionError:
         value = None
         depth = MAX_JSON_DEPTH + 1
@@ -263,6 +265,19 @@ def _parse_json(data, name):
         depth = _depth(value)
     if depth > MAX_JSON_DEPTH:
         raise _Refused(f"{name} nests deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs):
+    """A JSON object as a dict, refusing a key given twice (which would silently hide one value)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen = set()
+        raise _DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
     return value
 
 
