@@ -75,6 +75,17 @@ def test_corpus_has_every_kind_of_damage():
         assert required in kinds
 
 
+def test_corpus_script_writes_one_file_per_kind(tmp_path):
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bad_files.py")
+    root = os.path.dirname(os.path.dirname(script))
+    env = {**os.environ, "PYTHONPATH": root}
+    result = subprocess.run(
+        [sys.executable, script, str(tmp_path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(name for name, _, _ in bad_files.corpus().values())
+
+
 @pytest.mark.parametrize("kind, loader", CASES, ids=[f"{kind}-{loader}" for kind, loader in CASES])
 def test_bad_file_is_refused_cleanly(corpus, kind, loader):
     root, files = corpus
