@@ -1,5 +1,6 @@
 """Layers, named as in ``keras.layers``."""
 
+from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, Variable  # noqa: F401
 from .conv import (
     Conv1D,
@@ -71,6 +72,7 @@ _CLASSES = {
         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
         ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
         UpSampling1D, UpSampling2D, UpSampling3D,
+        ReLU, LeakyReLU, PReLU, ELU, Softmax,
     )
 }  # fmt: skip
 
