@@ -16,6 +16,7 @@ from .conv import (
 )
 from .core import Activation, Dense, Dropout, Flatten, Reshape
 from .input_layer import Input, InputLayer  # noqa: F401
+from .merging import Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract  # noqa: F401
 from .normalization import BatchNormalization
 from .pooling import (
     AveragePooling1D,
@@ -73,6 +74,7 @@ _CLASSES = {
         ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
         UpSampling1D, UpSampling2D, UpSampling3D,
         ReLU, LeakyReLU, PReLU, ELU, Softmax,
+        Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
     )
 }  # fmt: skip
 
