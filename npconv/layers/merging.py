@@ -135,7 +135,7 @@ class _ElementwiseMerge(Merge):
         shapes, expanded, y = self._cache
         dy = np.asarray(dy)
         grads = self._grads(dy, expanded, y)
-        return [_unbroadcast(g, x.shape).reshape(shape) for g, x, shape in zip(grads, expanded, shapes)]
+        return [unbroadcast(g, x.shape).reshape(shape) for g, x, shape in zip(grads, expanded, shapes)]
 
     def _merge(self, xs):
         raise NotImplementedError
@@ -144,12 +144,16 @@ class _ElementwiseMerge(Merge):
         raise NotImplementedError
 
 
-def _unbroadcast(grad, shape):
-    """``grad`` (of the broadcast shape) summed over the axes where ``shape`` has 1."""
-    grad = np.broadcast_to(grad, np.broadcast_shapes(grad.shape, shape))
-    axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
-    summed = grad.sum(axis=axes, keepdims=True) if axes else grad
-    return np.array(summed, copy=True) if summed is grad else summed
+def unbroadcast(grad, shape):
+    """``grad``, of a broadcast result's shape, summed back to an operand's ``shape``
+    (over the leading axes the operand lacked and the axes where it has length 1)."""
+    grad = np.asarray(grad)
+    shape = tuple(shape)
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if not axes:
+        return np.array(np.broadcast_to(grad, shape))
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 class Add(_ElementwiseMerge):
