@@ -45,6 +45,7 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .preprocessing import Normalization, Rescaling
 from .reshaping import (
     Cropping1D,
     Cropping2D,
@@ -76,6 +77,7 @@ _CLASSES = {
         UpSampling1D, UpSampling2D, UpSampling3D,
         ReLU, LeakyReLU, PReLU, ELU, Softmax,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
+        Rescaling, Normalization,
     )
 }  # fmt: skip
 
