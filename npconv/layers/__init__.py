@@ -14,10 +14,11 @@ from .conv import (
     SeparableConv1D,
     SeparableConv2D,
 )
-from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Identity, Reshape
+from .embedding import Embedding
 from .input_layer import Input, InputLayer  # noqa: F401
 from .merging import Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract  # noqa: F401
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .op_layers import OPERATION_LAYERS, LayerScale, OperationLayer  # noqa: F401
 from .pooling import (
     AveragePooling1D,
@@ -46,10 +47,12 @@ from .pooling import (
     MaxPooling3D,
 )
 from .preprocessing import Normalization, Rescaling
+from .regularization import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .reshaping import (
     Cropping1D,
     Cropping2D,
     Cropping3D,
+    Permute,
     UpSampling1D,
     UpSampling2D,
     UpSampling3D,
@@ -77,7 +80,8 @@ _CLASSES = {
         UpSampling1D, UpSampling2D, UpSampling3D,
         ReLU, LeakyReLU, PReLU, ELU, Softmax,
         Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
-        Rescaling, Normalization,
+        Rescaling, Normalization, LayerNormalization, Embedding, Identity, Permute,
+        SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     )
 }  # fmt: skip
 

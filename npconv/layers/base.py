@@ -62,6 +62,13 @@ def check_bool(value, name):
     return bool(value)
 
 
+def require_none(name, value, reason):
+    """Accept a Keras argument only as None, the value that means "off" (such
+    as ``quantization_config``, which Keras 3 writes into every Dense config)."""
+    if value is not None:
+        raise invalid(name, f"None ({reason})", value, f"Remove `{name}` or set it to None.")
+
+
 def assign_all(variables, values):
     """Set each variable from its value, after checking every dtype and shape:
     a bad entry raises and changes nothing."""
