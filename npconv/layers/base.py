@@ -124,6 +124,21 @@ class Layer:
     each weight's gradient to ``variable.grad`` (``Variable.add_grad``). With
     ``input_grad=False`` (a model's first layer) a layer may skip dx and
     return None.
+
+    Three call forms, and what backward returns for each:
+
+    - one array, ``layer(x)``: dx, an array shaped like x (None where the
+      input has no gradient, as Embedding's integer ids);
+    - a list, ``layer([a, b, ...])`` (merge layers): a list of dx, one per
+      list entry, in order, each shaped like its input;
+    - positional arguments, ``op(a, 3.0)`` (the operation layers Keras writes
+      for ``x + 3.0``): the gradients of the array arguments only, in
+      argument order (constants get none); a bare array when only one
+      argument was an array, else a list.
+
+    A graph can route all three the same way: the gradients line up with the
+    call's array inputs in order, wrapped in a list when backward returned a
+    bare array.
     """
 
     def __init__(
