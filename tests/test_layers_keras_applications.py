@@ -70,7 +70,9 @@ def check_model(keras, name, rng):
             ours.build([a.shape for a in first] if isinstance(first, list) else first.shape)
             ours.set_weights([np.asarray(w) for w in theirs.weights])
         expected = np.asarray(theirs(*args))
-        assert_close(ours(*args), expected, rtol=1e-4, atol=1e-5, what=f"{name}/{entry['config']['name']}")
+        # float32 sums of hundreds of products: the absolute error scales with the output's size
+        atol = 1e-5 * max(1.0, float(np.abs(expected).max()))
+        assert_close(ours(*args), expected, rtol=1e-4, atol=atol, what=f"{name}/{entry['config']['name']}")
         kinds.add((entry["module"], entry["class_name"]))
     return kinds
 
