@@ -1,27 +1,20 @@
-"""Shared test helpers: one numeric gradient, one closeness check, one
-per-rank input shape, and the Keras twin of an npconv layer.
-
-``check_gradients`` compares a layer's backward pass with central differences
-of ``sum(layer(inputs) * r)`` for a fixed random ``r``, in float64. It takes
-the three call forms npconv layers have:
-
-- one array: ``layer(x)``, backward returns dx;
-- a list of arrays (merge layers): ``layer([a, b])``, backward returns a list;
-- positional arguments (operation layers): ``layer(a, 3.0)``, backward
-  returns the gradients of the array arguments only (a bare array if one).
-"""
-
-from __future__ import annotations
+"""Helpers the test modules share: one finite-difference gradient, one layer
+gradient check, one closeness assertion. Test modules import from here (and
+from ``naive``, the loop reference), never from each other."""
 
 import numpy as np
 
-EPS = 1e-6
+EPS = 1e-5
 
 
-def numeric_gradient(output, r, array, eps=EPS):
-    """Central differences of ``sum(output() * r)`` with respect to every entry
-    of ``array`` (perturbed in place, then restored)."""
-    grad = np.zeros_like(array, dtype="float64")
+def numeric_gradient(output, array, r=None, eps=EPS):
+    """Central differences with respect to every entry of ``array`` (perturbed in place).
+
+    ``output()`` returns an array; the differentiated scalar is ``sum(output() * r)``
+    (``r`` None: ``output()`` is the scalar itself). The two outputs are subtracted
+    before the sum, so entries a perturbation does not touch cancel exactly.
+    """
+    grad = np.zeros_like(array)
     flat, out = array.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
         keep = flat[i]
@@ -30,23 +23,9 @@ def numeric_gradient(output, r, array, eps=EPS):
         flat[i] = keep - eps
         minus = np.array(output(), dtype="float64")
         flat[i] = keep
-        out[i] = np.sum((plus - minus) * r) / (2 * eps)
+        difference = plus - minus if r is None else (plus - minus) * r
+        out[i] = np.sum(difference) / (2 * eps)
     return grad
-
-
-def assert_close(actual, expected, rtol=1e-6, atol=1e-8, what=""):
-    """Values (not just shapes) equal within tolerance; shapes must match exactly."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
-
-
-def input_shape(rank, channels=3, size=4, batch=2, data_format="channels_last"):
-    """(batch, *spatial, channels) or (batch, channels, *spatial) for a rank-``rank`` layer."""
-    spatial = tuple(size + i for i in range(rank))  # unequal sizes catch swapped axes
-    if data_format == "channels_first":
-        return (batch, channels, *spatial)
-    return (batch, *spatial, channels)
 
 
 def _call(layer, inputs, form, training):
@@ -57,16 +36,28 @@ def _call(layer, inputs, form, training):
     return layer(*inputs, training=training)
 
 
-def check_gradients(layer, inputs, rng, form="single", training=False, rtol=1e-6, atol=1e-8):
-    """backward() of a float64 layer against finite differences: every input
-    gradient and every trainable weight's gradient. Returns (dx, weight grads)."""
+def check_gradients(layer, x, rng, training=False, rtol=1e-6, atol=1e-9, eps=EPS, form="single"):
+    """A float64 layer's backward pass (the input gradients and every trainable
+    weight's gradient) against finite differences of ``sum(layer(x) * r)`` for a
+    fixed random ``r``.
+
+    ``form`` is the layer's call form:
+
+    - "single": ``layer(x)``, backward returns dx;
+    - "list" (merge layers): ``layer([a, b])``, backward returns a list of dx;
+    - "args" (operation layers): ``layer(a, 3.0)`` with ``x`` the argument list;
+      backward returns the gradients of the array arguments only (a bare array
+      when there is one).
+
+    Returns (dx, {weight name: gradient}) for further checks.
+    """
     if form == "single":
-        arrays = [np.array(inputs, dtype="float64")]
-        call_inputs = arrays[0]
+        inputs = np.array(x, dtype="float64")
+        arrays = [inputs]
     else:
-        arrays = [np.array(v, dtype="float64") if isinstance(v, np.ndarray) else v for v in inputs]
-        call_inputs = arrays
-    y = np.array(_call(layer, call_inputs, form, training))
+        inputs = [np.array(v, dtype="float64") if isinstance(v, np.ndarray) else v for v in x]
+        arrays = [v for v in inputs if isinstance(v, np.ndarray)]
+    y = np.array(_call(layer, inputs, form, training))
     r = rng.standard_normal(y.shape)
     for w in layer.weights:
         w.grad = None
@@ -74,22 +65,110 @@ def check_gradients(layer, inputs, rng, form="single", training=False, rtol=1e-6
     grads = {w.name: None if w.grad is None else w.grad.copy() for w in layer.weights}
 
     def output():
-        return np.array(_call(layer, call_inputs, form, training))
+        return np.array(_call(layer, inputs, form, training))  # a copy: some layers return views of x
 
-    tensors = [a for a in arrays if isinstance(a, np.ndarray)]
-    dxs = [dx] if form == "single" or (form == "args" and len(tensors) == 1) else list(dx)
-    assert len(dxs) == len(tensors), f"backward gave {len(dxs)} gradients for {len(tensors)} array inputs"
-    for i, (d, a) in enumerate(zip(dxs, tensors)):
-        assert_close(d, numeric_gradient(output, r, a), rtol, atol, what=f"d(input {i})")
+    dxs = [dx] if form == "single" or (form == "args" and len(arrays) == 1) else list(dx)
+    assert len(dxs) == len(arrays), f"backward gave {len(dxs)} gradients for {len(arrays)} array inputs"
+    for i, (d, a) in enumerate(zip(dxs, arrays)):
+        assert d.shape == a.shape, f"d(input {i}): shape {d.shape} != {a.shape}"
+        expected = numeric_gradient(output, a, r, eps)
+        np.testing.assert_allclose(d, expected, rtol=rtol, atol=atol, err_msg=f"d(input {i})")
     for w in layer.trainable_weights:
+        expected = numeric_gradient(output, w.value, r, eps)
         assert grads[w.name] is not None, f"no gradient for {w.name}"
-        assert_close(grads[w.name], numeric_gradient(output, r, w.value), rtol, atol, what=w.name)
+        np.testing.assert_allclose(grads[w.name], expected, rtol=rtol, atol=atol, err_msg=w.name)
     return dx, grads
+
+
+def close(actual, expected, rtol=1e-5, atol=1e-5):
+    """Same shape, and equal within ``rtol`` plus ``atol`` times the larger of 1 and max |expected|."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
+
+
+def keras_config_keys(keras_layer, ignore=()):
+    """The keys of a Keras layer's config, less ``ignore``."""
+    return set(keras_layer.get_config()) - set(ignore)
+
+
+def run_layer_test(
+    layer_class,
+    init_kwargs,
+    input_shape,
+    rng,
+    keras=None,
+    expected_output_shape=None,
+    check_gradient=True,
+    training=False,
+    rtol=1e-5,
+    atol=1e-6,
+):
+    """The checks every layer gets, in the manner of Keras's ``run_layer_test``.
+
+    - build and call: float32 in, float32 out; ``compute_output_shape`` agrees with
+      the real output, also with an unknown batch size;
+    - config round trip: ``from_config(get_config())`` gives the same config, and the
+      clone with the same weights gives the same output;
+    - float64: a float64 layer computes in float64 and its backward pass (dx and every
+      weight) matches finite differences;
+    - with ``keras`` (the module): the Keras layer of the same name and arguments,
+      given npconv's weights, gives the same output, and has the same config keys.
+
+    Returns the float32 layer, built.
+    """
+    x = rng.standard_normal(input_shape).astype("float32")
+    layer = layer_class(**init_kwargs)
+    y = layer(x, training=training)
+    assert y.dtype == np.float32, y.dtype
+    if expected_output_shape is not None:
+        assert y.shape == tuple(expected_output_shape), (y.shape, expected_output_shape)
+    assert tuple(layer.compute_output_shape(x.shape)) == y.shape
+    assert tuple(layer.compute_output_shape((None, *x.shape[1:]))) == (None, *y.shape[1:])
+
+    config = layer.get_config()
+    clone = layer_class.from_config(config)
+    assert clone.get_config() == {**config, "name": clone.name}
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(clone(x, training=training), y)
+
+    if check_gradient:
+        wide = layer_class(**{**init_kwargs, "dtype": "float64"})
+        y64 = wide(x.astype("float64"), training=training)
+        assert y64.dtype == np.float64, y64.dtype
+        wide.set_weights([w.astype("float64") for w in layer.get_weights()])
+        check_gradients(wide, x.astype("float64"), rng, training=training)
+
+    if keras is not None:
+        theirs = getattr(keras.layers, layer_class.__name__)(**init_kwargs)
+        theirs.build(x.shape)
+        theirs.set_weights(layer.get_weights())
+        close(y, np.asarray(theirs(x, training=training)), rtol=rtol, atol=atol)
+        assert set(config) == keras_config_keys(theirs), set(config) ^ keras_config_keys(theirs)
+    return layer
+
+
+def assert_close(actual, expected, rtol=1e-6, atol=1e-8, what=""):
+    """Same shape, and equal within ``rtol`` and a fixed ``atol``."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def input_shape(rank, channels=3, size=4, batch=2, data_format="channels_last"):
+    """(batch, *spatial, channels) or (batch, channels, *spatial) for a rank-``rank``
+    layer; the spatial sizes differ (size, size + 1, ...) so swapped axes show."""
+    spatial = tuple(size + i for i in range(rank))
+    if data_format == "channels_first":
+        return (batch, channels, *spatial)
+    return (batch, *spatial, channels)
 
 
 def keras_twin(keras, layer, build_shape=None):
     """The Keras layer built from npconv's own serialized config (so the config
-    round trip into Keras is tested too), with npconv's weights copied in."""
+    also round-trips into Keras), with npconv's weights copied in."""
     from npconv import layers
 
     twin = keras.layers.deserialize(layers.serialize(layer))

@@ -53,7 +53,7 @@ def test_table_gradient_sums_repeated_ids(rng):
     r = rng.standard_normal(y.shape)
     layer.embeddings.grad = None
     assert layer.backward(r) is None  # integer inputs have no gradient
-    expected = numeric_gradient(lambda: layer(ids), r, layer.embeddings.value)
+    expected = numeric_gradient(lambda: layer(ids), layer.embeddings.value, r)
     assert_close(layer.embeddings.grad, expected, rtol=1e-6, atol=1e-9)
     assert_close(layer.embeddings.grad[1], r[0, 0] + r[0, 1] + r[1, 1])
     assert np.all(layer.embeddings.grad[[2, 3]] == 0)

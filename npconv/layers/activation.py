@@ -3,7 +3,7 @@
 Each is an element-wise function of its input (Softmax along ``axis``), so
 the output has the input's shape. The forward values come from
 :mod:`npconv.activations` and the gradients from
-:mod:`npconv.activations_grad`, so a ``ReLU(6.0)`` layer and
+:func:`npconv.activations.gradient`, so a ``ReLU(6.0)`` layer and
 ``Activation(relu6)`` agree to the last bit.
 """
 
@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from ..activations_grad import gradient as activation_gradient
+from ..activations import gradient as activation_gradient
 from ..arguments import invalid
 from .base import Layer, resolve, serialize_or_none
 
@@ -33,7 +33,7 @@ def _non_negative(value, name, allow_none=False):
 
 class _ElementwiseActivation(Layer):
     """An activation ``function`` with fixed keyword arguments; backward via
-    :func:`npconv.activations_grad.gradient`."""
+    :func:`npconv.activations.gradient`."""
 
     def _function(self):
         raise NotImplementedError
