@@ -82,3 +82,21 @@ def test_embedding_trains_like_keras(keras, rng):
     x = rng.integers(0, 20, (8, 7)).astype("int32")
     y = rng.integers(0, 3, 8)
     _steps(keras_model, ours, x, y, steps=3)
+
+
+def test_softmax_layer_head_gives_its_logits_to_the_loss(keras, rng):
+    """A saturated softmax: Keras on TensorFlow computes the crossentropy from
+    the Softmax layer's input, so probabilities of 1e-30 are not clipped to
+    1e-7. npconv must give the same (large) loss and the same step."""
+
+    def build(lib):
+        return lib.Sequential([lib.Input((4,)), lib.layers.Dense(3), lib.layers.Softmax()])
+
+    keras_model, ours = _pair(keras, build, optimizer="SGD")
+    big = [w * 40 for w in keras_model.get_weights()]
+    keras_model.set_weights(big)
+    ours.set_weights(big)
+    x = rng.standard_normal((8, 4)).astype("float32")
+    y = np.argmin(ours.predict(x, verbose=0), axis=-1)  # the least likely class: the loss is large
+    _steps(keras_model, ours, x, y, steps=2, rtol=1e-4)
+    assert ours.layers[-1].activation is not None  # restored after each step

@@ -181,6 +181,24 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         self.axis = _standardize_axes(axis)
         self._mask = None
+        self._bypass = False
+
+    @property
+    def activation(self):
+        """``activations.softmax`` for a last-axis softmax, else None.
+
+        A model whose crossentropy loss follows this layer reads this, as it
+        does a Dense layer's activation, and may set it to None for a step to
+        take the logits, as Keras on TensorFlow computes the loss from the
+        softmax's input (no clipping of tiny probabilities).
+        """
+        if self._bypass or self.axis not in (-1, [-1]):
+            return None
+        return activations.softmax
+
+    @activation.setter
+    def activation(self, value):
+        self._bypass = value is None
 
     def __call__(self, inputs, training=None, mask=None, **kwargs):
         self._mask = mask
@@ -191,6 +209,9 @@ class Softmax(Layer):
 
     def call(self, x, training=False):
         axes = _resolve_axes(self.axis, x.ndim)
+        if self._bypass:  # a model takes the logits for its loss this step
+            self._cache = None
+            return x
         mask = None if self._mask is None else self._broadcast_mask(self._mask, x.shape)
         if mask is not None:
             x = np.where(mask, x, x.dtype.type(-3e4 if x.dtype == np.float16 else -1e9))
@@ -216,6 +237,8 @@ class Softmax(Layer):
 
     def backward(self, dy, input_grad=True):
         """dx = y * (dy - sum(dy * y)) over the softmax axes; 0 where masked."""
+        if self._cache is None:
+            return np.asarray(dy)
         axes, y, mask = self._cache
         dy = np.asarray(dy)
         dx = y * (dy - np.sum(dy * y, axis=axes, keepdims=True))
