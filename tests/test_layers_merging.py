@@ -153,3 +153,17 @@ def test_errors(call, error, match):
 
 def test_mask_none_is_accepted():
     assert_close(Add()([np.ones((1, 2)), np.ones((1, 2))], mask=None), [[2.0, 2.0]])
+
+
+@pytest.mark.parametrize(
+    "function, count", [("add", 3), ("subtract", 2), ("multiply", 3), ("average", 3), ("maximum", 3), ("minimum", 3)]
+)
+def test_functional_shortcuts_match_keras(keras, rng, function, count):
+    xs = [rng.standard_normal((2, 3, 4)).astype("float32") for _ in range(count)]
+    y = getattr(layers, function)(xs, name=f"my_{function}")
+    assert_close(y, getattr(keras.layers, function)(xs), rtol=1e-6, atol=1e-6)
+
+
+def test_concatenate_shortcut(keras, rng):
+    xs = [rng.standard_normal((2, 3, n)).astype("float32") for n in (1, 4)]
+    assert_close(layers.concatenate(xs, axis=-1), keras.layers.concatenate(xs, axis=-1))

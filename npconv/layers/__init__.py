@@ -17,7 +17,23 @@ from .conv import (
 from .core import Activation, Dense, Dropout, Flatten, Identity, Reshape
 from .embedding import Embedding
 from .input_layer import Input, InputLayer  # noqa: F401
-from .merging import Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract  # noqa: F401
+from .merging import (  # noqa: F401  (add ... concatenate: Keras's functional shortcuts)
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Merge,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization, LayerNormalization
 from .op_layers import OPERATION_LAYERS, LayerScale, OperationLayer  # noqa: F401
 from .pooling import (

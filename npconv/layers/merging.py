@@ -360,3 +360,77 @@ class Concatenate(Merge):
         config = super().get_config()
         config["axis"] = self.axis
         return config
+
+
+# --------------------------------------------------------------------------
+# Keras's functional shortcuts: keras.layers.add([a, b]) and friends
+# --------------------------------------------------------------------------
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``: the element-wise sum of a list of inputs.
+
+    Args:
+        inputs: a list of arrays (or graph tensors).
+        **kwargs: Add's arguments (name, dtype).
+    """
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``.
+
+    Args:
+        inputs: a list of exactly two arrays (or graph tensors).
+        **kwargs: Subtract's arguments (name, dtype).
+    """
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """``Multiply(**kwargs)(inputs)``: the element-wise product of a list of inputs.
+
+    Args:
+        inputs: a list of arrays (or graph tensors).
+        **kwargs: Multiply's arguments (name, dtype).
+    """
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """``Average(**kwargs)(inputs)``: the element-wise mean of a list of inputs.
+
+    Args:
+        inputs: a list of arrays (or graph tensors).
+        **kwargs: Average's arguments (name, dtype).
+    """
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """``Maximum(**kwargs)(inputs)``: the element-wise maximum of a list of inputs.
+
+    Args:
+        inputs: a list of arrays (or graph tensors).
+        **kwargs: Maximum's arguments (name, dtype).
+    """
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """``Minimum(**kwargs)(inputs)``: the element-wise minimum of a list of inputs.
+
+    Args:
+        inputs: a list of arrays (or graph tensors).
+        **kwargs: Minimum's arguments (name, dtype).
+    """
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)``: a list of inputs joined along ``axis``.
+
+    Args:
+        inputs: a list of arrays (or graph tensors).
+        axis: the axis to join along (-1 by default).
+        **kwargs: Concatenate's other arguments (name, dtype).
+    """
+    return Concatenate(axis=axis, **kwargs)(inputs)
