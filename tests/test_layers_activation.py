@@ -73,6 +73,7 @@ def test_prelu_matches_keras_and_gradients(keras, rng, shared_axes):
     ours.set_weights(theirs.get_weights())
     assert ours.alpha.shape == tuple(theirs.alpha.shape)
     assert_close(ours(x), expected, rtol=1e-6, atol=1e-6)
+    assert_close(keras_twin(keras, ours, shape)(x), expected, rtol=1e-6, atol=1e-6)  # and back into Keras
 
     layer = PReLU(alpha_initializer="random_normal", shared_axes=shared_axes, dtype="float64")
     check_gradients(layer, away_from_kinks(rng, shape), rng)
