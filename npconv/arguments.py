@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numbers
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+from .geometry import PADDING_MODES as _PADDING_MODE_TABLE
+
+PADDING_MODES = tuple(_PADDING_MODE_TABLE)  # the table itself, with other libraries' names: geometry
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
@@ -123,6 +125,7 @@ def standardize_padding(value, rank, allow_causal=False, name="padding"):
 
 
 def standardize_padding_mode(value):
+    """A padding mode name from :data:`npconv.geometry.PADDING_MODES`, lower case."""
     if not isinstance(value, str) or value.lower() not in PADDING_MODES:
         raise invalid("padding_mode", f"one of {list(PADDING_MODES)}", value)
     return value.lower()
