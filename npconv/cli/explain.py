@@ -12,6 +12,11 @@ npconv explain --article
 from __future__ import annotations
 
 import argparse
+import os
+
+from ..saving.atomic import atomic_write
+
+_MISSING = object()  # --input not given (``--input None`` is an unknown size)
 
 
 def _sizes(text):
@@ -44,7 +49,9 @@ def _padding(text):
 
 def add_arguments(parser):
     parser.add_argument("layer", nargs="?", help="conv1d/2d/3d, conv2dtranspose, depthwiseconv2d, separableconv1d, ...")
-    parser.add_argument("--input", type=_sizes, help="spatial input size, e.g. 5 or 5x5 (None for unknown)")
+    parser.add_argument(
+        "--input", type=_sizes, default=_MISSING, help="spatial input size, e.g. 5 or 5x5 (None for unknown)"
+    )
     parser.add_argument("--kernel", type=_sizes, help="kernel size, e.g. 3 or 3x2")
     parser.add_argument("--strides", type=_sizes, default=1)
     parser.add_argument(
@@ -77,13 +84,23 @@ def run(args):
         return 0
     if args.solve:
         return _solve(args)
-    if args.layer is None or args.input is None or args.kernel is None:
+    if args.layer is None or args.input is _MISSING or args.kernel is None:
         raise ValueError("give a layer, --input and --kernel, e.g. npconv explain conv2d --input 5x5 --kernel 3")
+    if args.animate and not args.svg:
+        raise ValueError("--animate draws the --svg picture: give --svg FILE too, e.g. --svg conv.svg --animate")
     from .. import explain as explain_module
 
+    kind = explain_module.layer_kind(args.layer)
+    if isinstance(args.input, tuple) and len(args.input) != kind.rank:
+        example = "x".join(["5"] * kind.rank)
+        raise ValueError(
+            f"--input gives spatial sizes only: {kind.name} has {kind.rank} spatial "
+            f"ax{'is' if kind.rank == 1 else 'es'}, so give 1 or {kind.rank} sizes (e.g. --input {example}). "
+            f"Received: --input {'x'.join(str(v) for v in args.input)}"
+        )
     padding = args.padding
     if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) for p in padding):
-        if explain_module.layer_kind(args.layer).rank == 1:
+        if kind.rank == 1:
             padding = (padding,)  # one axis: '1,2' is its (before, after) pair
     explanation = explain_module.explain(
         args.layer,
@@ -103,18 +120,31 @@ def run(args):
 
         print(render_translation(translate(explanation, args.to)), end="")
         return 0
+    if args.svg:  # drawn and written first, so a refusal is all that is printed
+        _write_text(args.svg, explain_module.render_svg(explanation, animate=args.animate))
     print(explain_module.render_text(explanation))
     if args.svg:
-        with open(args.svg, "w", encoding="utf-8") as file:
-            file.write(explain_module.render_svg(explanation, animate=args.animate))
         print(f"wrote {args.svg}")
     return 0
+
+
+def _write_text(path, text):
+    """Write ``text`` to ``path`` atomically; a path that cannot be written is
+    a ValueError (one line, exit status 2) and leaves any old file as it was."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        what = "a directory" if os.path.isdir(path) else "not a regular file"
+        raise ValueError(f"cannot write {path!r}: it is {what}. Give a file path, e.g. --svg conv.svg")
+    try:
+        with atomic_write(path, "w") as file:
+            file.write(text)
+    except OSError as error:
+        raise ValueError(f"cannot write {path!r}: {error.strerror or error}") from None
 
 
 def _solve(args):
     from ..explain.solver import solve
 
-    if args.input is None or args.target is None:
+    if args.input is _MISSING or args.input is None or args.target is None:
         raise ValueError("--solve needs --input N and --target M, e.g. npconv explain --solve --input 23 --target 12")
     if not isinstance(args.input, int):
         raise ValueError(f"--solve works on one axis: give --input as one length. Received: --input={args.input}")

@@ -278,6 +278,8 @@ class Explanation:
         each axis's windows as their count and the first and last ``edge``."""
         return _plain_data(self, edge)
 
+    # The renderers and translate load on first use: they add tens of
+    # milliseconds to the import (python -X importtime) that explain() does not need.
     def text(self, **options) -> str:
         """A table, the formulas, and an ASCII strip per axis (see :func:`npconv.explain.render_text`)."""
         from .text import render_explanation
