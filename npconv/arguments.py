@@ -12,7 +12,6 @@ import numbers
 
 from .geometry import PADDING_MODES as _PADDING_MODE_TABLE
 
-PADDING_MODES = tuple(_PADDING_MODE_TABLE)  # the table itself, with other libraries' names: geometry
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
@@ -126,8 +125,9 @@ def standardize_padding(value, rank, allow_causal=False, name="padding"):
 
 def standardize_padding_mode(value):
     """A padding mode name from :data:`npconv.geometry.PADDING_MODES`, lower case."""
-    if not isinstance(value, str) or value.lower() not in PADDING_MODES:
-        raise invalid("padding_mode", f"one of {list(PADDING_MODES)}", value)
+    modes = list(_PADDING_MODE_TABLE)  # read at call time: the table is the one list of modes
+    if not isinstance(value, str) or value.lower() not in modes:
+        raise invalid("padding_mode", f"one of {modes}", value)
     return value.lower()
 
 

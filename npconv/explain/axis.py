@@ -18,6 +18,7 @@ PADDING_MODE_WORDING = {
     "replicate": "the padding cells repeat the edge pixel",
     "circular": "the padding cells wrap around: the input repeats periodically",
 }
+_COPIES = "the padding cells hold copies of input values"
 
 
 # --------------------------------------------------------------------------
@@ -66,7 +67,9 @@ def explain_forward_dim(
             )
         )
         if padding_mode != "zeros" and (before or after):
-            notes.append(f"padding_mode='{padding_mode}': {PADDING_MODE_WORDING[padding_mode]}, not zeros.")
+            notes.append(
+                f"padding_mode='{padding_mode}': {PADDING_MODE_WORDING.get(padding_mode, _COPIES)}, not zeros."
+            )
         if output_length > 0:
             windows = Windows(False, n, k, s, d, before, output_length, padding_mode)
             unused = n + after - ((output_length - 1) * s - before + k_eff)
