@@ -324,19 +324,14 @@ def _torch_forward(e, warnings, notes):
         else:
             warnings.append("torch's conv padding is symmetric (pytorch#17150): the asymmetric pad is an F.pad first.")
     ch_in = e.in_channels
-    if e.family == "depthwise":
-        out = None if ch_in is None else ch_in * e.depth_multiplier
-        conv = TorchConv(
-            f"conv{e.rank}d", f"Conv{e.rank}d", ch_in, out, e.kernel_size, e.strides, padding, e.dilation_rate,
-            groups=ch_in or 0, weight_kind="depthwise", weight_name="depthwise_kernel",
-        )  # fmt: skip
-        return (conv,), input_pad, mode
-    if e.family == "separable":
+    if e.family in ("depthwise", "separable"):
         middle = None if ch_in is None else ch_in * e.depth_multiplier
         depthwise = TorchConv(
             f"conv{e.rank}d", f"Conv{e.rank}d", ch_in, middle, e.kernel_size, e.strides, padding, e.dilation_rate,
             groups=ch_in or 0, weight_kind="depthwise", weight_name="depthwise_kernel",
         )  # fmt: skip
+        if e.family == "depthwise":
+            return (depthwise,), input_pad, mode
         ones = (1,) * e.rank
         pointwise = TorchConv(
             f"conv{e.rank}d", f"Conv{e.rank}d", middle, e.filters, ones, ones, (0,) * e.rank, ones,

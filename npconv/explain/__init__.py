@@ -23,22 +23,9 @@ from __future__ import annotations
 import sys
 import types
 
-from .data import (
-    LAYER_NAMES,
-    DimensionExplanation,
-    Explanation,
-    Formula,
-    LayerKind,
-    ModelExplanation,
-    ModelStep,
-    Tap,
-    Window,
-    Windows,
-    explain,
-    explain_layer,
-    explain_model,
-    layer_kind,
-)
+from ..geometry import Formula
+from .data import LAYER_NAMES, LayerKind, explain, explain_layer, explain_model, layer_kind
+from .result import DimensionExplanation, Explanation, ModelExplanation, ModelStep, Tap, Window, Windows
 
 __all__ = [
     "LAYER_NAMES",

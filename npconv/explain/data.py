@@ -24,39 +24,14 @@ from dataclasses import dataclass
 
 from .. import geometry
 from ..arguments import invalid
-from ..geometry import Formula
 from ..layers import conv as conv_layers
 from ..ops.convolution import check_padding_mode
-from .axis import AXIS_NAMES, explain_forward_dim, explain_transpose_dim
+from .axis import explain_forward_dim, explain_transpose_dim
 from .result import (
-    DimensionExplanation,
     Explanation,
     ModelExplanation,
     ModelStep,
-    Tap,
-    Window,
-    Windows,
 )
-
-__all__ = [
-    "AXIS_NAMES",
-    "LAYER_NAMES",
-    "DimensionExplanation",
-    "Explanation",
-    "Formula",
-    "LayerKind",
-    "ModelExplanation",
-    "ModelStep",
-    "Tap",
-    "Window",
-    "Windows",
-    "explain",
-    "explain_forward_dim",
-    "explain_layer",
-    "explain_model",
-    "explain_transpose_dim",
-    "layer_kind",
-]
 
 
 # --------------------------------------------------------------------------

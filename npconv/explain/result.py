@@ -209,6 +209,19 @@ class DimensionExplanation:
         zero-inserted input (transposed)."""
         return self.zero_inserted_length if self.transposed else self.input_length
 
+    def cell(self, position: int) -> str:
+        """What sits at ``position`` of the padded (zero-inserted) input:
+        ``"input"``, ``"padding"``, ``"zero"`` (an inserted zero) or ``"crop"``
+        (a cell a negative pad removes). Needs a known input length."""
+        length = self.canvas_length
+        if position < -self.pad_before or position >= length + self.pad_after:
+            return "crop"
+        if position < 0 or position >= length:
+            return "padding"
+        if self.transposed and position % self.stride:
+            return "zero"
+        return "input"
+
     def formula(self, name: str) -> Formula | None:
         """The formula called ``name`` (e.g. ``"pad_before"``), or None."""
         for f in self.formulas:

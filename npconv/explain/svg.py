@@ -79,14 +79,9 @@ def _axis_positions(dim):
 
 
 def _axis_kind(dim, p: int) -> str:
-    length = dim.canvas_length
-    if p < -dim.pad_before or p >= length + dim.pad_after:
-        return "crop"
-    if p < 0 or p >= length:
-        return "pad"
-    if dim.transposed and p % dim.stride:
-        return "zero"
-    return "input"
+    """The cell's CSS class: crop, pad, zero or input."""
+    kind = dim.cell(p)
+    return "pad" if kind == "padding" else kind
 
 
 _KIND_ORDER = ("crop", "pad", "zero", "input")

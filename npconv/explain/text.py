@@ -133,22 +133,11 @@ def _groups(dims):
 # --------------------------------------------------------------------------
 # the ASCII strip
 # --------------------------------------------------------------------------
-def _cell_kind(dim, p: int):
-    length = dim.canvas_length
-    if p < -dim.pad_before or p >= length + dim.pad_after:
-        return "cropped"
-    if p < 0 or p >= length:
-        return "padding"
-    if dim.transposed and p % dim.stride:
-        return "zero"
-    return "input"
-
-
 def _cell_label(dim, p):
-    kind = _cell_kind(dim, p)
+    kind = dim.cell(p)
     if kind == "input":
         return str(p // dim.stride if dim.transposed else p)
-    return {"cropped": "/", "padding": ".", "zero": "z"}[kind]
+    return {"crop": "/", "padding": ".", "zero": "z"}[kind]
 
 
 def _shown_windows(windows, max_rows):
