@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import product
 
 from .. import geometry
-from .data import explain
+from .axis import explain_forward_dim
 from .text import render_strip
 
 # The sweep: input n = 1..9, kernel k = 1..5, stride s = 1..4.
@@ -192,9 +192,8 @@ def _wrong_case_diagram(style):
     """The article's rule against Keras's on one axis of a 6x6 Conv2D with
     k=3, s=2, padding='same': both give 3 outputs, but the article pads
     (1, 1) and Keras (0, 1), so every window Keras runs starts one pixel later."""
-    keras = explain("conv1d", 6, 3, strides=2, padding="same")  # one axis of a 6x6 Conv2D
-    article = explain("conv1d", 6, 3, strides=2, padding=((1, 1),))  # floor((k-1)/2), ceil((k-1)/2)
-    (k_dim,), (a_dim,) = keras.dims, article.dims
+    k_dim = explain_forward_dim(0, 6, 3, 2, "same")  # one axis of a 6x6 Conv2D
+    a_dim = explain_forward_dim(0, 6, 3, 2, (1, 1))  # the article's floor((k-1)/2), ceil((k-1)/2)
     total = k_dim.formula("total")
     lines = [
         style.bold("One case the article gets wrong: one axis of a 6x6 Conv2D, k=3, s=2, padding='same'"),

@@ -307,9 +307,20 @@ def _axis_groups(e):
 
 
 def render_svg(e, positions=None, animate: bool = False, cell=None, duration: float = 0.6) -> str:
-    """An SVG document. ``positions`` are output positions to draw (tuples,
-    one int per drawn axis); by default the corners. ``animate`` draws one
-    panel whose window visits every output position, ``duration`` seconds each."""
+    """An SVG document drawing an explanation.
+
+    Args:
+        e: an explanation with every spatial size known and at most
+            ``MAX_CELLS`` cells per axis.
+        positions: output positions to draw (tuples, one int per drawn axis);
+            by default the corners.
+        animate: draw one panel whose window visits every output position.
+        cell: pixels per cell; chosen from the size by default.
+        duration: seconds per output position when animated.
+
+    Returns:
+        The SVG document as a string. Raises ValueError when it cannot be drawn.
+    """
     _check_drawable(e)
     svg = _Svg()
     margin = 16

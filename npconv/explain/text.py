@@ -200,7 +200,17 @@ def _reads_text(dim, window, max_terms=6):
 
 
 def render_strip(dim, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS, indent="  "):
-    """The padded (zero-inserted) input as a row of cells, then one row per window."""
+    """The padded (zero-inserted) input as a row of cells, then one row per window.
+
+    Args:
+        dim: one axis of an explanation.
+        max_rows: windows drawn before the middle ones are left out.
+        max_columns: cells drawn before unread stretches are left out.
+        indent: put before every line.
+
+    Returns:
+        A list of lines.
+    """
     if dim.canvas_length is None or dim.pad_before is None:
         return [f"{indent}(no diagram: the input length is unknown)"]
     if not dim.windows:
@@ -275,7 +285,13 @@ def _dim_section(e, dims, diagram: bool, **strip_options):
 
 def render_explanation(e, diagram: bool = True, **strip_options) -> str:
     """The whole explanation as text: header, table, then per axis the pads,
-    formulas, notes and an ASCII strip."""
+    formulas, notes and an ASCII strip.
+
+    Args:
+        e: an explanation.
+        diagram: whether to draw the ASCII strips.
+        **strip_options: ``max_rows`` and ``max_columns`` of :func:`render_strip`.
+    """
     lines = _header(e)
     lines.append("")
     lines.extend(_table(e))
@@ -310,7 +326,13 @@ def summary_line(e) -> str:
 
 
 def render_model(m, detail: bool = False, **options) -> str:
-    """The shape chain of a model; with ``detail``, each conv layer in full."""
+    """The shape chain of a model.
+
+    Args:
+        m: a model explanation.
+        detail: also each conv layer in full.
+        **options: passed to :func:`render_explanation`.
+    """
     rows = [("layer (type)", "input", "output", "geometry")]
     for step in m.steps:
         geometry_text = summary_line(step.explanation) if step.explanation is not None else ""
