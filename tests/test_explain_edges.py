@@ -68,6 +68,13 @@ def test_huge_two_d_input_from_the_cli_in_bounded_memory(capsys):
         assert "padding=[(1, 1), (1, 1)]" in capsys.readouterr().out or flag[1] == "onnx"
 
 
+def test_a_kernel_wider_than_the_strip_draws_its_ends_only():
+    e = npconv.explain("conv1d", 10**6, 2000, strides=7)
+    text = e.text()
+    assert len(text) < 20_000 and max(len(line) for line in text.splitlines()) < 1_000
+    assert "reads 2000 taps: x0..x1999" in text  # out[0], by hand
+
+
 def test_a_huge_picture_is_refused_quickly(tmp_path, capsys):
     e = npconv.explain("conv2d", 10**12, 3)
     with pytest.raises(ValueError, match="more than 128"):

@@ -156,7 +156,10 @@ def _columns(dim, windows, max_columns):
         return list(range(lo, hi))
     wanted = set(range(lo, min(lo + 3, hi))) | set(range(max(hi - 3, lo), hi))
     for w in windows:
-        wanted |= set(range(w.start, w.stop))
+        if w.stop - w.start <= max_columns:
+            wanted |= set(range(w.start, w.stop))
+        else:  # a kernel wider than the strip: its first and last taps
+            wanted |= {t.position for t in (*w.taps[:3], *w.taps[-3:])}
     columns, previous = [], None
     for p in sorted(wanted):
         if previous is not None and p != previous + 1:
