@@ -177,21 +177,6 @@ def _layer_notes(kind, strides, dilation, padding, padding_mode, dims, output_pa
     return tuple(notes)
 
 
-# explain()'s arguments, with their defaults; each goes to the layer class that takes it.
-_LAYER_ARGUMENTS = {
-    "strides": 1,
-    "padding": "valid",
-    "dilation_rate": 1,
-    "output_padding": None,
-    "output_shape": None,
-    "filters": None,
-    "groups": 1,
-    "depth_multiplier": 1,
-    "data_format": None,
-    "padding_mode": "zeros",
-}
-
-
 def explain(
     layer,
     input_shape,
@@ -261,12 +246,13 @@ def explain(
         data_format=data_format, padding_mode=padding_mode,
     )  # fmt: skip
     accepted = inspect.signature(kind.layer_class.__init__).parameters
+    defaults = inspect.signature(explain).parameters
     arguments = {}
     for name, value in given.items():
+        default = defaults[name].default
         if name in accepted:
             arguments[name] = value
-        elif value is not _LAYER_ARGUMENTS[name] and value != _LAYER_ARGUMENTS[name]:
-            default = _LAYER_ARGUMENTS[name]
+        elif not (value is default or (isinstance(value, (int, str)) and value == default)):
             raise invalid(name, f"{default!r} for {kind.name}, which has no `{name}` argument", value)
     if "filters" in accepted and filters is None:
         # A stand-in the layer accepts; the explanation reports filters as unknown.
