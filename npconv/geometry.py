@@ -2,6 +2,10 @@
 
 Every output length and every per-side pad in npconv is decided here; layers,
 ops, the explainer and the CLI ask these functions and never recompute them.
+:func:`conv_padding_rule` and :func:`conv_transpose_padding_rule` give each pad
+with the reason and the formulas that ``npconv explain`` and ``--to`` print, and
+:data:`PADDING_MODES` is the one table of padding modes: what a padding cell
+holds, how far a mode may pad, and its names in NumPy, PyTorch, ONNX and JAX.
 
 Notation (per spatial dimension): ``input_length`` n, ``kernel_size`` k,
 ``stride`` s, ``dilation`` d, ``effective_kernel_size`` k_eff = (k - 1)*d + 1,
