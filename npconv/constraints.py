@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from ._registry import Registry
+from ._registry import Configurable, Registry
 from .arguments import invalid
 
 _MODULE = "keras.constraints"
@@ -58,22 +58,11 @@ def _norms(w, axis):
     return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True))
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class: ``constraint(w) -> projected w``; the base leaves w as it is."""
 
     def __call__(self, w):
         return w
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class MaxNorm(Constraint):
@@ -147,19 +136,6 @@ class UnitNorm(Constraint):
 # --------------------------------------------------------------------------
 # names, serialization
 # --------------------------------------------------------------------------
-ALL_OBJECTS_DICT = {
-    "Constraint": Constraint,
-    "MaxNorm": MaxNorm,
-    "MinMaxNorm": MinMaxNorm,
-    "NonNeg": NonNeg,
-    "UnitNorm": UnitNorm,
-    "constraint": Constraint,
-    "max_norm": MaxNorm,
-    "min_max_norm": MinMaxNorm,
-    "non_neg": NonNeg,
-    "unit_norm": UnitNorm,
-}
-
-
-_registry = Registry("constraint", _MODULE, Constraint, ALL_OBJECTS_DICT)
+_registry = Registry("constraint", _MODULE, Constraint, (Constraint, MaxNorm, MinMaxNorm, NonNeg, UnitNorm))
+ALL_OBJECTS_DICT = _registry.objects
 serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get

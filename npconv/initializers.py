@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from ._registry import Registry
+from ._registry import Configurable, Registry
 from .arguments import invalid
 
 # The stddev of a standard normal truncated to [-2, 2]: truncated draws are
@@ -150,25 +150,14 @@ def _truncated_standard_normal(rng, shape):
 # --------------------------------------------------------------------------
 # base and constants
 # --------------------------------------------------------------------------
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``init(shape, dtype=None) -> np.ndarray``."""
 
     def __call__(self, shape, dtype=None):
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(shape, dtype=None).")
 
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def clone(self):
         return type(self).from_config(self.get_config())
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):
@@ -251,29 +240,22 @@ class RandomNormal(RandomInitializer):
         self.stddev = _real(stddev, "stddev", minimum=0)
         super().__init__(seed)
 
+    def _standard_normal(self, shape):
+        return self._rng().standard_normal(shape)
+
     def __call__(self, shape, dtype=None):
         shape, dtype = _shape(shape), _dtype(dtype, floating=True)
-        return (self.mean + self.stddev * self._rng().standard_normal(shape)).astype(dtype)
+        return (self.mean + self.stddev * self._standard_normal(shape)).astype(dtype)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
 
 
-class TruncatedNormal(RandomInitializer):
+class TruncatedNormal(RandomNormal):
     """Normal draws with ``mean`` and ``stddev``; those beyond 2 stddev are redrawn."""
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        self.mean = _real(mean, "mean")
-        self.stddev = _real(stddev, "stddev", minimum=0)
-        super().__init__(seed)
-
-    def __call__(self, shape, dtype=None):
-        shape, dtype = _shape(shape), _dtype(dtype, floating=True)
-        z = _truncated_standard_normal(self._rng(), shape)
-        return (self.mean + self.stddev * z).astype(dtype)
-
-    def get_config(self):
-        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+    def _standard_normal(self, shape):
+        return _truncated_standard_normal(self._rng(), shape)
 
 
 class RandomUniform(RandomInitializer):
@@ -366,6 +348,10 @@ class _FixedVarianceScaling(VarianceScaling):
 
     _preset = {}
 
+    def __init_subclass__(cls, **preset):
+        super().__init_subclass__()
+        cls._preset = preset
+
     def __init__(self, seed=None, input_axes=None, output_axes=None):
         super().__init__(**self._preset, seed=seed, input_axes=input_axes, output_axes=output_axes)
 
@@ -373,40 +359,28 @@ class _FixedVarianceScaling(VarianceScaling):
         return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
-class GlorotUniform(_FixedVarianceScaling):
+class GlorotUniform(_FixedVarianceScaling, scale=1.0, mode="fan_avg", distribution="uniform"):
     """Uniform in ``[-limit, limit]``, limit ``sqrt(6 / (fan_in + fan_out))``."""
 
-    _preset = {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform"}
 
-
-class GlorotNormal(_FixedVarianceScaling):
+class GlorotNormal(_FixedVarianceScaling, scale=1.0, mode="fan_avg", distribution="truncated_normal"):
     """Truncated normal with stddev ``sqrt(2 / (fan_in + fan_out))``."""
 
-    _preset = {"scale": 1.0, "mode": "fan_avg", "distribution": "truncated_normal"}
 
-
-class HeUniform(_FixedVarianceScaling):
+class HeUniform(_FixedVarianceScaling, scale=2.0, mode="fan_in", distribution="uniform"):
     """Uniform in ``[-limit, limit]``, limit ``sqrt(6 / fan_in)``."""
 
-    _preset = {"scale": 2.0, "mode": "fan_in", "distribution": "uniform"}
 
-
-class HeNormal(_FixedVarianceScaling):
+class HeNormal(_FixedVarianceScaling, scale=2.0, mode="fan_in", distribution="truncated_normal"):
     """Truncated normal with stddev ``sqrt(2 / fan_in)``."""
 
-    _preset = {"scale": 2.0, "mode": "fan_in", "distribution": "truncated_normal"}
 
-
-class LecunUniform(_FixedVarianceScaling):
+class LecunUniform(_FixedVarianceScaling, scale=1.0, mode="fan_in", distribution="uniform"):
     """Uniform in ``[-limit, limit]``, limit ``sqrt(3 / fan_in)``."""
 
-    _preset = {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}
 
-
-class LecunNormal(_FixedVarianceScaling):
+class LecunNormal(_FixedVarianceScaling, scale=1.0, mode="fan_in", distribution="truncated_normal"):
     """Truncated normal with stddev ``sqrt(1 / fan_in)``."""
-
-    _preset = {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"}
 
 
 class Orthogonal(RandomInitializer):
@@ -463,35 +437,19 @@ _CLASSES = (
 )
 
 
-# Each class by its own name and by its snake_case name, plus Keras's aliases.
-ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
-ALL_OBJECTS_DICT.update(
-    {
-        "initializer": Initializer,
-        "constant": Constant,
-        "identity": Identity,
-        "ones": Ones,
-        "zeros": Zeros,
-        "glorot_normal": GlorotNormal,
-        "glorot_uniform": GlorotUniform,
-        "he_normal": HeNormal,
-        "he_uniform": HeUniform,
-        "lecun_normal": LecunNormal,
-        "lecun_uniform": LecunUniform,
-        "orthogonal": Orthogonal,
-        "random_normal": RandomNormal,
-        "random_uniform": RandomUniform,
-        "truncated_normal": TruncatedNormal,
-        "variance_scaling": VarianceScaling,
+_registry = Registry(
+    "initializer",
+    _MODULE,
+    Initializer,
+    _CLASSES,
+    aliases={
         "IdentityInitializer": Identity,
         "OrthogonalInitializer": Orthogonal,
         "normal": RandomNormal,
         "uniform": RandomUniform,
         "one": Ones,
         "zero": Zeros,
-    }
+    },
 )
-
-
-_registry = Registry("initializer", _MODULE, Initializer, ALL_OBJECTS_DICT)
+ALL_OBJECTS_DICT = _registry.objects
 serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get

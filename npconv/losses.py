@@ -31,10 +31,10 @@ from __future__ import annotations
 import copy
 import inspect
 import numbers
-import re
 
 import numpy as np
 
+from ._registry import from_keras_dict, keras_dict, snake_case
 from .arguments import invalid
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -437,7 +437,7 @@ class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         if name is not None and not isinstance(name, str):
             raise invalid("name", "a string", name, error=TypeError)
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self.dtype = None if dtype is None else _standardize_dtype(dtype)
 
@@ -548,50 +548,67 @@ class LossFunctionWrapper(Loss):
         return f"<LossFunctionWrapper({getattr(self.fn, '__name__', self.fn)}, kwargs={self._fn_kwargs})>"
 
 
-class MeanSquaredError(LossFunctionWrapper):
+class _BuiltinLoss(LossFunctionWrapper):
+    """A Keras loss class around one of this module's functions.
+
+    The function's keyword arguments are also attributes (``loss.from_logits``),
+    and ``get_config`` lists those named in ``_config_keys``, as Keras does.
+    """
+
+    _config_keys = ()
+
+    def __init__(self, fn, reduction, name, dtype, **kwargs):
+        super().__init__(fn, reduction=reduction, name=name, dtype=dtype, **kwargs)
+        self.__dict__.update(kwargs)
+
+    def get_config(self):
+        return {**Loss.get_config(self), **{key: getattr(self, key) for key in self._config_keys}}
+
+
+class MeanSquaredError(_BuiltinLoss):
     """mean((y_true - y_pred) ** 2) over the last axis, then reduced."""
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
-        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
-
-    def get_config(self):
-        return Loss.get_config(self)
+        super().__init__(mean_squared_error, reduction, name, dtype)
 
 
-class MeanAbsoluteError(LossFunctionWrapper):
+class MeanAbsoluteError(_BuiltinLoss):
     """mean(|y_true - y_pred|) over the last axis, then reduced."""
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
-        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
-
-    def get_config(self):
-        return Loss.get_config(self)
+        super().__init__(mean_absolute_error, reduction, name, dtype)
 
 
-class Huber(LossFunctionWrapper):
+class Huber(_BuiltinLoss):
     """Quadratic for |error| <= delta, linear beyond."""
+
+    # Keras leaves delta out (so its round trip resets it to 1.0); npconv keeps it.
+    _config_keys = ("delta",)
 
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
         if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta >= 0:
             raise invalid("delta", "a non-negative number", delta)
-        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=float(delta))
-        self.delta = float(delta)
-
-    def get_config(self):
-        # Keras leaves delta out (so its round trip resets it to 1.0); npconv keeps it.
-        return {**Loss.get_config(self), "delta": self.delta}
+        super().__init__(huber, reduction, name, dtype, delta=float(delta))
 
 
-def _check_crossentropy_args(from_logits, label_smoothing=0.0):
+def _crossentropy_kwargs(from_logits, label_smoothing=None, **others):
+    """The checked keyword arguments of a crossentropy: from_logits a bool,
+    label_smoothing (unless None) a float in [0, 1], then ``others`` as given."""
     if not isinstance(from_logits, (bool, np.bool_)):
         raise invalid("from_logits", "True or False", from_logits, error=TypeError)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing, error=TypeError)
-    if not 0 <= label_smoothing <= 1:
-        raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing)
+    kwargs = {"from_logits": bool(from_logits)}
+    if label_smoothing is not None:
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+            raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing, error=TypeError)
+        if not 0 <= label_smoothing <= 1:
+            raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing)
+        kwargs["label_smoothing"] = float(label_smoothing)
+    return {**kwargs, **others}
 
 
-class _Crossentropy(LossFunctionWrapper):
+class _Crossentropy(_BuiltinLoss):
+    _config_keys = ("from_logits", "label_smoothing", "axis")
+
     def logits_equivalent(self, activation):
         name = getattr(activation, "__name__", activation)
         if name not in ("softmax", "sigmoid") or getattr(self, "ignore_class", None) is not None:
@@ -614,24 +631,8 @@ class BinaryCrossentropy(_Crossentropy):
         name="binary_crossentropy",
         dtype=None,
     ):
-        _check_crossentropy_args(from_logits, label_smoothing)
-        super().__init__(
-            binary_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=axis,
-        )
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis)
-        return config
+        kwargs = _crossentropy_kwargs(from_logits, label_smoothing, axis=axis)
+        super().__init__(binary_crossentropy, reduction, name, dtype, **kwargs)
 
 
 class CategoricalCrossentropy(_Crossentropy):
@@ -646,30 +647,16 @@ class CategoricalCrossentropy(_Crossentropy):
         name="categorical_crossentropy",
         dtype=None,
     ):
-        _check_crossentropy_args(from_logits, label_smoothing)
+        kwargs = _crossentropy_kwargs(from_logits, label_smoothing)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise invalid("axis", "an integer", axis, error=TypeError)
-        super().__init__(
-            categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=int(axis),
-        )
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = int(axis)
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis)
-        return config
+        super().__init__(categorical_crossentropy, reduction, name, dtype, **kwargs, axis=int(axis))
 
 
 class SparseCategoricalCrossentropy(_Crossentropy):
     """Crossentropy of integer labels; ``ignore_class`` labels count neither in the sum nor the mean."""
+
+    _config_keys = ("from_logits", "ignore_class")
 
     def __init__(
         self,
@@ -680,27 +667,15 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         name="sparse_categorical_crossentropy",
         dtype=None,
     ):
-        _check_crossentropy_args(from_logits)
+        kwargs = _crossentropy_kwargs(from_logits)
         if ignore_class is not None and (
             isinstance(ignore_class, bool) or not isinstance(ignore_class, numbers.Integral)
         ):
             raise invalid("ignore_class", "None or an integer class id", ignore_class, error=TypeError)
+        ignore_class = None if ignore_class is None else int(ignore_class)
         super().__init__(
-            sparse_categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            ignore_class=ignore_class,
-            axis=axis,
+            sparse_categorical_crossentropy, reduction, name, dtype, **kwargs, ignore_class=ignore_class, axis=axis
         )
-        self.from_logits = bool(from_logits)
-        self.ignore_class = None if ignore_class is None else int(ignore_class)
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class)
-        return config
 
 
 _CROSSENTROPY_CLASSES = {
@@ -732,11 +707,6 @@ _ALIASES = {
 
 
 # ---------------------------------------------------------------- lookup
-def _snake_case(name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _standardize_dtype(dtype):
     try:
         name = np.dtype(dtype).name
@@ -757,26 +727,16 @@ def serialize(loss):
         return {"module": "builtins", "class_name": "function", "config": loss.__name__, "registered_name": "function"}
     if not isinstance(loss, Loss):
         raise invalid("loss", "an npconv Loss or loss function", type(loss).__name__, error=TypeError)
-    return {
-        "module": "keras.losses",
-        "class_name": type(loss).__name__,
-        "config": loss.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.losses", loss)
 
 
 def deserialize(config):
     """Inverse of ``serialize``; also takes a bare name."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
-    if config["class_name"] == "function":
+    if isinstance(config, dict) and config.get("class_name") == "function":
         return get(config["config"])
-    cls = _CLASSES.get(config["class_name"])
-    if cls is None:
-        raise invalid("class_name", f"one of {sorted(_CLASSES)}", config["class_name"])
-    return cls.from_config(dict(config.get("config") or {}))
+    return from_keras_dict(config, _CLASSES)
 
 
 def get(identifier, y_true=None, y_pred=None):
@@ -821,9 +781,26 @@ def _crossentropy_for_shapes(identifier, y_true, y_pred):
             identifier,
             "Pass y_true and y_pred, or name the loss ('binary_crossentropy', ...).",
         )
-    true_shape, pred_shape = np.shape(y_true), np.shape(y_pred)
+    kind = label_kind(np.shape(y_true), np.shape(y_pred))
+    return {"binary": binary_crossentropy, "sparse": sparse_categorical_crossentropy}.get(
+        kind, categorical_crossentropy
+    )
+
+
+def label_kind(y_true_shape, y_pred_shape):
+    """Which labels Keras 3's ``compile()`` assumes for 'crossentropy' and 'accuracy'.
+
+    Args:
+        y_true_shape: the labels' shape, rank >= 1.
+        y_pred_shape: the predictions' shape, rank >= 1.
+
+    Returns:
+        ``"binary"`` when y_pred has one column; ``"sparse"`` when y_true has a
+        lower rank, or one column against several; ``"categorical"`` otherwise.
+    """
+    true_shape, pred_shape = tuple(y_true_shape), tuple(y_pred_shape)
     if pred_shape[-1] == 1:
-        return binary_crossentropy
+        return "binary"
     if len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] > 1):
-        return sparse_categorical_crossentropy
-    return categorical_crossentropy
+        return "sparse"
+    return "categorical"

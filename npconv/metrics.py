@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from . import losses
+from ._registry import from_keras_dict, keras_dict, snake_case
 from .arguments import invalid
 from .losses import squeeze_or_expand_to_same_rank
 
@@ -96,7 +97,7 @@ class Metric:
     def __init__(self, name=None, dtype=None):
         if name is not None and not isinstance(name, str):
             raise invalid("name", "a string", name, error=TypeError)
-        self.name = name or losses._snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.dtype = losses._standardize_dtype("float32" if dtype is None else dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -210,9 +211,6 @@ class Accuracy(MeanMetricWrapper):
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class BinaryAccuracy(MeanMetricWrapper):
     """How often (y_pred > threshold) equals the 0/1 label."""
@@ -230,18 +228,12 @@ class CategoricalAccuracy(MeanMetricWrapper):
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """How often argmax(y_pred) equals the integer label."""
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
-
-    def get_config(self):
-        return Metric.get_config(self)
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -250,9 +242,6 @@ class MeanSquaredError(MeanMetricWrapper):
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(losses.mean_squared_error, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class MeanAbsoluteError(MeanMetricWrapper):
     """Mean of losses.mean_absolute_error over samples."""
@@ -260,47 +249,29 @@ class MeanAbsoluteError(MeanMetricWrapper):
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(losses.mean_absolute_error, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class BinaryCrossentropy(MeanMetricWrapper):
     """Mean of losses.binary_crossentropy over samples."""
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
-        losses._check_crossentropy_args(from_logits, label_smoothing)
-        super().__init__(
-            losses.binary_crossentropy,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-        )
+        kwargs = losses._crossentropy_kwargs(from_logits, label_smoothing)
+        super().__init__(losses.binary_crossentropy, name=name, dtype=dtype, **kwargs)
 
 
 class CategoricalCrossentropy(MeanMetricWrapper):
     """Mean of losses.categorical_crossentropy over samples."""
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0, axis=-1):
-        losses._check_crossentropy_args(from_logits, label_smoothing)
-        super().__init__(
-            losses.categorical_crossentropy,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=axis,
-        )
+        kwargs = losses._crossentropy_kwargs(from_logits, label_smoothing, axis=axis)
+        super().__init__(losses.categorical_crossentropy, name=name, dtype=dtype, **kwargs)
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
     """Mean of losses.sparse_categorical_crossentropy over samples."""
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, axis=-1):
-        losses._check_crossentropy_args(from_logits)
-        super().__init__(
-            losses.sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=bool(from_logits), axis=axis
-        )
+        kwargs = losses._crossentropy_kwargs(from_logits, axis=axis)
+        super().__init__(losses.sparse_categorical_crossentropy, name=name, dtype=dtype, **kwargs)
 
 
 class _ShapeResolvedAccuracy(Metric):
@@ -342,7 +313,7 @@ _CLASSES = {
         SparseCategoricalCrossentropy,
     )
 }
-_BY_NAME = {losses._snake_case(name): cls for name, cls in _CLASSES.items()}
+_BY_NAME = {snake_case(name): cls for name, cls in _CLASSES.items()}
 _BY_NAME.update(
     {
         "mse": MeanSquaredError,
@@ -357,14 +328,11 @@ _BY_NAME.update(
 
 def accuracy_for_shapes(y_true_shape, y_pred_shape, name="accuracy"):
     """Keras 3's choice for 'accuracy': binary, sparse or categorical, from the shapes."""
-    true_shape, pred_shape = tuple(y_true_shape), tuple(y_pred_shape)
-    if not true_shape or not pred_shape:
-        raise invalid("y_pred", "arrays of rank >= 1 to choose the accuracy variant", f"shape {pred_shape}")
-    if pred_shape[-1] == 1:
-        return BinaryAccuracy(name=name)
-    if len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] > 1):
-        return SparseCategoricalAccuracy(name=name)
-    return CategoricalAccuracy(name=name)
+    if not tuple(y_true_shape) or not tuple(y_pred_shape):
+        raise invalid("y_pred", "arrays of rank >= 1 to choose the accuracy variant", f"shape {tuple(y_pred_shape)}")
+    kind = losses.label_kind(y_true_shape, y_pred_shape)
+    cls = {"binary": BinaryAccuracy, "sparse": SparseCategoricalAccuracy}.get(kind, CategoricalAccuracy)
+    return cls(name=name)
 
 
 def _names():
@@ -412,21 +380,11 @@ def serialize(metric):
         metric = metric.resolved if metric.resolved is not None else Accuracy(name=metric.name)
     if not isinstance(metric, Metric) or type(metric) is MeanMetricWrapper:
         raise invalid("metric", "a built-in npconv Metric", type(metric).__name__, error=TypeError)
-    return {
-        "module": "keras.metrics",
-        "class_name": type(metric).__name__,
-        "config": metric.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.metrics", metric)
 
 
 def deserialize(config):
     """Inverse of ``serialize``; also takes a bare name."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
-    cls = _CLASSES.get(config["class_name"])
-    if cls is None:
-        raise invalid("class_name", f"one of {sorted(_CLASSES)}", config["class_name"])
-    return cls.from_config(dict(config.get("config") or {}))
+    return from_keras_dict(config, _CLASSES)

@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from ._registry import Registry
+from ._registry import Configurable, Registry
 from .arguments import invalid
 
 _MODULE = "keras.regularizers"
@@ -44,7 +44,7 @@ def _array(x):
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``regularizer(x) -> penalty``; the base penalty is 0."""
 
     def __call__(self, x):
@@ -53,17 +53,6 @@ class Regularizer:
     def gradient(self, x):
         """d penalty / d x, with x's shape (sign(0) = 0, as TensorFlow's abs)."""
         return np.zeros_like(_array(x))
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):
@@ -184,25 +173,12 @@ class OrthogonalRegularizer(Regularizer):
 # --------------------------------------------------------------------------
 # names, serialization
 # --------------------------------------------------------------------------
-ALL_OBJECTS_DICT = {
-    "Regularizer": Regularizer,
-    "L1": L1,
-    "L2": L2,
-    "L1L2": L1L2,
-    "OrthogonalRegularizer": OrthogonalRegularizer,
-    "regularizer": Regularizer,
-    "l1": L1,
-    "l2": L2,
-    "l1l2": L1L2,
-    "orthogonal_regularizer": OrthogonalRegularizer,
-}
-
-
 _registry = Registry(
     "regularizer",
     _MODULE,
     Regularizer,
-    ALL_OBJECTS_DICT,
+    (Regularizer, L1, L2, L1L2, OrthogonalRegularizer),
     hints={"l1_l2": "For both penalties use L1L2(l1=..., l2=...); Keras 3 has no 'l1_l2' name."},
 )
+ALL_OBJECTS_DICT = _registry.objects
 serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get

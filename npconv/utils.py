@@ -6,15 +6,14 @@ import random
 
 import numpy as np
 
+from .arguments import invalid
+from .initializers import set_global_seed
+
 
 def set_random_seed(seed):
     """Seed every random draw npconv makes (initializers, Dropout, fit's
     shuffling), plus Python's and NumPy's global generators."""
-    from .initializers import set_global_seed
-
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        from .arguments import invalid
-
         raise invalid("seed", "an int", seed, error=TypeError)
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)

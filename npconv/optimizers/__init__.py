@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 
+from .._registry import keras_dict
 from ..arguments import invalid
 from . import schedules
 from .adam import Adam, AdamW
@@ -26,12 +27,7 @@ def serialize(optimizer):
     """Keras's serialized form: {'module', 'class_name', 'config', 'registered_name'}."""
     if not isinstance(optimizer, Optimizer):
         raise invalid("optimizer", "an npconv optimizer", type(optimizer).__name__, error=TypeError)
-    return {
-        "module": "keras.optimizers",
-        "class_name": type(optimizer).__name__,
-        "config": optimizer.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.optimizers", optimizer)
 
 
 def deserialize(config):

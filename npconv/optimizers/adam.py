@@ -27,22 +27,9 @@ class Adam(Optimizer):
         beta_2=0.999,
         epsilon=1e-7,
         amsgrad=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate, **kwargs)
         self.beta_1 = check_number(beta_1, "beta_1", 0, 1)
         self.beta_2 = check_number(beta_2, "beta_2", 0, 1)
         self.epsilon = check_number(epsilon, "epsilon", 0)
@@ -78,35 +65,10 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: before each Adam step,
     ``w -= w * weight_decay * lr`` (lr undecayed by Adam's bias correction)."""
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        weight_decay=0.004,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
         if weight_decay is None:
             raise ValueError(
                 "Invalid value for argument `weight_decay`. Expected a number >= 0 (AdamW decays the "
                 "weights; use Adam for none). Received: weight_decay=None"
             )
-        super().__init__(
-            learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)

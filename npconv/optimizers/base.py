@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from .._registry import snake_case
 from ..arguments import invalid
 from . import schedules
 
@@ -34,11 +35,6 @@ _UNSUPPORTED_DEFAULTS = {
     "loss_scale_factor": None,
     "gradient_accumulation_steps": None,
 }
-
-
-def _snake_case(name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def keras_cast(value, dtype):
@@ -120,7 +116,7 @@ class Optimizer:
             )
         if name is not None and not isinstance(name, str):
             raise invalid("name", "a string", name, error=TypeError)
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.weight_decay = check_number(weight_decay, "weight_decay", 0, allow_none=True)
         self.clipnorm = check_number(clipnorm, "clipnorm", 0, allow_none=True)
         self.clipvalue = check_number(clipvalue, "clipvalue", 0, allow_none=True)

@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from .._registry import from_keras_dict, keras_dict
 from ..arguments import invalid
 
 __all__ = [
@@ -166,19 +167,9 @@ def serialize(schedule):
     """Keras's serialized form of a schedule."""
     if not isinstance(schedule, LearningRateSchedule):
         raise invalid("schedule", "a LearningRateSchedule", type(schedule).__name__, error=TypeError)
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": type(schedule).__name__,
-        "config": schedule.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.optimizers.schedules", schedule)
 
 
 def deserialize(config):
     """Inverse of ``serialize``."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
-    cls = _CLASSES.get(config["class_name"])
-    if cls is None:
-        raise invalid("class_name", f"one of {sorted(_CLASSES)}", config["class_name"])
-    return cls.from_config(dict(config.get("config") or {}))
+    return from_keras_dict(config, _CLASSES)
