@@ -21,9 +21,23 @@ places where TF's chain rule differs from the mathematical derivative:
 - the fused softmax crossentropy kernels return ``softmax - labels`` as the
   logits gradient, even when the labels do not sum to 1.
 
-Each forward function returns ``(values, backward, mask)``: ``backward(dvalues)``
-is the gradient with respect to ``y_pred`` given the gradient with respect to
-``values``; ``mask`` marks the entries that count (``ignore_class``) or is None.
+How the gradients are written: as everywhere in npconv, a backward takes the
+gradient with respect to an output and returns the gradient with respect to an
+input (layers: ``backward(dy) -> dx``; activations: ``gradient(x, y, dy) -> dx``).
+Here each loss has one ``_<loss>_forward(y_true, y_pred, **arguments)``, whose
+derivative is written right beside the forward formula, and which returns
+``(values, backward, mask)``:
+
+- ``values``: the per-sample losses, ``(batch, ...)``;
+- ``backward(d_values) -> d_y_pred``: the gradient with respect to ``y_pred``
+  given the gradient with respect to ``values``;
+- ``mask``: where the entries count (``ignore_class``), or None.
+
+The derivative is a closure rather than a separate function in a table (as the
+activations have) because it reuses what the forward computed: the clipped
+probabilities and where the clip passes, the softmax, the label mask.
+``reduce_weighted_values`` then returns ``(loss, backward)`` with
+``backward() -> d_values``, and ``Loss.value_and_gradient`` chains the two.
 """
 
 from __future__ import annotations
@@ -132,15 +146,23 @@ def _clip_probabilities(p):
     return np.clip(p, low, high), (p >= low) & (p <= high)
 
 
-def _mean_last(values):
-    """mean over axis -1 and its backward."""
-    n = values.shape[-1] if values.ndim else 1
-    out = values.mean(axis=-1)
+def _mean_over(per_element, d_per_element, axis=-1, passes=None):
+    """The mean of a per-element loss over ``axis``, as a forward's ``(values, backward, mask)``.
 
-    def backward(dout):
-        return np.broadcast_to(np.expand_dims(dout / values.dtype.type(n), -1), values.shape)
+    Args:
+        per_element: the elementwise loss, y_pred's shape.
+        d_per_element: its derivative with respect to y_pred, same shape.
+        axis: the axis averaged away.
+        passes: None, or where the gradient passes (it is 0 elsewhere).
+    """
+    n = per_element.dtype.type(per_element.shape[axis])
+    values = per_element.mean(axis=axis)
 
-    return out, backward
+    def backward(d_values):
+        d_y_pred = d_per_element * (np.expand_dims(d_values, axis) / n)
+        return d_y_pred if passes is None else np.where(passes, d_y_pred, 0)
+
+    return values, backward, None
 
 
 def _log_softmax(logits, axis):
@@ -152,15 +174,13 @@ def _log_softmax(logits, axis):
 
 # ------------------------------------------------------ forward / backward
 def _mse_forward(y_true, y_pred):
-    error = y_true - y_pred
-    values, mean_backward = _mean_last(np.square(error))
-    return values, lambda d: -2 * error * mean_backward(d), None
+    error = y_pred - y_true
+    return _mean_over(np.square(error), 2 * error)
 
 
 def _mae_forward(y_true, y_pred):
-    error = y_true - y_pred
-    values, mean_backward = _mean_last(np.abs(error))
-    return values, lambda d: -np.sign(error) * mean_backward(d), None
+    error = y_pred - y_true
+    return _mean_over(np.abs(error), np.sign(error))
 
 
 def _huber_forward(y_true, y_pred, delta=1.0):
@@ -170,12 +190,8 @@ def _huber_forward(y_true, y_pred, delta=1.0):
     half = y_pred.dtype.type(0.5)
     quadratic = abs_error <= delta
     per_element = np.where(quadratic, half * np.square(error), delta * abs_error - half * np.square(delta))
-    values, mean_backward = _mean_last(per_element)
-
-    def backward(d):
-        return np.where(quadratic, error, delta * np.sign(error)) * mean_backward(d)
-
-    return values, backward, None
+    d_per_element = np.where(quadratic, error, delta * np.sign(error))
+    return _mean_over(per_element, d_per_element)
 
 
 def _sigmoid_xent_logits(labels, logits):
@@ -193,21 +209,13 @@ def _bce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        elementwise, d_elementwise = _sigmoid_xent_logits(y_true, y_pred)
+        per_element, d_per_element = _sigmoid_xent_logits(y_true, y_pred)
         passes = None
     else:
         clipped, passes = _clip_probabilities(y_pred)
-        elementwise = -(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
-        d_elementwise = -y_true / clipped + (1 - y_true) / (1 - clipped)
-    axis = _check_axis(axis, y_pred.ndim)
-    n = y_pred.dtype.type(y_pred.shape[axis])
-    values = elementwise.mean(axis=axis)
-
-    def backward(d):
-        grad = d_elementwise * (np.expand_dims(d, axis) / n)
-        return grad if passes is None else np.where(passes, grad, 0)
-
-    return values, backward, None
+        per_element = -(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
+        d_per_element = -y_true / clipped + (1 - y_true) / (1 - clipped)
+    return _mean_over(per_element, d_per_element, _check_axis(axis, y_pred.ndim), passes)
 
 
 def _softmax_xent_logits(labels, logits, axis):
@@ -227,14 +235,14 @@ def _cce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     if from_logits:
         values, d_logits = _softmax_xent_logits(y_true, y_pred, axis)
-        return values, lambda d: np.expand_dims(d, axis) * d_logits, None
+        return values, lambda d_values: np.expand_dims(d_values, axis) * d_logits, None
     total = y_pred.sum(axis=axis, keepdims=True)
     normalized = y_pred / total
     clipped, passes = _clip_probabilities(normalized)
     values = -np.sum(y_true * np.log(clipped), axis=axis)
 
-    def backward(d):
-        d_normalized = np.where(passes, -np.expand_dims(d, axis) * y_true / clipped, 0)
+    def backward(d_values):
+        d_normalized = np.where(passes, -np.expand_dims(d_values, axis) * y_true / clipped, 0)
         d_total = np.sum(d_normalized * (-y_pred / total / total), axis=axis, keepdims=True)
         return d_normalized / total + d_total
 
@@ -299,7 +307,7 @@ def _scce_forward(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1)
     if valid is not None:
         values = np.where(valid, values, 0)
         d_y_pred = np.where(valid[..., None], d_y_pred, 0)
-    return values, lambda d: d[..., None] * d_y_pred, valid
+    return values, lambda d_values: d_values[..., None] * d_y_pred, valid
 
 
 # ----------------------------------------------------------- function form
@@ -513,7 +521,7 @@ class LossFunctionWrapper(Loss):
             return forward(y_true, y_pred, **self._fn_kwargs)
         values = np.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
 
-        def backward(_):
+        def backward(d_values):
             raise ValueError(
                 f"The loss function {getattr(self.fn, '__name__', self.fn)!r} has no gradient in npconv. "
                 f"Subclass npconv.losses.Loss and implement forward(y_true, y_pred) returning "
