@@ -99,7 +99,16 @@ def _prepare(y_true, y_pred, dtype=None):
 
 
 def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
-    """Keras's rule: if the ranks differ by one and the longer ends in 1, match them."""
+    """Keras's rank matching: where two ranks differ by one and the longer ends in 1, match them.
+
+    Args:
+        x1, x2: arrays, e.g. y_true ``(batch, 1)`` and y_pred ``(batch,)``.
+        expand_rank_1: if the shorter one has rank 1, give it a trailing axis
+            instead of dropping the longer one's.
+
+    Returns:
+        ``(x1, x2)``, unchanged unless the rule applies.
+    """
     if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
         if x2.ndim == 1 and expand_rank_1:
             x2 = x2[..., None]
@@ -318,32 +327,118 @@ def _function(forward, y_true, y_pred, **kwargs):
 
 
 def mean_squared_error(y_true, y_pred):
-    """mean((y_true - y_pred) ** 2, axis=-1): (batch, ..., d) -> (batch, ...)."""
+    """Mean squared error over the last axis: ``mean((y_true - y_pred) ** 2, axis=-1)``.
+
+    Args:
+        y_true: targets, ``(batch, ..., d)``.
+        y_pred: predictions, same shape (a trailing axis of 1 may be missing on either).
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+
+    Example:
+        >>> mean_squared_error([[0.0, 1.0]], [[1.0, 1.0]])
+        array([0.5])
+    """
     return _function(_mse_forward, y_true, y_pred)
 
 
 def mean_absolute_error(y_true, y_pred):
-    """mean(|y_true - y_pred|, axis=-1): (batch, ..., d) -> (batch, ...)."""
+    """Mean absolute error over the last axis: ``mean(|y_true - y_pred|, axis=-1)``.
+
+    Args:
+        y_true: targets, ``(batch, ..., d)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+    """
     return _function(_mae_forward, y_true, y_pred)
 
 
 def huber(y_true, y_pred, delta=1.0):
-    """mean of 0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2, over axis -1."""
+    """Huber loss over the last axis: quadratic near zero, linear beyond ``delta``.
+
+    With ``e = y_pred - y_true``, each element costs ``0.5 * e**2`` where
+    ``|e| <= delta`` and ``delta * |e| - 0.5 * delta**2`` elsewhere; the result
+    is their mean over the last axis.
+
+    Args:
+        y_true: targets, ``(batch, ..., d)``.
+        y_pred: predictions, same shape.
+        delta: where the quadratic part turns linear, ``>= 0``.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+    """
     return _function(_huber_forward, y_true, y_pred, delta=delta)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """Elementwise binary crossentropy, averaged over ``axis``."""
+    """Binary crossentropy of 0/1 targets, averaged over ``axis``.
+
+    Each element costs ``-(t * log(p) + (1 - t) * log(1 - p))``, with ``p`` the
+    probability clipped to ``[1e-7, 1 - 1e-7]`` (or ``sigmoid(y_pred)``, computed
+    stably, when ``from_logits``).
+
+    Args:
+        y_true: targets in [0, 1], ``(batch, ..., d)``.
+        y_pred: probabilities, or logits if ``from_logits``; y_true's shape.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; targets become ``t * (1 - s) + 0.5 * s``.
+        axis: the axis averaged away.
+
+    Returns:
+        Per-sample losses, y_pred's shape without ``axis``.
+
+    Example:
+        >>> binary_crossentropy([[1.0, 0.0]], [[0.9, 0.2]]).round(4)
+        array([0.1643])
+    """
     return _function(_bce_forward, y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """-sum(y_true * log(y_pred), axis) for one-hot y_true."""
+    """Crossentropy of one-hot (or soft) targets: ``-sum(y_true * log(p), axis)``.
+
+    For probabilities, y_pred is first divided by its sum over ``axis`` and then
+    clipped to ``[1e-7, 1 - 1e-7]``; for logits, ``p = softmax(y_pred)``, computed
+    as a stable log-softmax.
+
+    Args:
+        y_true: one row of class weights per sample, ``(batch, ..., classes)``.
+        y_pred: probabilities, or logits if ``from_logits``; y_true's shape.
+        from_logits: whether y_pred holds logits.
+        label_smoothing: in [0, 1]; targets become ``t * (1 - s) + s / classes``.
+        axis: the class axis.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+
+    Example:
+        >>> categorical_crossentropy([[0.0, 1.0, 0.0]], [[0.1, 0.8, 0.1]]).round(4)
+        array([0.2231])
+    """
     return _function(_cce_forward, y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
-    """Crossentropy with integer labels y_true: (batch, ...) and y_pred: (batch, ..., classes)."""
+    """Crossentropy of integer class labels: ``-log(p[label])``.
+
+    Args:
+        y_true: class indices, ``(batch, ...)`` or ``(batch, ..., 1)``.
+        y_pred: probabilities, or logits if ``from_logits``, ``(batch, ..., classes)``.
+        from_logits: whether y_pred holds logits.
+        ignore_class: a label whose entries give a loss of 0 (None: none).
+        axis: must be -1, the class axis.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+
+    Example:
+        >>> sparse_categorical_crossentropy([1], [[0.1, 0.8, 0.1]]).round(4)
+        array([0.2231])
+    """
     return _function(_scce_forward, y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class, axis=axis)
 
 
@@ -365,7 +460,12 @@ def standardize_reduction(reduction):
 
 
 def _mask_weight(mask, reduction, dtype):
-    """Keras's apply_mask: masked entries weigh 0; under means the rest weigh total/valid."""
+    """Checks a ``reduction`` name; None becomes ``"none"``.
+
+    Args:
+        reduction: one of ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+            ``"mean_with_sample_weight"``, ``"none"`` or None.
+    """
     if reduction in ("mean", "sum_over_batch_size"):
         valid = mask.sum(dtype=dtype)
         ratio = dtype.type(mask.size) / valid if valid else dtype.type(0)
@@ -387,9 +487,20 @@ def _combine_weights(sample_weight, mask, values, reduction):
 
 
 def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum_over_batch_size"):
-    """Keras's reduction of per-sample ``values``; returns (loss, backward).
+    """Keras's reduction of per-sample losses, and its backward.
 
-    ``backward()`` is d(loss)/d(values) (the sum's gradient for 'none').
+    Args:
+        values: per-sample losses, ``(batch, ...)``.
+        sample_weight: None, or weights that broadcast against ``values``, e.g. ``(batch,)``.
+        mask: None, or a boolean array of values' shape: where entries count.
+        reduction: how to combine: ``"sum_over_batch_size"`` (and ``"mean"``)
+            divide the weighted sum by the number of entries, ``"sum"`` does not
+            divide, ``"mean_with_sample_weight"`` divides by the sum of the
+            weights, ``"none"`` keeps the weighted values.
+
+    Returns:
+        ``(loss, backward)``: ``backward()`` is d(loss)/d(values), values' shape
+        (for ``"none"``, the gradient of the sum).
     """
     reduction = standardize_reduction(reduction)
     sample_weight = _combine_weights(sample_weight, mask, values, reduction)
@@ -432,14 +543,18 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
 
 # ------------------------------------------------------------------ classes
 class Loss:
-    """Base of every loss: reduce ``call``'s per-sample values, and differentiate.
+    """Base of every loss: per-sample values, reduced, and their gradient.
 
     Subclasses implement ``forward(y_true, y_pred) -> (values, backward, mask)``
-    on arrays already cast to the computation dtype.
+    on arrays already cast to the computation dtype (see the module docstring).
 
-    ``dtype=None`` computes in y_pred's float dtype (float32 for integer
-    y_pred). Keras computes in ``keras.config.floatx()`` (float32) unless told;
-    pass ``dtype='float32'`` to reproduce that for float64 inputs.
+    Args:
+        name: the name logged for this loss; the snake_case class name by default.
+        reduction: how per-sample values combine into one number; see
+            ``reduce_weighted_values``.
+        dtype: None computes in y_pred's float dtype (float32 for integer y_pred).
+            Keras computes in ``keras.config.floatx()`` (float32) unless told;
+            pass ``dtype='float32'`` to reproduce that for float64 inputs.
     """
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
@@ -450,10 +565,28 @@ class Loss:
         self.dtype = None if dtype is None else _standardize_dtype(dtype)
 
     def forward(self, y_true, y_pred):
+        """Per-sample values and their backward: ``(values, backward, mask)``.
+
+        Args:
+            y_true: targets, already in the computation dtype.
+            y_pred: predictions, ``(batch, ...)``, likewise.
+
+        Returns:
+            ``values`` ``(batch, ...)``; ``backward(d_values) -> d_y_pred``;
+            ``mask``, a boolean array of values' shape or None.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement forward(y_true, y_pred).")
 
     def call(self, y_true, y_pred):
-        """Per-sample loss values, before reduction."""
+        """Per-sample loss values, before reduction.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+
+        Returns:
+            An array, ``(batch, ...)`` (the loss's reduced axis removed).
+        """
         y_true, y_pred = _prepare(y_true, y_pred, self.dtype)
         return self.forward(y_true, y_pred)[0]
 
@@ -464,12 +597,31 @@ class Loss:
         return loss, backward, reduce_backward, y_pred
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss as a float (an array for reduction='none')."""
+        """The reduced loss of a batch.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights, e.g. ``(batch,)``.
+
+        Returns:
+            A float (an array of per-sample losses for ``reduction="none"``).
+        """
         loss = self._run(y_true, y_pred, sample_weight)[0]
         return loss if self.reduction == "none" else float(loss)
 
     def value_and_gradient(self, y_true, y_pred, sample_weight=None):
-        """(loss, d loss / d y_pred) in one pass; the gradient has y_pred's shape."""
+        """The reduced loss and its gradient with respect to ``y_pred``, in one pass.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights.
+
+        Returns:
+            ``(loss, d_y_pred)``: loss as ``__call__`` returns it; d_y_pred has
+            y_pred's shape (and its dtype, when float).
+        """
         y_pred_in = np.asarray(y_pred)
         loss, backward, reduce_backward, y_pred = self._run(y_true, y_pred, sample_weight)
         grad = np.asarray(backward(reduce_backward()), dtype=y_pred.dtype).reshape(y_pred_in.shape)
@@ -478,7 +630,13 @@ class Loss:
         return (loss if self.reduction == "none" else float(loss)), grad
 
     def gradient(self, y_true, y_pred, sample_weight=None):
-        """d(reduced loss)/d(y_pred), same shape as y_pred (for 'none': of the sum)."""
+        """d(reduced loss)/d(y_pred), y_pred's shape (for ``reduction="none"``: of the sum).
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights.
+        """
         return self.value_and_gradient(y_true, y_pred, sample_weight)[1]
 
     def logits_equivalent(self, activation):
@@ -494,10 +652,12 @@ class Loss:
         return None
 
     def get_config(self):
+        """The constructor arguments, as Keras lists them."""
         return {"name": self.name, "reduction": self.reduction}
 
     @classmethod
     def from_config(cls, config):
+        """A new loss from ``get_config()``'s dict."""
         return cls(**config)
 
     def __repr__(self):
@@ -505,7 +665,18 @@ class Loss:
 
 
 class LossFunctionWrapper(Loss):
-    """A loss function as a Loss: Keras's rank matching, then ``fn(y_true, y_pred, **kwargs)``."""
+    """A loss function used as a Loss: Keras's rank matching, then ``fn(y_true, y_pred, **kwargs)``.
+
+    The functions of this module have exact gradients. Any other ``fn`` gives
+    values only; for its gradient, subclass ``Loss`` and implement ``forward``.
+
+    Args:
+        fn: a function ``fn(y_true, y_pred, **kwargs)`` returning per-sample losses.
+        reduction: see ``Loss``.
+        name: the logged name; ``fn.__name__`` by default.
+        dtype: see ``Loss``.
+        **kwargs: passed to ``fn`` on every call.
+    """
 
     def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         if not callable(fn):
@@ -515,6 +686,7 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def forward(self, y_true, y_pred):
+        """``fn``'s values after rank matching, with its gradient when ``fn`` is one of this module's."""
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         forward = _FORWARDS.get(self.fn)
         if forward is not None:
@@ -574,21 +746,56 @@ class _BuiltinLoss(LossFunctionWrapper):
 
 
 class MeanSquaredError(_BuiltinLoss):
-    """mean((y_true - y_pred) ** 2) over the last axis, then reduced."""
+    """Mean of squared errors over the last axis, reduced over the batch.
+
+    Args:
+        reduction: see ``Loss``; the mean over the batch by default.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = MeanSquaredError()
+        >>> loss([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]])
+        0.5
+        >>> loss.gradient([[0.0, 1.0]], [[1.0, 1.0]])
+        array([[1., 0.]])
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, reduction, name, dtype)
 
 
 class MeanAbsoluteError(_BuiltinLoss):
-    """mean(|y_true - y_pred|) over the last axis, then reduced."""
+    """Mean of absolute errors over the last axis, reduced over the batch.
+
+    Args:
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> MeanAbsoluteError()([[0.0, 1.0]], [[1.0, 1.0]])
+        0.5
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
         super().__init__(mean_absolute_error, reduction, name, dtype)
 
 
 class Huber(_BuiltinLoss):
-    """Quadratic for |error| <= delta, linear beyond."""
+    """Huber loss: quadratic for errors up to ``delta``, linear beyond; see ``huber``.
+
+    Args:
+        delta: where the quadratic part turns linear, ``>= 0``. Keras's own
+            ``get_config`` leaves it out; npconv keeps it.
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> Huber(delta=1.0)([[0.0]], [[3.0]])
+        2.5
+    """
 
     # Keras leaves delta out (so its round trip resets it to 1.0); npconv keeps it.
     _config_keys = ("delta",)
@@ -628,7 +835,24 @@ class _Crossentropy(_BuiltinLoss):
 
 
 class BinaryCrossentropy(_Crossentropy):
-    """Crossentropy of 0/1 labels, averaged over ``axis`` (probabilities clipped to [1e-7, 1 - 1e-7])."""
+    """Crossentropy of 0/1 targets, averaged over ``axis``; see ``binary_crossentropy``.
+
+    Shapes: ``y_true`` and ``y_pred`` are ``(batch, ..., d)``; the per-sample
+    losses drop ``axis``.
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities in [0, 1].
+        label_smoothing: in [0, 1]; pulls the targets towards 0.5.
+        axis: the axis averaged away.
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = BinaryCrossentropy(from_logits=True)
+        >>> round(loss([[1.0], [0.0]], [[2.0], [-1.0]]), 4)
+        0.2201
+    """
 
     def __init__(
         self,
@@ -644,7 +868,30 @@ class BinaryCrossentropy(_Crossentropy):
 
 
 class CategoricalCrossentropy(_Crossentropy):
-    """Crossentropy of one-hot labels along ``axis``."""
+    """Crossentropy of one-hot targets along ``axis``; see ``categorical_crossentropy``.
+
+    Probabilities are renormalised to sum to 1 along ``axis`` and clipped to
+    ``[1e-7, 1 - 1e-7]``; with ``from_logits`` the softmax is folded into a stable
+    log-softmax, and the gradient with respect to the logits is ``softmax - y_true``.
+
+    Shapes: ``y_true`` and ``y_pred`` are ``(batch, ..., classes)``; the
+    per-sample losses are ``(batch, ...)``.
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; mixes the targets with the uniform distribution.
+        axis: the class axis.
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = CategoricalCrossentropy()
+        >>> round(loss([[0.0, 1.0, 0.0]], [[0.1, 0.8, 0.1]]), 4)
+        0.2231
+        >>> loss.gradient([[0.0, 1.0]], [[0.5, 0.5]])
+        array([[ 1., -1.]])
+    """
 
     def __init__(
         self,
@@ -662,7 +909,25 @@ class CategoricalCrossentropy(_Crossentropy):
 
 
 class SparseCategoricalCrossentropy(_Crossentropy):
-    """Crossentropy of integer labels; ``ignore_class`` labels count neither in the sum nor the mean."""
+    """Crossentropy of integer labels; see ``sparse_categorical_crossentropy``.
+
+    Shapes: ``y_true`` is ``(batch, ...)`` (or ``(batch, ..., 1)``), ``y_pred``
+    is ``(batch, ..., classes)``; the per-sample losses are ``(batch, ...)``.
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities.
+        ignore_class: a label whose entries count neither in the sum nor in the
+            mean (None: every label counts).
+        reduction: see ``Loss``.
+        axis: must be -1, the class axis.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = SparseCategoricalCrossentropy(from_logits=True)
+        >>> round(loss([0, 1], [[2.0, 0.0], [0.0, 2.0]]), 4)
+        0.1269
+    """
 
     _config_keys = ("from_logits", "ignore_class")
 
@@ -730,7 +995,11 @@ def _names():
 
 
 def serialize(loss):
-    """Keras's serialized form: {'module', 'class_name', 'config', 'registered_name'}."""
+    """Keras's serialized form of a loss: ``{"module", "class_name", "config", "registered_name"}``.
+
+    Args:
+        loss: a Loss, or one of this module's functions.
+    """
     if inspect.isfunction(loss):
         return {"module": "builtins", "class_name": "function", "config": loss.__name__, "registered_name": "function"}
     if not isinstance(loss, Loss):
@@ -739,7 +1008,11 @@ def serialize(loss):
 
 
 def deserialize(config):
-    """Inverse of ``serialize``; also takes a bare name."""
+    """A Loss from ``serialize``'s dict, or from a name.
+
+    Args:
+        config: a serialized dict, or a name accepted by ``get``.
+    """
     if isinstance(config, str):
         return get(config)
     if isinstance(config, dict) and config.get("class_name") == "function":
@@ -748,13 +1021,22 @@ def deserialize(config):
 
 
 def get(identifier, y_true=None, y_pred=None):
-    """A Loss object from a name, a dict config, a class, a function or a Loss.
+    """A Loss from a name, a dict config, a class, a function or a Loss.
 
-    Names are Keras's: class names ('BinaryCrossentropy'), function names
-    ('binary_crossentropy') and the aliases 'mse', 'mae', 'bce'. Functions come
-    back wrapped in a LossFunctionWrapper named after the identifier, as
-    Keras's compile() wraps them. 'crossentropy' / 'ce' pick binary, sparse or
-    categorical from the shapes of y_true and y_pred, as Keras's compile() does.
+    Names are Keras's: class names (``"BinaryCrossentropy"``), function names
+    (``"binary_crossentropy"``) and the aliases ``"mse"``, ``"mae"``, ``"bce"``.
+    Functions come back wrapped in a LossFunctionWrapper named after the
+    identifier, as Keras's ``compile()`` wraps them. ``"crossentropy"`` /
+    ``"ce"`` pick binary, sparse or categorical from the shapes (``label_kind``).
+
+    Args:
+        identifier: None (gives None), a name, a dict, a Loss class or instance, or a callable.
+        y_true: optional example targets, used only to resolve ``"crossentropy"``.
+        y_pred: optional example predictions, likewise.
+
+    Example:
+        >>> get("mse")
+        <LossFunctionWrapper(mean_squared_error, kwargs={})>
     """
     if identifier is None:
         return None
