@@ -48,7 +48,15 @@ __all__ = [
 
 # ----------------------------------------------------------- per-sample fns
 def accuracy(y_true, y_pred):
-    """1.0 where y_true == y_pred, elementwise."""
+    """1.0 where y_pred equals y_true exactly, else 0.0.
+
+    Args:
+        y_true: targets, ``(batch, ...)``.
+        y_pred: predictions, same shape (a trailing axis of 1 may differ).
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+    """
     y_pred = np.asarray(y_pred)
     y_true = np.asarray(y_true).astype(y_pred.dtype, copy=False)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -56,13 +64,30 @@ def accuracy(y_true, y_pred):
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    """1.0 where (y_pred > threshold) equals y_true, elementwise."""
+    """1.0 where ``y_pred > threshold`` agrees with the 0/1 target, elementwise.
+
+    Args:
+        y_true: 0/1 targets, ``(batch, ...)``.
+        y_pred: probabilities (or scores), same shape.
+        threshold: the cut between 0 and 1.
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+    """
     y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     return (y_true == (y_pred > threshold).astype(y_true.dtype)).astype("float32")
 
 
 def categorical_accuracy(y_true, y_pred):
-    """1.0 where argmax(y_true) == argmax(y_pred) over the last axis."""
+    """1.0 where ``argmax(y_true) == argmax(y_pred)`` over the last axis.
+
+    Args:
+        y_true: one-hot targets, ``(batch, ..., classes)``.
+        y_pred: scores, ``(batch, ..., classes)``.
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+    """
     y_true = np.argmax(np.asarray(y_true), axis=-1)
     y_pred = np.asarray(y_pred)
     original_shape = y_true.shape
@@ -74,7 +99,19 @@ def categorical_accuracy(y_true, y_pred):
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
-    """1.0 where the integer label y_true == argmax(y_pred) over the last axis."""
+    """1.0 where the integer label equals ``argmax(y_pred)`` over the last axis.
+
+    Args:
+        y_true: class indices, ``(batch, ...)`` or ``(batch, ..., 1)``.
+        y_pred: scores, ``(batch, ..., classes)``.
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+
+    Example:
+        >>> sparse_categorical_accuracy([1, 0], [[0.2, 0.8], [0.3, 0.7]])
+        array([1., 0.], dtype=float32)
+    """
     y_pred = np.asarray(y_pred)
     y_true = np.asarray(y_true)
     y_true = y_true.astype(y_pred.dtype if y_pred.dtype.kind == "f" else "float32", copy=False)
@@ -92,7 +129,12 @@ def sparse_categorical_accuracy(y_true, y_pred):
 
 # ----------------------------------------------------------------- classes
 class Metric:
-    """Base of every metric: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears."""
+    """Base of every metric: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears.
+
+    Args:
+        name: the logged name; the snake_case class name by default.
+        dtype: the dtype of the state, ``"float32"`` (Keras's default) unless given.
+    """
 
     def __init__(self, name=None, dtype=None):
         if name is not None and not isinstance(name, str):
@@ -101,24 +143,35 @@ class Metric:
         self.dtype = losses._standardize_dtype("float32" if dtype is None else dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch to the state.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights, ``(batch,)``.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement update_state().")
 
     def result(self):
+        """The metric over every batch since the last reset, as a float."""
         raise NotImplementedError(f"{type(self).__name__} must implement result().")
 
     def reset_state(self):
+        """Forget every batch seen so far."""
         raise NotImplementedError(f"{type(self).__name__} must implement reset_state().")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """Update the state with one batch, then return the result so far."""
+        """Update the state with one batch, then return the result so far (``update_state``'s arguments)."""
         self.update_state(y_true, y_pred, sample_weight=sample_weight)
         return self.result()
 
     def get_config(self):
+        """The constructor arguments, as Keras lists them."""
         return {"name": self.name, "dtype": self.dtype}
 
     @classmethod
     def from_config(cls, config):
+        """A new metric from ``get_config()``'s dict."""
         return cls(**config)
 
     def __repr__(self):
@@ -152,17 +205,39 @@ def _reduce_to_samplewise(values, sample_weight, dtype):
 
 
 class Mean(Metric):
-    """Weighted mean of the values passed to ``update_state(values, sample_weight)``."""
+    """Weighted mean of the values passed to ``update_state(values, sample_weight)``.
+
+    The state is ``total`` and ``count``, accumulated in ``dtype``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state (float32 by default).
+
+    Example:
+        >>> mean = Mean()
+        >>> mean.update_state([1.0, 2.0])
+        >>> mean.update_state([6.0])
+        >>> mean.result()
+        3.0
+    """
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.reset_state()
 
     def reset_state(self):
+        """Set ``total`` and ``count`` back to 0."""
         self.total = np.zeros((), self.dtype)
         self.count = np.zeros((), self.dtype)
 
     def update_state(self, values, sample_weight=None):
+        """Add per-sample values to the running mean.
+
+        Args:
+            values: ``(batch, ...)``; each sample counts as the mean of its entries.
+            sample_weight: None, or weights that broadcast to ``(batch, ...)``; a
+                sample adds ``weight * value`` to the total and ``weight`` to the count.
+        """
         values, sample_weight = _reduce_to_samplewise(values, sample_weight, self.dtype)
         self.total = self.total + values.sum(dtype=self.dtype)
         if sample_weight is not None:
@@ -177,7 +252,14 @@ class Mean(Metric):
 
 
 class MeanMetricWrapper(Mean):
-    """Mean over samples of ``fn(y_true, y_pred, **kwargs)``."""
+    """Mean over samples of ``fn(y_true, y_pred, **kwargs)``.
+
+    Args:
+        fn: a function returning one value per sample (or per entry), ``(batch, ...)``.
+        name: the logged name; ``fn.__name__`` by default.
+        dtype: the dtype of the state (float32 by default).
+        **kwargs: passed to ``fn`` on every update.
+    """
 
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         if not callable(fn):
@@ -187,6 +269,13 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add ``fn(y_true, y_pred)`` of one batch to the running mean.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``, with as many samples as y_true.
+            sample_weight: None, or per-sample weights, ``(batch,)``.
+        """
         _check_batch(y_true, y_pred)
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
         return super().update_state(values, sample_weight=sample_weight)
@@ -206,14 +295,29 @@ def _check_batch(y_true, y_pred):
 
 
 class Accuracy(MeanMetricWrapper):
-    """How often y_pred equals y_true exactly."""
+    """How often y_pred equals y_true exactly; see ``accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
-    """How often (y_pred > threshold) equals the 0/1 label."""
+    """How often ``y_pred > threshold`` matches the 0/1 target; see ``binary_accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        threshold: the cut between 0 and 1.
+
+    Example:
+        >>> BinaryAccuracy()([[1.0], [0.0]], [[0.7], [0.6]])
+        0.5
+    """
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
@@ -223,35 +327,66 @@ class BinaryAccuracy(MeanMetricWrapper):
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
-    """How often argmax(y_pred) equals argmax of the one-hot y_true."""
+    """How often ``argmax(y_pred)`` equals ``argmax`` of the one-hot y_true; see ``categorical_accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
-    """How often argmax(y_pred) equals the integer label."""
+    """How often ``argmax(y_pred)`` equals the integer label; see ``sparse_categorical_accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+
+    Example:
+        >>> SparseCategoricalAccuracy()([1, 0], [[0.2, 0.8], [0.3, 0.7]])
+        0.5
+    """
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
 
 
 class MeanSquaredError(MeanMetricWrapper):
-    """Mean of losses.mean_squared_error over samples."""
+    """Mean over samples of ``losses.mean_squared_error``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(losses.mean_squared_error, name=name, dtype=dtype)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
-    """Mean of losses.mean_absolute_error over samples."""
+    """Mean over samples of ``losses.mean_absolute_error``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(losses.mean_absolute_error, name=name, dtype=dtype)
 
 
 class BinaryCrossentropy(MeanMetricWrapper):
-    """Mean of losses.binary_crossentropy over samples."""
+    """Mean over samples of ``losses.binary_crossentropy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; pulls the targets towards 0.5.
+    """
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
         kwargs = losses._crossentropy_kwargs(from_logits, label_smoothing)
@@ -259,7 +394,15 @@ class BinaryCrossentropy(MeanMetricWrapper):
 
 
 class CategoricalCrossentropy(MeanMetricWrapper):
-    """Mean of losses.categorical_crossentropy over samples."""
+    """Mean over samples of ``losses.categorical_crossentropy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; mixes the targets with the uniform distribution.
+        axis: the class axis.
+    """
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0, axis=-1):
         kwargs = losses._crossentropy_kwargs(from_logits, label_smoothing, axis=axis)
@@ -267,7 +410,14 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
-    """Mean of losses.sparse_categorical_crossentropy over samples."""
+    """Mean over samples of ``losses.sparse_categorical_crossentropy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        axis: must be -1, the class axis.
+    """
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, axis=-1):
         kwargs = losses._crossentropy_kwargs(from_logits, axis=axis)
@@ -327,7 +477,21 @@ _BY_NAME.update(
 
 
 def accuracy_for_shapes(y_true_shape, y_pred_shape, name="accuracy"):
-    """Keras 3's choice for 'accuracy': binary, sparse or categorical, from the shapes."""
+    """Keras 3's choice for ``"accuracy"``: binary, sparse or categorical, from the shapes.
+
+    Args:
+        y_true_shape: the targets' shape, rank >= 1.
+        y_pred_shape: the predictions' shape, rank >= 1.
+        name: the name the metric logs under.
+
+    Returns:
+        A new BinaryAccuracy, SparseCategoricalAccuracy or CategoricalAccuracy
+        (the rule is ``losses.label_kind``).
+
+    Example:
+        >>> accuracy_for_shapes((32,), (32, 10))
+        <SparseCategoricalAccuracy name=accuracy>
+    """
     if not tuple(y_true_shape) or not tuple(y_pred_shape):
         raise invalid("y_pred", "arrays of rank >= 1 to choose the accuracy variant", f"shape {tuple(y_pred_shape)}")
     kind = losses.label_kind(y_true_shape, y_pred_shape)
@@ -342,12 +506,22 @@ def _names():
 def get(identifier, loss=None, y_true=None, y_pred=None):
     """A Metric from a name, a dict config, a class, a function or a Metric, named as Keras logs it.
 
-    A string identifier becomes the metric's name ('acc' logs as 'acc', 'mae'
-    as 'mae'). 'accuracy' / 'acc' resolve as Keras 3's compile() does, from
-    the shapes of y_true and y_pred: at once when they are given, otherwise at
-    the first ``update_state``. ``loss`` is accepted for callers written for
-    Keras 2, whose choice followed the loss; Keras 3 ignores it, and so does
-    this function, so the choice always matches Keras 3's.
+    A string identifier becomes the metric's name (``"acc"`` logs as ``acc``,
+    ``"mae"`` as ``mae``). ``"accuracy"`` / ``"acc"`` resolve as Keras 3's
+    ``compile()`` does, from the shapes of y_true and y_pred: at once when they
+    are given, otherwise at the first ``update_state``.
+
+    Args:
+        identifier: a name, a dict, a Metric class or instance, or a function
+            returning per-sample values (wrapped in a MeanMetricWrapper).
+        loss: accepted for callers written for Keras 2, whose choice followed the
+            loss; Keras 3 ignores it, and so does this function.
+        y_true: optional example targets, used only to resolve ``"accuracy"``.
+        y_pred: optional example predictions, likewise.
+
+    Example:
+        >>> get("acc", y_true=[[0.0, 1.0]], y_pred=[[0.3, 0.7]])
+        <CategoricalAccuracy name=acc>
     """
     del loss  # Keras 3 chooses the accuracy variant from shapes alone.
     if identifier is None:
@@ -375,7 +549,11 @@ def get(identifier, loss=None, y_true=None, y_pred=None):
 
 
 def serialize(metric):
-    """Keras's serialized form: {'module', 'class_name', 'config', 'registered_name'}."""
+    """Keras's serialized form of a metric: ``{"module", "class_name", "config", "registered_name"}``.
+
+    Args:
+        metric: a built-in Metric (not a bare MeanMetricWrapper, whose function has no name to save).
+    """
     if isinstance(metric, _ShapeResolvedAccuracy):
         metric = metric.resolved if metric.resolved is not None else Accuracy(name=metric.name)
     if not isinstance(metric, Metric) or type(metric) is MeanMetricWrapper:
@@ -384,7 +562,11 @@ def serialize(metric):
 
 
 def deserialize(config):
-    """Inverse of ``serialize``; also takes a bare name."""
+    """A Metric from ``serialize``'s dict, or from a name accepted by ``get``.
+
+    Args:
+        config: a serialized dict or a name.
+    """
     if isinstance(config, str):
         return get(config)
     return from_keras_dict(config, _CLASSES)
