@@ -45,18 +45,46 @@ def _array(x):
 
 
 class Regularizer(Configurable):
-    """Base class: ``regularizer(x) -> penalty``; the base penalty is 0."""
+    """Base class of the regularizers: ``regularizer(x) -> penalty``; the base penalty is 0.
+
+    A layer adds the penalty of each regularized weight to the loss, and
+    ``gradient(x)`` to that weight's gradient.
+    """
 
     def __call__(self, x):
+        """The penalty of a weight array.
+
+        Args:
+            x: a weight array of any shape; an integer array counts as float32.
+
+        Returns:
+            A NumPy scalar in x's float dtype, added to the training loss.
+        """
         return np.zeros((), _array(x).dtype)[()]
 
     def gradient(self, x):
-        """d penalty / d x, with x's shape (sign(0) = 0, as TensorFlow's abs)."""
+        """d penalty / d x: the penalty's contribution to the weight's gradient.
+
+        Args:
+            x: the weight array.
+
+        Returns:
+            An array of x's shape and float dtype (at 0, ``|x|`` has slope 0, as in TensorFlow).
+        """
         return np.zeros_like(_array(x))
 
 
 class L1L2(Regularizer):
-    """``l1 * sum(|x|) + l2 * sum(x^2)``; None counts as 0."""
+    """``l1 * sum(|x|) + l2 * sum(x ** 2)``.
+
+    Args:
+        l1: the L1 factor, ``>= 0``; None counts as 0.
+        l2: the L2 factor, ``>= 0``; None counts as 0.
+
+    Example:
+        >>> float(L1L2(l1=0.1, l2=0.5)(np.array([1.0, -2.0])))
+        2.8
+    """
 
     def __init__(self, l1=0.0, l2=0.0):
         self.l1 = _factor(0.0 if l1 is None else l1, "l1")
@@ -80,7 +108,15 @@ class L1L2(Regularizer):
 
 
 class L1(Regularizer):
-    """``l1 * sum(|x|)``; None means the default 0.01. ``l1`` is kept as float32."""
+    """``l1 * sum(|x|)``.
+
+    Args:
+        l1: the factor, ``>= 0``; None means the default 0.01. Kept as float32, as in Keras.
+
+    Example:
+        >>> L1(0.5).gradient(np.array([-3.0, 0.0, 2.0]))
+        array([-0.5,  0. ,  0.5])
+    """
 
     def __init__(self, l1=0.01):
         self.l1 = _float32(_factor(0.01 if l1 is None else l1, "l1"))
@@ -98,7 +134,15 @@ class L1(Regularizer):
 
 
 class L2(Regularizer):
-    """``l2 * sum(x^2)``; None means the default 0.01."""
+    """``l2 * sum(x ** 2)``.
+
+    Args:
+        l2: the factor, ``>= 0``; None means the default 0.01.
+
+    Example:
+        >>> float(L2(0.5)(np.array([1.0, 2.0])))
+        2.5
+    """
 
     def __init__(self, l2=0.01):
         self.l2 = _factor(0.01 if l2 is None else l2, "l2")
@@ -121,10 +165,17 @@ class OrthogonalRegularizer(Regularizer):
     With the rows (``mode="rows"``) or columns of x scaled to unit norm, the
     penalty is ``factor * mean(|<v_i, v_j>|)`` over the pairs i < j (Keras
     writes it as half the sum over i != j, divided by the number of pairs).
-    ``factor`` is kept as float32, as in Keras.
 
-    x: (rows, columns). A single row (or column) has no pairs: the penalty is
+    x: ``(rows, columns)``. A single row (or column) has no pairs: the penalty is
     then 0 (Keras divides 0 by 0 there and returns NaN).
+
+    Args:
+        factor: the factor, ``>= 0``; kept as float32, as in Keras.
+        mode: ``"rows"`` or ``"columns"``: which vectors should be orthogonal.
+
+    Example:
+        >>> float(OrthogonalRegularizer(factor=1.0)(np.eye(3)))
+        0.0
     """
 
     def __init__(self, factor=0.01, mode="rows"):
