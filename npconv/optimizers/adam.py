@@ -18,6 +18,20 @@ class Adam(Optimizer):
 
     epsilon is added to sqrt(v) outside the bias correction, so it is the
     "epsilon hat" of the Adam paper, not its epsilon.
+
+    Args:
+        learning_rate: a float, a schedule or a callable; see ``Optimizer``.
+        beta_1: in [0, 1], the decay of the first-moment estimate ``m``.
+        beta_2: in [0, 1], the decay of the second-moment estimate ``v``.
+        epsilon: ``>= 0``, added to ``sqrt(v)``.
+        amsgrad: whether to divide by the running maximum of ``v``.
+        **kwargs: the base ``Optimizer``'s arguments: ``weight_decay``,
+            ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``.
+
+    Example:
+        >>> opt = Adam(learning_rate=1e-3, global_clipnorm=5.0)
+        >>> opt.get_config()["beta_2"]
+        0.999
     """
 
     def __init__(
@@ -62,8 +76,18 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: before each Adam step,
-    ``w -= w * weight_decay * lr`` (lr undecayed by Adam's bias correction)."""
+    """Adam with decoupled weight decay.
+
+    Before each Adam step, ``w -= w * weight_decay * lr``, with the learning
+    rate not scaled by Adam's bias correction.
+
+    Args:
+        learning_rate: a float, a schedule or a callable; see ``Optimizer``.
+        weight_decay: the decay factor, ``>= 0`` (None is refused: use Adam).
+        **kwargs: Adam's arguments (``beta_1``, ``beta_2``, ``epsilon``,
+            ``amsgrad``) and the base ``Optimizer``'s (``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``name``).
+    """
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
         if weight_decay is None:

@@ -13,6 +13,16 @@ class SGD(Optimizer):
         m = momentum * m - lr * g
         w += m                               # nesterov=False
         w += momentum * m - lr * g           # nesterov=True
+
+    Args:
+        learning_rate: a float, a schedule or a callable; see ``Optimizer``.
+        momentum: in [0, 1]; 0 keeps no velocity.
+        nesterov: whether to use Nesterov momentum.
+        **kwargs: the base ``Optimizer``'s arguments: ``weight_decay``,
+            ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``.
+
+    Example:
+        >>> opt = SGD(learning_rate=0.01, momentum=0.9, clipnorm=1.0)
     """
 
     def __init__(
