@@ -454,18 +454,19 @@ _FORWARDS = {
 
 # --------------------------------------------------------------- reduction
 def standardize_reduction(reduction):
-    if reduction not in REDUCTIONS:
-        raise invalid("reduction", f"one of {list(REDUCTIONS)}", reduction)
-    return "none" if reduction is None else reduction
-
-
-def _mask_weight(mask, reduction, dtype):
     """Checks a ``reduction`` name; None becomes ``"none"``.
 
     Args:
         reduction: one of ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
             ``"mean_with_sample_weight"``, ``"none"`` or None.
     """
+    if reduction not in REDUCTIONS:
+        raise invalid("reduction", f"one of {list(REDUCTIONS)}", reduction)
+    return "none" if reduction is None else reduction
+
+
+def _mask_weight(mask, reduction, dtype):
+    """Keras's apply_mask: masked entries weigh 0; under means the rest weigh total/valid."""
     if reduction in ("mean", "sum_over_batch_size"):
         valid = mask.sum(dtype=dtype)
         ratio = dtype.type(mask.size) / valid if valid else dtype.type(0)
