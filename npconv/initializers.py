@@ -446,10 +446,7 @@ class VarianceScaling(RandomInitializer):
 class _FixedVarianceScaling(VarianceScaling):
     """A VarianceScaling preset: the class statement fixes scale, mode and distribution.
 
-    Args:
-        seed: None, or a non-negative int: with an int every call returns the same values.
-        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
-        output_axes: the axes whose product is fan_out.
+    Subclasses take only ``seed``, ``input_axes`` and ``output_axes`` (see ``__init__``).
     """
 
     _preset = {}
@@ -459,6 +456,13 @@ class _FixedVarianceScaling(VarianceScaling):
         cls._preset = preset
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
+        """The preset, with its seed and (optionally) the axes the fans come from.
+
+        Args:
+            seed: None, or a non-negative int: with an int every call returns the same values.
+            input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
+            output_axes: the axes whose product is fan_out.
+        """
         super().__init__(**self._preset, seed=seed, input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self):
@@ -466,63 +470,27 @@ class _FixedVarianceScaling(VarianceScaling):
 
 
 class GlorotUniform(_FixedVarianceScaling, scale=1.0, mode="fan_avg", distribution="uniform"):
-    """Glorot (Xavier) uniform: in ``[-limit, limit]``, limit ``sqrt(6 / (fan_in + fan_out))``.
-
-    Args:
-        seed: None, or a non-negative int: with an int every call returns the same values.
-        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
-        output_axes: the axes whose product is fan_out.
-    """
+    """Glorot (Xavier) uniform: in ``[-limit, limit]``, limit ``sqrt(6 / (fan_in + fan_out))``."""
 
 
 class GlorotNormal(_FixedVarianceScaling, scale=1.0, mode="fan_avg", distribution="truncated_normal"):
-    """Glorot (Xavier) normal: truncated normal with stddev ``sqrt(2 / (fan_in + fan_out))``.
-
-    Args:
-        seed: None, or a non-negative int: with an int every call returns the same values.
-        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
-        output_axes: the axes whose product is fan_out.
-    """
+    """Glorot (Xavier) normal: truncated normal with stddev ``sqrt(2 / (fan_in + fan_out))``."""
 
 
 class HeUniform(_FixedVarianceScaling, scale=2.0, mode="fan_in", distribution="uniform"):
-    """He uniform: in ``[-limit, limit]``, limit ``sqrt(6 / fan_in)``.
-
-    Args:
-        seed: None, or a non-negative int: with an int every call returns the same values.
-        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
-        output_axes: the axes whose product is fan_out.
-    """
+    """He uniform: in ``[-limit, limit]``, limit ``sqrt(6 / fan_in)``."""
 
 
 class HeNormal(_FixedVarianceScaling, scale=2.0, mode="fan_in", distribution="truncated_normal"):
-    """He normal: truncated normal with stddev ``sqrt(2 / fan_in)``.
-
-    Args:
-        seed: None, or a non-negative int: with an int every call returns the same values.
-        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
-        output_axes: the axes whose product is fan_out.
-    """
+    """He normal: truncated normal with stddev ``sqrt(2 / fan_in)``."""
 
 
 class LecunUniform(_FixedVarianceScaling, scale=1.0, mode="fan_in", distribution="uniform"):
-    """LeCun uniform: in ``[-limit, limit]``, limit ``sqrt(3 / fan_in)``.
-
-    Args:
-        seed: None, or a non-negative int: with an int every call returns the same values.
-        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
-        output_axes: the axes whose product is fan_out.
-    """
+    """LeCun uniform: in ``[-limit, limit]``, limit ``sqrt(3 / fan_in)``."""
 
 
 class LecunNormal(_FixedVarianceScaling, scale=1.0, mode="fan_in", distribution="truncated_normal"):
-    """LeCun normal: truncated normal with stddev ``sqrt(1 / fan_in)``.
-
-    Args:
-        seed: None, or a non-negative int: with an int every call returns the same values.
-        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
-        output_axes: the axes whose product is fan_out.
-    """
+    """LeCun normal: truncated normal with stddev ``sqrt(1 / fan_in)``."""
 
 
 class Orthogonal(RandomInitializer):
