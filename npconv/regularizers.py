@@ -188,34 +188,36 @@ class OrthogonalRegularizer(Regularizer):
         x = _array(x)
         if x.ndim != 2:
             raise invalid("x.shape", "a rank-2 shape (rows, columns) for OrthogonalRegularizer", x.shape)
-        vectors = x if self.mode == "rows" else x.T
-        norms = np.sqrt(np.sum(np.square(vectors), axis=1, keepdims=True))
-        unit = vectors / np.maximum(norms, _EPSILON)
+        norms, scale, unit, product = self._cosines(x)
         size = unit.shape[0]
         if size < 2:
             return np.zeros((), x.dtype)[()]
-        product = unit @ unit.T
-        np.fill_diagonal(product, 0)
         num_pairs = size * (size - 1) / 2
         return (self.factor * 0.5 * np.sum(np.abs(product)) / num_pairs).astype(x.dtype)
 
     def gradient(self, x):
         """Through the product of unit vectors, then the normalisation."""
         x = _array(x)
-        vectors = x if self.mode == "rows" else x.T
-        norms = np.sqrt(np.sum(np.square(vectors), axis=1, keepdims=True))
-        scale = np.maximum(norms, _EPSILON)
-        unit = vectors / scale
+        norms, scale, unit, product = self._cosines(x)
         size = unit.shape[0]
         if size < 2:
             return np.zeros_like(x)
-        product = unit @ unit.T
-        np.fill_diagonal(product, 0)
         d_product = self.factor * 0.5 / (size * (size - 1) / 2) * np.sign(product)
         d_unit = (d_product + d_product.T) @ unit
         radial = np.sum(d_unit * unit, axis=1, keepdims=True)
         d_vectors = np.where(norms > _EPSILON, (d_unit - unit * radial) / scale, d_unit / scale)
         return (d_vectors if self.mode == "rows" else d_vectors.T).astype(x.dtype)
+
+    def _cosines(self, x):
+        """The vectors' norms, the norms floored at epsilon, the unit vectors, and their
+        pairwise cosines ``(n, n)`` with a zero diagonal; n counts rows or columns by ``mode``."""
+        vectors = x if self.mode == "rows" else x.T
+        norms = np.sqrt(np.sum(np.square(vectors), axis=1, keepdims=True))
+        scale = np.maximum(norms, _EPSILON)
+        unit = vectors / scale
+        product = unit @ unit.T
+        np.fill_diagonal(product, 0)
+        return norms, scale, unit, product
 
     def get_config(self):
         return {"factor": self.factor, "mode": self.mode}
