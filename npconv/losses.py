@@ -1028,7 +1028,8 @@ def get(identifier, y_true=None, y_pred=None):
     (``"binary_crossentropy"``) and the aliases ``"mse"``, ``"mae"``, ``"bce"``.
     Functions come back wrapped in a LossFunctionWrapper named after the
     identifier, as Keras's ``compile()`` wraps them. ``"crossentropy"`` /
-    ``"ce"`` pick binary, sparse or categorical from the shapes (``label_kind``).
+    ``"ce"`` pick binary (y_pred has one column), sparse (y_true has a lower
+    rank, or one column against several) or categorical from the shapes.
 
     Args:
         identifier: None (gives None), a name, a dict, a Loss class or instance, or a callable.
@@ -1072,13 +1073,13 @@ def _crossentropy_for_shapes(identifier, y_true, y_pred):
             identifier,
             "Pass y_true and y_pred, or name the loss ('binary_crossentropy', ...).",
         )
-    kind = label_kind(np.shape(y_true), np.shape(y_pred))
+    kind = _label_kind(np.shape(y_true), np.shape(y_pred))
     return {"binary": binary_crossentropy, "sparse": sparse_categorical_crossentropy}.get(
         kind, categorical_crossentropy
     )
 
 
-def label_kind(y_true_shape, y_pred_shape):
+def _label_kind(y_true_shape, y_pred_shape):
     """Which labels Keras 3's ``compile()`` assumes for 'crossentropy' and 'accuracy'.
 
     Args:

@@ -486,7 +486,8 @@ def accuracy_for_shapes(y_true_shape, y_pred_shape, name="accuracy"):
 
     Returns:
         A new BinaryAccuracy, SparseCategoricalAccuracy or CategoricalAccuracy
-        (the rule is ``losses.label_kind``).
+        (binary when y_pred has one column; sparse when y_true has a lower rank,
+        or one column against several; categorical otherwise).
 
     Example:
         >>> accuracy_for_shapes((32,), (32, 10))
@@ -494,7 +495,7 @@ def accuracy_for_shapes(y_true_shape, y_pred_shape, name="accuracy"):
     """
     if not tuple(y_true_shape) or not tuple(y_pred_shape):
         raise invalid("y_pred", "arrays of rank >= 1 to choose the accuracy variant", f"shape {tuple(y_pred_shape)}")
-    kind = losses.label_kind(y_true_shape, y_pred_shape)
+    kind = losses._label_kind(y_true_shape, y_pred_shape)
     cls = {"binary": BinaryAccuracy, "sparse": SparseCategoricalAccuracy}.get(kind, CategoricalAccuracy)
     return cls(name=name)
 
