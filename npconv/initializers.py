@@ -452,6 +452,7 @@ class _FixedVarianceScaling(VarianceScaling):
     _preset = {}
 
     def __init_subclass__(cls, **preset):
+        """Keep the class statement's ``scale``, ``mode`` and ``distribution`` as the preset."""
         super().__init_subclass__()
         cls._preset = preset
 
