@@ -27,6 +27,32 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): ...
     def on_train_batch_begin(self, batch, logs=None): ...
     def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
+
+
+_HOOKS = (
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+)
 
 
 class CallbackList(Callback):
@@ -47,13 +73,9 @@ class CallbackList(Callback):
 
         return hook
 
-    on_train_begin = _each("on_train_begin")
-    on_train_end = _each("on_train_end")
-    on_epoch_begin = _each("on_epoch_begin")
-    on_epoch_end = _each("on_epoch_end")
-    on_train_batch_begin = _each("on_train_batch_begin")
-    on_train_batch_end = _each("on_train_batch_end")
-    del _each
+    for _name in _HOOKS:
+        locals()[_name] = _each(_name)
+    del _each, _name
 
 
 class History(Callback):
@@ -219,14 +241,7 @@ class LambdaCallback(Callback):
     """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=f)``."""
 
     def __init__(self, **hooks):
-        known = {
-            "on_train_begin",
-            "on_train_end",
-            "on_epoch_begin",
-            "on_epoch_end",
-            "on_train_batch_begin",
-            "on_train_batch_end",
-        }
+        known = set(_HOOKS)
         unknown = sorted(set(hooks) - known)
         if unknown:
             raise invalid("hooks", f"keyword arguments among {sorted(known)}", unknown, error=TypeError)
