@@ -10,11 +10,11 @@ from __future__ import annotations
 
 
 def flatten(structure):
-    """The leaves of nested lists, tuples and dicts (dicts in insertion order)."""
+    """The leaves of nested lists, tuples and dicts (dicts by sorted key, as Keras flattens them)."""
     if isinstance(structure, (list, tuple)):
         return [leaf for item in structure for leaf in flatten(item)]
     if isinstance(structure, dict):
-        return [leaf for item in structure.values() for leaf in flatten(item)]
+        return [leaf for key in sorted(structure) for leaf in flatten(structure[key])]
     return [structure]
 
 

@@ -101,13 +101,13 @@ class Model(Trainer, Layer):
     def output_names(self):
         """Loss and metric names: the dict keys of dict outputs, else the output layers' names."""
         if isinstance(self._outputs_struct, dict):
-            return list(self._outputs_struct)
+            return sorted(self._outputs_struct)
         return [t._keras_history[0].name for t in self.outputs]
 
     @property
     def input_names(self):
         if isinstance(self._inputs_struct, dict):
-            return list(self._inputs_struct)
+            return sorted(self._inputs_struct)
         return [t._keras_history[0].name for t in self.inputs]
 
     # ---------------------------------------------------------------- weights

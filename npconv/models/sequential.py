@@ -192,6 +192,12 @@ class Sequential(Model):
     def output_shape(self):
         return self._output_shape_so_far()
 
+    def explain(self):
+        """The shape chain, layer by layer, with each conv's pads (see npconv.explain)."""
+        from ..explain import explain_model
+
+        return explain_model(self)
+
     # ----------------------------------------------------------------- config
     def get_config(self):
         entries = []

@@ -84,8 +84,10 @@ def render_summary(model, line_length=None, positions=None):
         raise invalid("line_length", "an int >= 40", line_length)
     line_length = line_length or (79 if columns == 3 else 100)
     edges = _edges(positions, line_length, columns)
-    widths = [b - a for a, b in zip([0, *edges[:-1]], edges)]
-    if any(w < 6 for w in widths):
+    # each column holds its left border plus width - 1 characters; the right border closes the line
+    widths = [b - a - 1 for a, b in zip([0, *edges[:-1]], edges)]
+    widths[-1] -= 1
+    if any(w < 5 for w in widths):
         raise invalid("positions", "columns at least 6 characters wide", positions)
     headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")[:columns]
 
@@ -95,7 +97,7 @@ def render_summary(model, line_length=None, positions=None):
     def cells(values, edge="│"):
         parts = []
         for i, (value, width) in enumerate(zip(values, widths)):
-            value = value if len(value) <= width - 3 else value[: width - 4] + "…"
+            value = value if len(value) <= width - 2 else value[: width - 3] + "…"
             parts.append(f" {value.rjust(width - 2) if i == 2 else value.ljust(width - 2)} ")
         return edge + edge.join(parts) + edge
 

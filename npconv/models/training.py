@@ -356,10 +356,9 @@ class Trainer:
         if validation is not None:
             validation.check(self)  # a bad validation set fails now, before any weight changes
         history = callbacks_module.History()
-        hooks = [history, *(callbacks or [])]
         verbose = 1 if verbose == "auto" else verbose
-        if verbose:
-            hooks.insert(1, callbacks_module.ProgbarLogger(verbose))
+        progress = [callbacks_module.ProgbarLogger(verbose)] if verbose else []
+        hooks = [*progress, *(callbacks or []), history]  # History last, as Keras: it sees every log
         params = {"epochs": epochs, "steps": train.steps, "verbose": verbose}
         callback_list = callbacks_module.CallbackList(hooks, self, params)
         self.stop_training = False
