@@ -462,8 +462,15 @@ class Trainer:
         ``x``: arrays (a list or dict for several inputs), a PyDataset-like
         object or a generator (each batch ``x`` or ``(x, ...)``). ``steps``
         limits the number of batches; ``callbacks`` get the predict hooks.
+        A dask array gives a lazy dask array (see :mod:`npconv.distributed`).
         """
         from .. import callbacks as callbacks_module
+        from ..distributed import is_dask_collection
+
+        if is_dask_collection(x):
+            from ..distributed import predict
+
+            return predict(self, x, batch_size=batch_size)
 
         batch_size = _optional_positive_int(batch_size, "batch_size")
         steps = _optional_positive_int(steps, "steps")
