@@ -374,7 +374,8 @@ class ReduceLROnPlateau(Callback):
 
 class CSVLogger(Callback):
     """Write each epoch's logs as one CSV row: an ``epoch`` column, then the
-    log names in sorted order.
+    log names in sorted order (with ``val_`` columns, 'NA' until validation
+    runs, when the first epoch has none), as ``keras.callbacks.CSVLogger``.
 
     Args:
         filename: the CSV file.
@@ -403,6 +404,9 @@ class CSVLogger(Callback):
         logs = dict(logs or {})
         if self.keys is None:
             self.keys = sorted(logs)
+            if not any(key.startswith("val_") for key in self.keys):
+                # As Keras: columns for validation logs that may come later (validation_freq > 1).
+                self.keys += [f"val_{key}" for key in self.keys]
         writer = csv.writer(self.file, delimiter=self.separator, lineterminator="\n")
         if not self._header_written:
             writer.writerow(["epoch", *self.keys])
