@@ -202,7 +202,7 @@ def test_evaluate_and_predict_call_the_same_hooks_as_keras(keras, rng):
             "on_predict_batch_begin",
             "on_predict_batch_end",
         ):
-            setattr(recorder, hook, lambda *args, _hook=hook, **kwargs: seen.append(_hook))
+            setattr(recorder, hook, lambda *args, _hook=hook, _seen=seen, **kwargs: _seen.append(_hook))
         model.evaluate(x, y, batch_size=4, callbacks=[recorder], verbose=0)
         model.predict(x, batch_size=4, callbacks=[recorder], verbose=0)
     assert calls["npconv"] == calls["keras"]
