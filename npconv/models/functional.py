@@ -71,21 +71,25 @@ class Model(Trainer, Layer):
     # -------------------------------------------------------------- structure
     @property
     def layers(self):
-        """Every layer, InputLayers included, in Keras's order (by depth)."""
-        return list(self._layers)
+        """Every layer, InputLayers included, in Keras's order (by depth).
+
+        As in Keras, the bare operations a config may hold (``x + 3.0`` is a
+        ``keras.src.ops.numpy`` Add) are nodes of the graph but not layers."""
+        return [layer for layer in self._layers if not _is_operation(layer)]
 
     def get_layer(self, name=None, index=None):
         """A layer by ``name`` or by ``index`` into ``model.layers``."""
         if (name is None) == (index is None):
             raise invalid("name", "exactly one of name= or index=", f"name={name!r}, index={index!r}")
+        layers = self.layers
         if index is not None:
-            if not isinstance(index, (int, np.integer)) or not -len(self._layers) <= index < len(self._layers):
-                raise invalid("index", f"an int in [0, {len(self._layers)})", index)
-            return self._layers[int(index)]
-        for layer in self._layers:
+            if not isinstance(index, (int, np.integer)) or not -len(layers) <= index < len(layers):
+                raise invalid("index", f"an int in [0, {len(layers)})", index)
+            return layers[int(index)]
+        for layer in layers:
             if layer.name == name:
                 return layer
-        raise invalid("name", f"one of {[layer.name for layer in self._layers]}", name)
+        raise invalid("name", f"one of {[layer.name for layer in layers]}", name)
 
     @property
     def input_shape(self):
@@ -401,6 +405,10 @@ class Model(Trainer, Layer):
 # --------------------------------------------------------------------------
 # graph helpers
 # --------------------------------------------------------------------------
+def _is_operation(layer):
+    return str(getattr(type(layer), "keras_module", "")).startswith("keras.src.ops")
+
+
 def _plain(structure):
     """Tuples become lists, as Keras stores them; dicts keep their order."""
     if isinstance(structure, (list, tuple)):
