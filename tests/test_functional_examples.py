@@ -75,7 +75,7 @@ def define(keras, layers):
     def residual_block(x, filters, conv_num=3, activation="relu"):
         # Shortcut
         s = keras.layers.Conv1D(filters, 1, padding="same")(x)
-        for i in range(conv_num - 1):
+        for i in range(conv_num - 1):  # noqa: B007  (as written on keras.io)
             x = keras.layers.Conv1D(filters, 3, padding="same")(x)
             x = keras.layers.Activation(activation)(x)
         x = keras.layers.Conv1D(filters, 3, padding="same")(x)
