@@ -398,3 +398,20 @@ def test_summary_has_connected_to_and_positions(capsys):
     chain = npconv.Sequential([npconv.Input((4,)), layers.Dense(2)])
     chain.summary(positions=[30, 50, 65], print_fn=lines.append)
     assert "Connected to" not in lines[-1] and len(lines[-1].splitlines()[1]) == 65
+
+
+def test_save_and_load_a_functional_model(tmp_path, rng):
+    """A branching model (two heads on one trunk) loads as the same graph, not as a chain."""
+    inputs = npconv.Input((6, 6, 2), name="trunk_in")
+    trunk = layers.Conv2D(3, 3, activation="relu", name="trunk")(inputs)
+    head_a = layers.Dense(2, name="head_a")(layers.Flatten(name="flat_a")(trunk))
+    head_b = layers.Dense(1, name="head_b")(layers.GlobalAveragePooling2D(name="gap_b")(trunk))
+    model = npconv.Model(inputs, [head_a, head_b], name="two_heads")
+    path = tmp_path / "two.npconv"
+    model.save(path)
+    loaded = npconv.models.load_model(path)
+    assert isinstance(loaded, npconv.Model) and not isinstance(loaded, npconv.Sequential)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    x = rng.standard_normal((2, 6, 6, 2)).astype("float32")
+    for expected, got in zip(model.predict(x, verbose=0), loaded.predict(x, verbose=0)):
+        np.testing.assert_array_equal(got, expected)
