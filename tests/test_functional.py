@@ -415,3 +415,29 @@ def test_save_and_load_a_functional_model(tmp_path, rng):
     x = rng.standard_normal((2, 6, 6, 2)).astype("float32")
     for expected, got in zip(model.predict(x, verbose=0), loaded.predict(x, verbose=0)):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.skipif(
+    not getattr(npconv.layers, "KERAS_OPERATIONS", None) or not hasattr(npconv.layers, "ReLU"),
+    reason="npconv.layers has no operation layers yet",
+)
+def test_arithmetic_on_symbolic_tensors_records_keras_operations(keras, rng):
+    """``h + 3.0``, ``* (1 / 6)``, ``1 - y / 2`` and ``-h`` become the same
+    operation nodes Keras records (MobileNetV3 writes its hard sigmoid so)."""
+
+    def build(lib):
+        x = lib.Input((4,), name="ops_in")
+        h = lib.layers.Dense(3, name="ops_d")(x)
+        y = lib.layers.ReLU(6.0, name="ops_relu")(h + 3.0) * (1.0 / 6.0)
+        return lib.Model(x, [1.0 - y / 2.0, -h])
+
+    keras_model, ours = build(keras), build(npconv)
+    ours.set_weights(keras_model.get_weights())
+    x = rng.standard_normal((2, 4)).astype("float32")
+    for expected, got in zip(keras_model.predict(x, verbose=0), ours.predict(x, verbose=0)):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    k_config, config = keras_model.get_config(), json.loads(json.dumps(ours.get_config()))
+    assert [(e["module"], e["class_name"]) for e in config["layers"]] == [
+        (e["module"], e["class_name"]) for e in k_config["layers"]
+    ]
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in keras_model.layers]

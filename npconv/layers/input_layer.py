@@ -142,6 +142,43 @@ class KerasTensor:
     def __repr__(self):
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
+    # Arithmetic on symbolic tensors records the operation layers Keras writes
+    # for it (``x + 3.0`` is a keras.src.ops.numpy Add node), as Keras does.
+    def _operation(self, class_name, *args):
+        from .. import layers
+
+        cls = getattr(layers, "KERAS_OPERATIONS", {}).get(("keras.src.ops.numpy", class_name))
+        if cls is None:
+            raise TypeError(f"npconv has no '{class_name}' operation layer for symbolic tensors.")
+        return cls()(*args)
+
+    def __add__(self, other):
+        return self._operation("Add", self, other)
+
+    def __radd__(self, other):
+        return self._operation("Add", other, self)
+
+    def __sub__(self, other):
+        return self._operation("Subtract", self, other)
+
+    def __rsub__(self, other):
+        return self._operation("Subtract", other, self)
+
+    def __mul__(self, other):
+        return self._operation("Multiply", self, other)
+
+    def __rmul__(self, other):
+        return self._operation("Multiply", other, self)
+
+    def __truediv__(self, other):
+        return self._operation("TrueDivide", self, other)
+
+    def __rtruediv__(self, other):
+        return self._operation("TrueDivide", other, self)
+
+    def __neg__(self):
+        return self._operation("Negative", self)
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
             f"A symbolic KerasTensor ({self.name}, shape {self.shape}) has no values. Build a model with "
