@@ -441,3 +441,17 @@ def test_arithmetic_on_symbolic_tensors_records_keras_operations(keras, rng):
         (e["module"], e["class_name"]) for e in k_config["layers"]
     ]
     assert [layer.name for layer in ours.layers] == [layer.name for layer in keras_model.layers]
+
+
+def test_input_layer_reads_keras_configs_and_refuses_what_npconv_lacks(keras):
+    config = keras.layers.InputLayer(shape=(5, 3), name="k_in").get_config()
+    layer = npconv.layers.InputLayer.from_config(json.loads(json.dumps(config)))
+    assert layer.batch_shape == (None, 5, 3) and layer.name == "k_in"
+    assert layer.get_config() == json.loads(json.dumps(config)) | {"batch_shape": (None, 5, 3)}
+    for key in ("sparse", "ragged", "optional"):
+        with pytest.raises(ValueError, match=f"argument `{key}`"):
+            npconv.layers.InputLayer.from_config({**config, key: True})
+    assert npconv.Input((7,), dtype="int32").dtype == "int32"
+    assert npconv.Input(batch_shape=(4, 2)).shape == (4, 2)
+    with pytest.raises(TypeError, match="argument `dtype`"):
+        npconv.Input((3,), dtype="complex64")
