@@ -455,3 +455,30 @@ def test_input_layer_reads_keras_configs_and_refuses_what_npconv_lacks(keras):
     assert npconv.Input(batch_shape=(4, 2)).shape == (4, 2)
     with pytest.raises(TypeError, match="argument `dtype`"):
         npconv.Input((3,), dtype="complex64")
+
+
+def test_evaluate_counts_activity_regularizers_inside_the_graph(keras, rng):
+    def build(lib):
+        x = lib.Input((5,), name="ar_in")
+        h = lib.layers.Dense(4, activity_regularizer=lib.regularizers.L2(0.1), name="ar_h")(x)
+        return lib.Model(x, lib.layers.Dense(1, name="ar_out")(h))
+
+    keras_model, ours = build(keras), build(npconv)
+    ours.set_weights(keras_model.get_weights())
+    for model in (keras_model, ours):
+        model.compile("sgd", "mse")
+    x, y = rng.standard_normal((6, 5)).astype("float32"), rng.standard_normal((6, 1)).astype("float32")
+    assert ours.evaluate(x, y, verbose=0) == pytest.approx(keras_model.evaluate(x, y, verbose=0), rel=1e-5)
+    np.testing.assert_allclose(ours.train_on_batch(x, y), keras_model.train_on_batch(x, y), rtol=1e-5)
+    for expected, got in zip(keras_model.get_weights(), ours.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_model_called_on_a_dict_of_tensors():
+    a, b = npconv.Input((3,), name="da"), npconv.Input((2,), name="db")
+    inner = npconv.Model({"a": a, "b": b}, merge(npconv, "Concatenate")(name="dj")([a, b]))
+    p, q = npconv.Input((3,), name="dp"), npconv.Input((2,), name="dq")
+    outer = npconv.Model([p, q], inner({"a": p, "b": q}))
+    assert outer.output_shape == (None, 5)
+    x = [np.ones((2, 3), "float32"), np.zeros((2, 2), "float32")]
+    np.testing.assert_array_equal(outer.predict(x, verbose=0), np.concatenate(x, axis=1))

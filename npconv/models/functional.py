@@ -155,7 +155,12 @@ class Model(Trainer, Layer):
         self.built = True
 
     def compute_output_shape(self, input_shape):
-        shapes = input_shape if isinstance(input_shape, list) and len(self.inputs) > 1 else [input_shape]
+        if isinstance(input_shape, dict):
+            shapes = [input_shape[key] for key in sorted(input_shape)]
+        elif isinstance(input_shape, list) and len(self.inputs) > 1:
+            shapes = input_shape
+        else:
+            shapes = [input_shape]
         values = {id(t): tuple(s) for t, s in zip(self.inputs, shapes)}
         for node in self._nodes:
             args, _ = node.resolve(values)
@@ -225,9 +230,10 @@ class Model(Trainer, Layer):
                 values[id(tensor)] = value
             if id(node.layer) in self._shared:
                 self._states[position] = _capture(node.layer)
-            if not training:
-                for tensor_id in self._last_use.get(position, ()):
-                    values.pop(tensor_id, None)
+            if not training:  # free what no later node needs (activity penalties read their outputs)
+                for tensor in self._last_use.get(position, ()):
+                    if tensor._keras_history[0].activity_regularizer is None:
+                        values.pop(id(tensor), None)
         self._values = values
         return [values[id(t)] for t in self.outputs]
 
@@ -494,16 +500,16 @@ def _map_graph(inputs, outputs):
 
 
 def _last_uses(nodes, outputs):
-    """{node position: ids of tensors no later node needs}, to free memory in inference."""
+    """{node position: tensors no later node needs}, to free memory in inference."""
     keep = {id(t) for t in outputs}
     last = {}
     for position, node in enumerate(nodes):
         for tensor in node.inputs:
-            last[id(tensor)] = position
+            last[id(tensor)] = (position, tensor)
     drops = {}
-    for tensor_id, position in last.items():
-        if tensor_id not in keep:
-            drops.setdefault(position, []).append(tensor_id)
+    for tensor_id, (position, tensor) in last.items():
+        if tensor_id not in keep and not isinstance(tensor._keras_history[0], InputLayer):
+            drops.setdefault(position, []).append(tensor)
     return drops
 
 
