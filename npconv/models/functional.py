@@ -395,7 +395,7 @@ class Model(Trainer, Layer):
         for a graph that is not a plain chain, what each layer is connected to.
 
         Args:
-            line_length: total width (default 79, or 100 with "Connected to").
+            line_length: total width (default 88, or 108 with "Connected to"), as Keras.
             positions: the right edge of each column, as fractions of
                 line_length (all <= 1) or as absolute character positions.
             print_fn: called with the table text (default ``print``).

@@ -62,7 +62,7 @@ def _rows(model):
 
 def _edges(positions, line_length, columns):
     if positions is None:
-        positions = [0.45, 0.84, 1.0] if columns == 3 else [0.3, 0.6, 0.7, 1.0]
+        positions = [0.45, 0.80, 1.0] if columns == 3 else [0.3, 0.56, 0.74, 1.0]  # Keras's defaults
     try:
         positions = [float(p) for p in positions]
     except (TypeError, ValueError):
@@ -82,7 +82,7 @@ def render_summary(model, line_length=None, positions=None):
         not isinstance(line_length, int) or isinstance(line_length, bool) or line_length < 40
     ):
         raise invalid("line_length", "an int >= 40", line_length)
-    line_length = line_length or (79 if columns == 3 else 100)
+    line_length = line_length or (88 if columns == 3 else 108)  # Keras's defaults
     edges = _edges(positions, line_length, columns)
     # each column holds its left border plus width - 1 characters; the right border closes the line
     widths = [b - a - 1 for a, b in zip([0, *edges[:-1]], edges)]
