@@ -189,11 +189,14 @@ def test_keras_io_example_runs_unchanged(keras, rng, which):
     for key, value in expected.items():
         np.testing.assert_allclose(got[key], float(value), rtol=2e-4, err_msg=key)
     # Adam's first step moves each weight by about the learning rate times the
-    # sign of its gradient; where a gradient is within rounding of zero the two
+    # sign of its gradient. Where a gradient is within rounding of zero (a conv
+    # bias just before BatchNormalization has an exact gradient of 0) the two
     # libraries may take opposite signs. So: nearly all weights agree closely,
     # and none differs by more than two steps.
     step = {"unet": 1e-4, "speaker": 1e-3, "ct3d": 1e-4}[which]
+    off = total = 0
     for k_weight, weight, variable in zip(keras_model.get_weights(), ours.get_weights(), ours.weights):
-        off = ~np.isclose(weight, k_weight, rtol=1e-3, atol=2e-6)
-        assert off.mean() < 0.05, (variable.name, off.mean())
+        off += int((~np.isclose(weight, k_weight, rtol=1e-3, atol=2e-6)).sum())
+        total += weight.size
         assert np.abs(weight - k_weight).max() <= 2.5 * step, variable.name
+    assert off / total < 0.01, off / total
