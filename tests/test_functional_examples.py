@@ -165,9 +165,6 @@ CASES = {
     ["speaker", "unet", pytest.param("ct3d", marks=pytest.mark.slow)],  # the 3-D one takes over a minute
 )
 def test_keras_io_example_runs_unchanged(keras, rng, which):
-    needed = {"unet": "add", "speaker": "Add"}.get(which)
-    if needed and not hasattr(npconv.layers, needed):
-        pytest.skip(f"npconv.layers has no {needed} yet")
     arguments, shape, target = CASES[which]
     keras.utils.set_random_seed(3)
     keras_model = define(keras, keras.layers)[which](*arguments)
