@@ -112,6 +112,8 @@ def test_a_finite_generator_without_steps_runs_one_pass(rng):
     assert seen == [0, 4, 8] and len(history.history["loss"]) == 1
     with pytest.raises(ValueError, match="argument `y`"):
         model.fit(batches(), y, verbose=0)
+    with pytest.raises(ValueError, match="argument `validation_split`"):
+        model.fit(batches(), validation_split=0.5, verbose=0)
 
 
 def test_class_weight_matches_keras(keras, rng):

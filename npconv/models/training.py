@@ -346,6 +346,13 @@ class Trainer:
             raise invalid("validation_split", "a float in [0, 1)", validation_split)
         train = data_module.make_source(self, x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight)
         if validation_data is None and validation_split:
+            if not hasattr(train, "split"):
+                raise invalid(
+                    "validation_split",
+                    "0 when x is a dataset or generator (only arrays can be split)",
+                    validation_split,
+                    "Pass validation_data= instead.",
+                )
             train, validation = train.split(validation_split)
         elif validation_data is not None:
             validation = data_module.make_validation(
