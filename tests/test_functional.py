@@ -88,6 +88,8 @@ def test_layer_order_names_and_get_layer_match_keras(keras):
         assert [layer.name for layer in ours.layers] == [layer.name for layer in keras_model.layers]
         assert [type(layer).__name__ for layer in ours.layers][0] == "InputLayer"
         assert ours.count_params() == keras_model.count_params()
+    assert ours.input == ours.inputs and ours.output == ours.outputs and len(ours.inputs) == 2
+    assert ours.get_layer("conv").input is ours.inputs[0] and ours.get_layer("score").output is ours.outputs[0]
     assert ours.get_layer("score") is ours.layers[ours.layers.index(ours.get_layer(index=-2))]
     with pytest.raises(ValueError, match="argument `name`"):
         ours.get_layer("nope")

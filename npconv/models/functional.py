@@ -92,6 +92,16 @@ class Model(Trainer, Layer):
         raise invalid("name", f"one of {[layer.name for layer in layers]}", name)
 
     @property
+    def input(self):
+        """The model's input tensor(s), in the structure given to the constructor."""
+        return self.inputs[0] if len(self.inputs) == 1 else self._inputs_struct
+
+    @property
+    def output(self):
+        """The model's output tensor(s), in the structure given to the constructor."""
+        return self.outputs[0] if len(self.outputs) == 1 else self._outputs_struct
+
+    @property
     def input_shape(self):
         shapes = [t.shape for t in self.inputs]
         return shapes[0] if len(shapes) == 1 else shapes
