@@ -555,17 +555,18 @@ def _check_trainable(config, where="config.json"):
 
 def _model_from_config(config):
     from ..layers.base import placeholder_weights
-    from ..models import Sequential
+    from ..models import Model, Sequential
 
+    functional = isinstance(config, dict) and "input_layers" in config
     with placeholder_weights():
         try:
-            return Sequential.from_config(config)
+            return (Model if functional else Sequential).from_config(config)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise _Refused(f"config.json does not describe a model npconv can build ({error}).") from None
 
 
 def load_model(filepath):
-    """A model from the ``.npconv`` archive ``model.save`` wrote, weights included.
+    """A Sequential or Functional model from the ``.npconv`` archive ``model.save`` wrote, weights included.
 
     The config is checked and the model built with placeholder weights; its
     weight shapes are compared with the file's arrays; only then is each array
