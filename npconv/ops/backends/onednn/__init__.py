@@ -1,0 +1,414 @@
+"""The onednn backend: oneDNN's convolution primitives, called through ctypes.
+
+One algorithm per pass, all named ``onednn``:
+
+- forward: ``dnnl_convolution_forward`` with the bias and the activation fused
+  as an eltwise post-op (relu, sigmoid, tanh, elu, gelu, silu);
+- input_grad: ``dnnl_convolution_backward_data`` (also a transposed conv's forward);
+- kernel_grad: ``dnnl_convolution_backward_weights``, with the bias gradient.
+
+It runs float32 specs of rank 1 to 3; anything else (float64, for one), and
+any spec the library refuses, runs on numpy. Arrays are handed to oneDNN as
+they lie in memory, described by their strides (channels_last or
+channels_first alike, and Keras's kernel layout as it is), so nothing is
+copied on the way in or out.
+
+Primitives are created once per pass, spec and array layout, and kept in a
+bounded, thread-safe LRU cache (:data:`CACHE_SIZE`). Each thread has its own
+stream, memory objects and scratchpad, so one primitive can run in several
+threads at once.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ...registry import Algorithm
+from . import library as L
+
+NAME = "onednn"
+CACHE_SIZE = 256  # primitives kept; the least recently used is released beyond this
+
+K = L.CONSTANTS
+_ELTWISE = {
+    "relu": (K["dnnl_eltwise_relu"], 0.0),
+    "sigmoid": (K["dnnl_eltwise_logistic"], 0.0),
+    "tanh": (K["dnnl_eltwise_tanh"], 0.0),
+    "elu": (K["dnnl_eltwise_elu"], 1.0),
+    "gelu": (K["dnnl_eltwise_gelu_erf"], 0.0),
+    "silu": (K["dnnl_eltwise_swish"], 1.0),
+}
+_F32 = np.dtype("float32")
+
+
+def available():
+    """(True, library path) or (False, why not)."""
+    library, detail = L.load()
+    return library is not None, detail
+
+
+def _applies(spec) -> bool:
+    return (
+        spec.dtype == "float32"
+        and 1 <= spec.rank <= 3
+        and (spec.activation is None or spec.activation in _ELTWISE)
+        and all(b >= 0 and a >= 0 for b, a in spec.pads)
+    )
+
+
+# ----------------------------------------------------------------------- memory descriptors
+def _elements(strides, itemsize):
+    return [s // itemsize for s in strides]
+
+
+def _activation_md(lib, shape, strides, itemsize=4):
+    """(batch, *spatial, channels) array -> logical (N, C, *spatial) md, by strides."""
+    el = _elements(strides, itemsize)
+    dims = (shape[0], shape[-1], *shape[1:-1])
+    order = (el[0], el[-1], *el[1:-1])
+    return _md(lib, dims, order)
+
+
+def _weights_md(lib, shape, strides, groups, itemsize=4):
+    """Keras kernel (*k, in/groups, filters) -> logical (O, I, *k) or (G, O/G, I/G, *k)."""
+    el = _elements(strides, itemsize)
+    *kernel_size, cin, filters = shape
+    if groups == 1:
+        return _md(lib, (filters, cin, *kernel_size), (el[-1], el[-2], *el[:-2]))
+    fo = filters // groups
+    return _md(lib, (groups, fo, cin, *kernel_size), (fo * el[-1], el[-1], el[-2], *el[:-2]))
+
+
+def _md(lib, dims, strides):
+    md = L.V()
+    L.check(
+        lib.dnnl_memory_desc_create_with_strides(
+            C.byref(md), len(dims), L.Dims(*dims), K["dnnl_f32"], L.Dims(*strides)
+        ),
+        "memory descriptor creation",
+    )
+    return md
+
+
+class _Memories:
+    """One thread's memory objects (and scratchpad) for one primitive."""
+
+    def __init__(self, primitive):
+        self.lib = primitive.lib
+        self.handles = []
+        for md in primitive.mds:
+            mem = L.V()
+            L.check(self.lib.dnnl_memory_create(C.byref(mem), md, primitive.engine, None), "memory creation")
+            self.handles.append(mem)
+        self.scratch = np.empty(max(primitive.scratch_bytes, 1), dtype=np.uint8)
+        ids = list(primitive.arg_ids)
+        if primitive.scratch_md:
+            mem = L.V()
+            L.check(
+                self.lib.dnnl_memory_create(
+                    C.byref(mem), primitive.scratch_md, primitive.engine, self.scratch.ctypes.data
+                ),
+                "scratchpad memory creation",
+            )
+            self.handles.append(mem)
+            ids.append(K["DNNL_ARG_SCRATCHPAD"])
+        self.args = (L.ExecArg * len(ids))(*[L.ExecArg(i, m) for i, m in zip(ids, self.handles)])
+        self.count = len(ids)
+        self.set = [self.lib.dnnl_memory_set_data_handle] * len(primitive.mds)
+
+    def __del__(self):
+        for mem in getattr(self, "handles", ()):
+            try:
+                self.lib.dnnl_memory_destroy(mem)
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+
+class Primitive:
+    """A created oneDNN primitive, its argument descriptors, and per-thread memories."""
+
+    def __init__(self, library, pd, arg_ids, mds):
+        self.lib, self.engine = library.lib, library.engine
+        self.library = library
+        self.pd, self.arg_ids, self.mds = pd, tuple(arg_ids), mds
+        self.handle = L.V()
+        L.check(self.lib.dnnl_primitive_create(C.byref(self.handle), pd), "primitive creation")
+        self.scratch_md = self.lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_scratchpad_md"], 0)
+        self.scratch_bytes = self.lib.dnnl_memory_desc_get_size(self.scratch_md) if self.scratch_md else 0
+        if not self.scratch_bytes:
+            self.scratch_md = None
+        name = C.c_char_p()
+        self.lib.dnnl_primitive_desc_query(pd, K["dnnl_query_impl_info_str"], 0, C.byref(name))
+        self.implementation = (name.value or b"").decode()
+        self._local = threading.local()
+
+    def __call__(self, *arrays):
+        """Run on arrays given in the order of ``arg_ids``."""
+        memories = getattr(self._local, "memories", None)
+        if memories is None:
+            memories = self._local.memories = _Memories(self)
+        lib = self.lib
+        for set_handle, mem, array in zip(memories.set, memories.handles, arrays):
+            set_handle(mem, array.ctypes.data)
+        stream = self.library.stream
+        L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
+        L.check(lib.dnnl_stream_wait(stream), "stream wait")
+
+    def __del__(self):
+        try:
+            self.lib.dnnl_primitive_destroy(self.handle)
+            self.lib.dnnl_primitive_desc_destroy(self.pd)
+            for md in self.mds:
+                self.lib.dnnl_memory_desc_destroy(md)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+# ----------------------------------------------------------------------- the primitive cache
+_cache: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+_REFUSED = object()
+
+
+def cached(key, create):
+    """The primitive for ``key`` (created by ``create()`` on a miss), or None
+    when oneDNN refused it (remembered too)."""
+    with _lock:
+        primitive = _cache.get(key)
+        if primitive is not None:
+            _cache.move_to_end(key)
+            return None if primitive is _REFUSED else primitive
+    try:
+        primitive = create()
+    except L.OneDNNError:
+        primitive = _REFUSED
+    with _lock:
+        _cache[key] = primitive
+        _cache.move_to_end(key)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return None if primitive is _REFUSED else primitive
+
+
+def clear_cache():
+    with _lock:
+        _cache.clear()
+
+
+def _geometry(spec):
+    rank = spec.rank
+    strides = L.Dims(*spec.strides)
+    dilates = L.Dims(*[d - 1 for d in spec.dilation])
+    pad_l = L.Dims(*[b for b, _ in spec.pads])
+    pad_r = L.Dims(*[a for _, a in spec.pads])
+    del rank
+    return strides, dilates, pad_l, pad_r
+
+
+def _attr(lib, activation=None):
+    attr = L.V()
+    L.check(lib.dnnl_primitive_attr_create(C.byref(attr)), "attr creation")
+    L.check(lib.dnnl_primitive_attr_set_scratchpad_mode(attr, K["dnnl_scratchpad_mode_user"]), "scratchpad mode")
+    if activation is not None:
+        post_ops = L.V()
+        L.check(lib.dnnl_post_ops_create(C.byref(post_ops)), "post-ops creation")
+        alg, alpha = _ELTWISE[activation]
+        L.check(lib.dnnl_post_ops_append_eltwise(post_ops, alg, alpha, 0.0), "eltwise post-op")
+        L.check(lib.dnnl_primitive_attr_set_post_ops(attr, post_ops), "set post-ops")
+        lib.dnnl_post_ops_destroy(post_ops)
+    return attr
+
+
+def _forward_pd(library, spec, src, wei, bias, dst, prop, activation):
+    lib = library.lib
+    pd, attr = L.V(), _attr(lib, activation)
+    try:
+        L.check(
+            lib.dnnl_convolution_forward_primitive_desc_create(
+                C.byref(pd),
+                library.engine,
+                prop,
+                K["dnnl_convolution_direct"],
+                src,
+                wei,
+                bias,
+                dst,
+                *_geometry(spec),
+                attr,
+            ),
+            "forward primitive descriptor",
+        )
+    finally:
+        lib.dnnl_primitive_attr_destroy(attr)
+    return pd
+
+
+def _layouts(spec, x_strides, k_strides, y_strides):
+    library, _ = L.load()
+    lib = library.lib
+    src = _activation_md(lib, spec.x_shape, x_strides)
+    wei = _weights_md(lib, spec.kernel_shape, k_strides, spec.groups)
+    dst = _activation_md(lib, spec.y_shape, y_strides)
+    bias = _md(lib, (spec.filters,), (1,))
+    return library, lib, src, wei, dst, bias
+
+
+def _create_forward(spec, x_strides, k_strides, y_strides):
+    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
+    pd = _forward_pd(
+        library, spec, src, wei, bias if spec.bias else None, dst, K["dnnl_forward_inference"], spec.activation
+    )
+    ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DST"]]
+    mds = [src, wei, dst]
+    if spec.bias:
+        ids.append(K["DNNL_ARG_BIAS"])
+        mds.append(bias)
+    else:
+        lib.dnnl_memory_desc_destroy(bias)
+    return Primitive(library, pd, ids, mds)
+
+
+def _hint(library, spec, src, wei, bias, dst):
+    return _forward_pd(library, spec, src, wei, bias, dst, K["dnnl_forward_training"], None)
+
+
+def _create_input_grad(spec, x_strides, k_strides, y_strides):
+    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
+    hint = _hint(library, spec, src, wei, None, dst)
+    pd, attr = L.V(), _attr(lib)
+    try:
+        L.check(
+            lib.dnnl_convolution_backward_data_primitive_desc_create(
+                C.byref(pd), library.engine, K["dnnl_convolution_direct"], src, wei, dst, *_geometry(spec), hint, attr
+            ),
+            "backward data primitive descriptor",
+        )
+    finally:
+        lib.dnnl_primitive_attr_destroy(attr)
+        lib.dnnl_primitive_desc_destroy(hint)
+        lib.dnnl_memory_desc_destroy(bias)
+    return Primitive(
+        library, pd, [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DIFF_SRC"]], [dst, wei, src]
+    )
+
+
+def _create_kernel_grad(spec, x_strides, k_strides, y_strides):
+    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
+    with_bias = bias if spec.bias else None
+    hint = _hint(library, spec, src, wei, with_bias, dst)
+    pd, attr = L.V(), _attr(lib)
+    try:
+        L.check(
+            lib.dnnl_convolution_backward_weights_primitive_desc_create(
+                C.byref(pd),
+                library.engine,
+                K["dnnl_convolution_direct"],
+                src,
+                wei,
+                with_bias,
+                dst,
+                *_geometry(spec),
+                hint,
+                attr,
+            ),
+            "backward weights primitive descriptor",
+        )
+    finally:
+        lib.dnnl_primitive_attr_destroy(attr)
+        lib.dnnl_primitive_desc_destroy(hint)
+    ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_DIFF_WEIGHTS"]]
+    mds = [src, dst, wei]
+    if spec.bias:
+        ids.append(K["DNNL_ARG_DIFF_BIAS"])
+        mds.append(bias)
+    else:
+        lib.dnnl_memory_desc_destroy(bias)
+    return Primitive(library, pd, ids, mds)
+
+
+# ----------------------------------------------------------------------- arrays
+def _usable(array):
+    """array as float32 whose strides oneDNN can take (non-negative, whole elements)."""
+    if array.dtype != _F32:
+        array = array.astype(_F32)
+    if any(s < 0 or s % 4 for s in array.strides):
+        array = np.ascontiguousarray(array)
+    return array
+
+
+def _empty_like_layout(shape, channels_first):
+    """An empty (batch, *spatial, channels) array, stored channels_first if asked."""
+    if channels_first:
+        return np.moveaxis(np.empty((shape[0], shape[-1], *shape[1:-1]), dtype=_F32), 1, -1)
+    return np.empty(shape, dtype=_F32)
+
+
+def _channels_first(array):
+    return array.ndim > 2 and array.strides[-1] != array.itemsize
+
+
+def _k_strides(kernel):
+    return kernel.strides if kernel.flags.c_contiguous else None
+
+
+# The runs return None when oneDNN refused the spec; the seam then asks numpy.
+def forward(spec, x, kernel, bias=None, keep=None):
+    x, kernel = _usable(x), _usable(kernel)
+    y = _empty_like_layout(spec.y_shape, _channels_first(x))
+    key = ("forward", spec, x.strides, kernel.strides, y.strides)
+    primitive = cached(key, lambda: _create_forward(spec, x.strides, kernel.strides, y.strides))
+    if primitive is None:
+        return None
+    if bias is None:
+        primitive(x, kernel, y)
+    else:
+        primitive(x, kernel, y, _usable(bias))
+    return y
+
+
+def input_grad(spec, dy, kernel):
+    dy, kernel = _usable(dy), _usable(kernel)
+    dx = _empty_like_layout(spec.x_shape, _channels_first(dy))
+    key = ("input_grad", spec, dx.strides, kernel.strides, dy.strides)
+    primitive = cached(key, lambda: _create_input_grad(spec, dx.strides, kernel.strides, dy.strides))
+    if primitive is None:
+        return None
+    primitive(dy, kernel, dx)
+    return dx
+
+
+def kernel_grad(spec, x, dy, kept=None):
+    x, dy = _usable(x), _usable(dy)
+    dkernel = np.empty(spec.kernel_shape, dtype=_F32)
+    key = ("kernel_grad", spec, x.strides, dkernel.strides, dy.strides)
+    primitive = cached(key, lambda: _create_kernel_grad(spec, x.strides, dkernel.strides, dy.strides))
+    if primitive is None:
+        return None
+    if spec.bias:
+        dbias = np.empty(spec.filters, dtype=_F32)
+        primitive(x, dy, dkernel, dbias)
+        return dkernel, dbias
+    primitive(x, dy, dkernel)
+    return dkernel, None
+
+
+def implementation(pass_, spec, *strides):
+    """The oneDNN implementation name (e.g. ``brgconv:avx512_core``) cached for this key, or None."""
+    primitive = _cache.get((pass_, spec, *strides))
+    return None if primitive is None or primitive is _REFUSED else primitive.implementation
+
+
+ALGORITHMS = (
+    Algorithm("onednn", NAME, "forward", _applies, forward, fuses=True, summary="oneDNN convolution forward"),
+    Algorithm("onednn", NAME, "input_grad", _applies, input_grad, summary="oneDNN convolution backward data"),
+    Algorithm("onednn", NAME, "kernel_grad", _applies, kernel_grad, summary="oneDNN backward weights and bias"),
+)
+_BY_PASS = {a.pass_: a for a in ALGORITHMS}
+
+
+def default(pass_, spec):
+    return _BY_PASS[pass_] if _applies(spec) else None
