@@ -114,7 +114,7 @@ def _forward_spec(x_shape, kernel_shape, strides, padding, dilation, groups, pad
     if padding_mode != "zeros":
         x_shape = (x_shape[0], *[n + b + a for n, (b, a) in zip(x_shape[1:-1], pads)], x_shape[-1])
         spec_pads = ((0, 0),) * len(pads)
-    spec = ConvSpec(x_shape, kernel_shape, strides, spec_pads, dilation, groups, dtype, cf, activation, bias)
+    spec = ConvSpec(x_shape, kernel_shape, strides, spec_pads, dilation, groups, dtype.name, cf, activation, bias)
     return spec, pads
 
 
@@ -133,7 +133,7 @@ def _spec_of(x, kernel, strides, padding, dilation, groups, padding_mode, activa
         dilation,
         groups,
         padding_mode,
-        dtype.name,
+        dtype,
         _layout(x),
         activation,
         bias,

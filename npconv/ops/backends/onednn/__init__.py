@@ -32,6 +32,10 @@ from . import library as L
 
 NAME = "onednn"
 CACHE_SIZE = 256  # primitives kept; the least recently used is released beyond this
+# Up to this many multiply-adds a primitive runs (and is created) on one thread: an
+# OpenMP parallel region costs microseconds when the cores are free, and a whole
+# time slice (milliseconds) when another process holds one of them.
+ONE_THREAD_MACS = 1 << 21
 
 K = L.CONSTANTS
 _ELTWISE = {
@@ -131,7 +135,7 @@ class _Memories:
 class Primitive:
     """A created oneDNN primitive, its argument descriptors, and per-thread memories."""
 
-    def __init__(self, library, pd, arg_ids, mds):
+    def __init__(self, library, pd, arg_ids, mds, threads):
         self.lib, self.engine = library.lib, library.engine
         self.library = library
         self.pd, self.arg_ids, self.mds = pd, tuple(arg_ids), mds
@@ -144,6 +148,7 @@ class Primitive:
         name = C.c_char_p()
         self.lib.dnnl_primitive_desc_query(pd, K["dnnl_query_impl_info_str"], 0, C.byref(name))
         self.implementation = (name.value or b"").decode()
+        self.threads = threads
         self._local = threading.local()
 
     def __call__(self, *arrays):
@@ -154,6 +159,7 @@ class Primitive:
         lib = self.lib
         for set_handle, mem, array in zip(memories.set, memories.handles, arrays):
             set_handle(mem, array.ctypes.data)
+        self.library.use_threads(self.threads)
         stream = self.library.stream
         L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
         L.check(lib.dnnl_stream_wait(stream), "stream wait")
@@ -197,6 +203,12 @@ def cached(key, create):
 def clear_cache():
     with _lock:
         _cache.clear()
+
+
+def threads(spec) -> int:
+    """OpenMP threads for this spec's primitives: one for tiny problems, else all."""
+    library, _ = L.load()
+    return 1 if spec.macs <= ONE_THREAD_MACS else library.threads
 
 
 def _geometry(spec):
@@ -249,6 +261,7 @@ def _forward_pd(library, spec, src, wei, bias, dst, prop, activation):
 
 def _layouts(spec, x_strides, k_strides, y_strides):
     library, _ = L.load()
+    library.use_threads(threads(spec))
     lib = library.lib
     src = _activation_md(lib, spec.x_shape, x_strides)
     wei = _weights_md(lib, spec.kernel_shape, k_strides, spec.groups)
@@ -269,7 +282,9 @@ def _create_forward(spec, x_strides, k_strides, y_strides):
         mds.append(bias)
     else:
         lib.dnnl_memory_desc_destroy(bias)
-    return Primitive(library, pd, ids, mds)
+    primitive = Primitive(library, pd, ids, mds, threads(spec))
+    primitive.out_shape = spec.y_shape
+    return primitive
 
 
 def _hint(library, spec, src, wei, bias, dst):
@@ -291,9 +306,8 @@ def _create_input_grad(spec, x_strides, k_strides, y_strides):
         lib.dnnl_primitive_attr_destroy(attr)
         lib.dnnl_primitive_desc_destroy(hint)
         lib.dnnl_memory_desc_destroy(bias)
-    return Primitive(
-        library, pd, [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DIFF_SRC"]], [dst, wei, src]
-    )
+    ids = [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DIFF_SRC"]]
+    return Primitive(library, pd, ids, [dst, wei, src], threads(spec))
 
 
 def _create_kernel_grad(spec, x_strides, k_strides, y_strides):
@@ -327,7 +341,7 @@ def _create_kernel_grad(spec, x_strides, k_strides, y_strides):
         mds.append(bias)
     else:
         lib.dnnl_memory_desc_destroy(bias)
-    return Primitive(library, pd, ids, mds)
+    return Primitive(library, pd, ids, mds, threads(spec))
 
 
 # ----------------------------------------------------------------------- arrays
@@ -335,7 +349,7 @@ def _usable(array):
     """array as float32 whose strides oneDNN can take (non-negative, whole elements)."""
     if array.dtype != _F32:
         array = array.astype(_F32)
-    if any(s < 0 or s % 4 for s in array.strides):
+    if not array.flags.c_contiguous and any(s < 0 or s % 4 for s in array.strides):
         array = np.ascontiguousarray(array)
     return array
 
@@ -358,11 +372,14 @@ def _k_strides(kernel):
 # The runs return None when oneDNN refused the spec; the seam then asks numpy.
 def forward(spec, x, kernel, bias=None, keep=None):
     x, kernel = _usable(x), _usable(kernel)
-    y = _empty_like_layout(spec.y_shape, _channels_first(x))
-    key = ("forward", spec, x.strides, kernel.strides, y.strides)
-    primitive = cached(key, lambda: _create_forward(spec, x.strides, kernel.strides, y.strides))
-    if primitive is None:
-        return None
+    key = ("forward", spec, x.strides, kernel.strides)
+    primitive = _cache.get(key)  # the common case, without the lock (a dict read is atomic)
+    if primitive is None or primitive is _REFUSED:
+        y_strides = _empty_like_layout(spec.y_shape, _channels_first(x)).strides
+        primitive = cached(key, lambda: _create_forward(spec, x.strides, kernel.strides, y_strides))
+        if primitive is None:
+            return None
+    y = _empty_like_layout(primitive.out_shape, _channels_first(x))
     if bias is None:
         primitive(x, kernel, y)
     else:
@@ -373,7 +390,7 @@ def forward(spec, x, kernel, bias=None, keep=None):
 def input_grad(spec, dy, kernel):
     dy, kernel = _usable(dy), _usable(kernel)
     dx = _empty_like_layout(spec.x_shape, _channels_first(dy))
-    key = ("input_grad", spec, dx.strides, kernel.strides, dy.strides)
+    key = ("input_grad", spec, dy.strides, kernel.strides)
     primitive = cached(key, lambda: _create_input_grad(spec, dx.strides, kernel.strides, dy.strides))
     if primitive is None:
         return None
@@ -384,7 +401,7 @@ def input_grad(spec, dy, kernel):
 def kernel_grad(spec, x, dy, kept=None):
     x, dy = _usable(x), _usable(dy)
     dkernel = np.empty(spec.kernel_shape, dtype=_F32)
-    key = ("kernel_grad", spec, x.strides, dkernel.strides, dy.strides)
+    key = ("kernel_grad", spec, x.strides, dy.strides)
     primitive = cached(key, lambda: _create_kernel_grad(spec, x.strides, dkernel.strides, dy.strides))
     if primitive is None:
         return None

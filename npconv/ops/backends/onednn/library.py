@@ -164,10 +164,15 @@ def candidates() -> list:
 
 
 class Library:
-    """The loaded library: ``lib`` (the CDLL), ``path``, ``engine``, and a stream per thread."""
+    """The loaded library: ``lib`` (the CDLL), ``path``, ``engine``, a stream per
+    thread, and the OpenMP runtime's thread count (``threads``, :meth:`use_threads`)."""
 
-    def __init__(self, lib, path):
-        self.lib, self.path = lib, path
+    def __init__(self, lib, path, gomp=None):
+        self.lib, self.path, self.gomp = lib, path, gomp
+        if gomp is not None:
+            gomp.omp_set_num_threads.argtypes, gomp.omp_set_num_threads.restype = [C.c_int], None
+            gomp.omp_get_max_threads.argtypes, gomp.omp_get_max_threads.restype = [], C.c_int
+        self.threads = gomp.omp_get_max_threads() if gomp is not None else os.cpu_count() or 1
         for name, (restype, argtypes) in SIGNATURES.items():
             function = getattr(lib, name)
             function.restype, function.argtypes = restype, argtypes
@@ -182,6 +187,13 @@ class Library:
         if holder is None:
             holder = self._local.stream = _Stream(self)
         return holder.handle
+
+    def use_threads(self, count: int) -> None:
+        """Run this thread's next primitives (and create them) on ``count`` OpenMP threads."""
+        local = self._local
+        if getattr(local, "threads", None) != count and self.gomp is not None:
+            self.gomp.omp_set_num_threads(count)
+            local.threads = count
 
     def version(self) -> str:
         v = self.lib.dnnl_version().contents
@@ -217,6 +229,22 @@ def load():
     return _loaded[0], _loaded[1]
 
 
+def _quiet_openmp():
+    """Idle OpenMP threads sleep instead of spinning, unless the user chose
+    otherwise: on a machine shared with other busy processes, spinning threads
+    take the cores the working ones need. GNU OpenMP reads this when it loads,
+    so it only has an effect if nothing in the process has loaded it yet."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _openmp():
+    """The GNU OpenMP runtime libdnnl was linked with, or None."""
+    try:
+        return C.CDLL("libgomp.so.1")
+    except OSError:
+        return None
+
+
 def _try_load():
     if not sys.platform.startswith("linux"):
         return None, f"oneDNN via ctypes is set up for Linux only (this is {sys.platform})"
@@ -226,8 +254,9 @@ def _try_load():
             reasons.append(f"{path} does not exist")
             continue
         try:
+            _quiet_openmp()
             lib = C.CDLL(path)
-            library = Library(lib, path)
+            library = Library(lib, path, _openmp())
         except (OSError, AttributeError, OneDNNError) as error:
             reasons.append(f"{path}: {error}")
             continue
