@@ -38,13 +38,22 @@ CACHE_SIZE = 256  # primitives kept; the least recently used is released beyond 
 ONE_THREAD_MACS = 1 << 21
 
 K = L.CONSTANTS
+# Each activation as a chain of eltwise post-ops (algorithm, alpha, beta), chosen so that
+# NaN and +-Inf come out as the definitions give them. oneDNN's relu turns -Inf into NaN
+# (it multiplies by 0), its clips turn NaN into 0, and its logistic turns NaN into 0; so
+# relu is elu with alpha 0 (x if x > 0, else 0 * (exp(x) - 1)), and sigmoid is
+# 0.5 * tanh(x / 2) + 0.5.
 _ELTWISE = {
-    "relu": (K["dnnl_eltwise_relu"], 0.0),
-    "sigmoid": (K["dnnl_eltwise_logistic"], 0.0),
-    "tanh": (K["dnnl_eltwise_tanh"], 0.0),
-    "elu": (K["dnnl_eltwise_elu"], 1.0),
-    "gelu": (K["dnnl_eltwise_gelu_erf"], 0.0),
-    "silu": (K["dnnl_eltwise_swish"], 1.0),
+    "relu": ((K["dnnl_eltwise_elu"], 0.0, 0.0),),
+    "sigmoid": (
+        (K["dnnl_eltwise_linear"], 0.5, 0.0),
+        (K["dnnl_eltwise_tanh"], 0.0, 0.0),
+        (K["dnnl_eltwise_linear"], 0.5, 0.5),
+    ),
+    "tanh": ((K["dnnl_eltwise_tanh"], 0.0, 0.0),),
+    "elu": ((K["dnnl_eltwise_elu"], 1.0, 0.0),),
+    "gelu": ((K["dnnl_eltwise_gelu_erf"], 0.0, 0.0),),
+    "silu": ((K["dnnl_eltwise_swish"], 1.0, 0.0),),
 }
 _F32 = np.dtype("float32")
 
@@ -228,8 +237,8 @@ def _attr(lib, activation=None):
     if activation is not None:
         post_ops = L.V()
         L.check(lib.dnnl_post_ops_create(C.byref(post_ops)), "post-ops creation")
-        alg, alpha = _ELTWISE[activation]
-        L.check(lib.dnnl_post_ops_append_eltwise(post_ops, alg, alpha, 0.0), "eltwise post-op")
+        for alg, alpha, beta in _ELTWISE[activation]:
+            L.check(lib.dnnl_post_ops_append_eltwise(post_ops, alg, alpha, beta), "eltwise post-op")
         L.check(lib.dnnl_primitive_attr_set_post_ops(attr, post_ops), "set post-ops")
         lib.dnnl_post_ops_destroy(post_ops)
     return attr

@@ -39,6 +39,7 @@ CONSTANTS = {
     "dnnl_eltwise_logistic": 41,
     "dnnl_eltwise_swish": 44,
     "dnnl_eltwise_gelu_erf": 49,
+    "dnnl_eltwise_linear": 38,
     "dnnl_query_impl_info_str": 8,
     "dnnl_query_scratchpad_md": 136,
     "dnnl_scratchpad_mode_user": 1,
