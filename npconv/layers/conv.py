@@ -145,14 +145,12 @@ class _BaseConv(Layer):
     def backward(self, dy, input_grad=True):
         """dx for the last call (None when ``input_grad`` is False); kernel and
         bias gradients go to their Variables."""
-        from .. import activations_grad
-
         x, z, y, keep, fused = self._last
         dz = np.asarray(dy, dtype=y.dtype)
         if fused is not None:
             dz = kernels.gradient_from_output(fused, y, dz)
         elif z is not None:
-            dz = activations_grad.gradient(self.activation, z, y, dz)
+            dz = activations.gradient(self.activation, z, y, dz)
         dz = to_channels_last(dz, self.data_format)
         dx, dbias = self._op_backward(x, dz, input_grad, keep)
         if self.use_bias:
