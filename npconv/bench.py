@@ -171,25 +171,23 @@ def _npconv_fns(case: Case):
     # The training step is what a layer does in training: the forward may keep
     # what the backward reuses (Conv's im2col columns, when they fit one block).
     if case.kind == "conv":
-        op = lambda x, k, keep=None: C.conv_nd(x, k, s, p, d, keep=keep)  # noqa: E731
-        grad = lambda x, k, dy, kept: C.conv_nd_backward(x, k, dy, s, p, d, kept=kept)  # noqa: E731
+        op = lambda x, k, b, keep=None: C.conv_nd(x, k, s, p, d, keep=keep, bias=b)  # noqa: E731
+        grad = lambda x, k, dy, kept: C.conv_nd_backward(x, k, dy, s, p, d, kept=kept, bias=True)  # noqa: E731
     elif case.kind == "depthwise":
-        op = lambda x, k, keep=None: C.depthwise_conv_nd(x, k, s, p, d)  # noqa: E731
-        grad = lambda x, k, dy, kept: C.depthwise_conv_nd_backward(x, k, dy, s, p, d)  # noqa: E731
+        op = lambda x, k, b, keep=None: C.depthwise_conv_nd(x, k, s, p, d, bias=b)  # noqa: E731
+        grad = lambda x, k, dy, kept: C.depthwise_conv_nd_backward(x, k, dy, s, p, d, bias=True)  # noqa: E731
     else:
-        op = lambda x, k, keep=None: C.conv_transpose_nd(x, k, s, p, None, d)  # noqa: E731
-        grad = lambda x, k, dy, kept: C.conv_transpose_nd_backward(x, k, dy, s, p, None, d)  # noqa: E731
+        op = lambda x, k, b, keep=None: C.conv_transpose_nd(x, k, s, p, None, d) + b  # noqa: E731
+        grad = lambda x, k, dy, kept: (*C.conv_transpose_nd_backward(x, k, dy, s, p, None, d), None)  # noqa: E731
 
     def forward(x, kernel, bias, keep=None):
-        y = op(x, kernel, keep)
-        y += bias
-        return y
+        return op(x, kernel, bias, keep)
 
     def train(x, kernel, bias, dy):
         kept = {}
         y = forward(x, kernel, bias, kept)
-        dx, dkernel = grad(x, kernel, dy, kept)
-        return y, dx, dkernel, kernels.bias_grad(dy)
+        dx, dkernel, dbias = grad(x, kernel, dy, kept)
+        return y, dx, dkernel, kernels.bias_grad(dy) if dbias is None else dbias
 
     return forward, train
 
@@ -536,7 +534,7 @@ def traced_extra(fn):
 def npconv_algorithms(case, data):
     """The algorithm npconv's dispatcher picks for each kernel of this case."""
     try:
-        from npconv.ops import dispatch
+        from npconv.ops import registry as dispatch
     except ImportError:
         return {}
     forward, train = _npconv_fns(case)
