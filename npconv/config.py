@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["BACKEND_NAMES", "backend", "set_backend"]
+__all__ = ["BACKEND_NAMES", "backend", "info", "set_backend"]
 
 BACKEND_NAMES = ("numpy", "onednn")
 
@@ -72,3 +72,40 @@ def set_backend(name: str | None) -> str:
     with _lock:
         _selected[:] = [resolved]
     return resolved
+
+
+def info() -> dict:
+    """What runs npconv's kernels here, as plain values (``npconv info`` prints it).
+
+    Returns:
+        A dict with the versions of npconv and NumPy, the selected backend (or
+        the error selecting it raised), oneDNN's library path and version (or
+        why it cannot load), the CPU ISA oneDNN detected, and the OpenMP
+        thread count with the environment variables that set it.
+    """
+    import numpy as np
+
+    from . import __version__
+    from .ops.backends.onednn import ONE_THREAD_MACS
+    from .ops.backends.onednn import library as onednn_library
+
+    try:
+        selected = backend()
+    except RuntimeError as error:
+        selected = f"error: {error}"
+    library, detail = onednn_library.load()
+    result = {
+        "npconv": __version__,
+        "numpy": np.__version__,
+        "backend": selected,
+        "onednn library": detail if library is not None else None,
+        "onednn unavailable because": None if library is not None else detail,
+    }
+    if library is not None:
+        result["onednn version"] = library.version()
+        result["cpu isa"] = library.cpu_isa()
+        result["threads"] = library.threads
+        result["one thread up to"] = f"{ONE_THREAD_MACS} multiply-adds per call"
+    for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
+        result[name] = os.environ.get(name)
+    return result
