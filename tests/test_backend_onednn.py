@@ -328,3 +328,29 @@ def test_info_reports_the_library():
     assert os.path.exists(path)
     assert re.fullmatch(r"\d+\.\d+\.\d+", library.version())
     assert library.cpu_isa() in L.CPU_ISA_NAMES.values()
+
+
+def test_packed_weights_follow_in_place_updates(monkeypatch):
+    """Where the primitive takes its weights in its own layout, the packed copy
+    is reused while the kernel is unchanged and redone when it changes in place
+    (as an optimizer updates it)."""
+    monkeypatch.setattr(onednn, "PACK_MIN_MACS", 0)
+    monkeypatch.setattr(onednn, "_seconds", lambda primitive, arrays: 0.0 if primitive.packing else 1.0)
+    onednn.clear_cache()
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 12, 12, 16)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 16, 24)).astype(np.float32)
+    outputs = []
+    with on_backend("onednn"):
+        for step in range(3):
+            outputs.append(convolution.conv_nd(x, kernel, (1, 1), "same", (1, 1)))
+            with on_backend("numpy"):
+                assert_same(outputs[-1], convolution.conv_nd(x, kernel, (1, 1), "same", (1, 1)), f"step {step}")
+            if step == 1:
+                kernel[1, 1] += 1.0  # in place
+    (primitive,) = [p for key, p in onednn._cache.items() if key[0] == "forward" and key[1].x_shape == x.shape]
+    onednn.clear_cache()
+    if primitive.packing is None:
+        pytest.skip("the primitive prefers Keras's own kernel layout here")
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert not np.array_equal(outputs[1], outputs[2])

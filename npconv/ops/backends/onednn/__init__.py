@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes as C
 import threading
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -36,6 +37,9 @@ CACHE_SIZE = 256  # primitives kept; the least recently used is released beyond 
 # OpenMP parallel region costs microseconds when the cores are free, and a whole
 # time slice (milliseconds) when another process holds one of them.
 ONE_THREAD_MACS = 1 << 21
+# From this many multiply-adds, a forward primitive that takes its weights in its own
+# layout is timed against the plain one at creation, and kept if faster (see _create_forward).
+PACK_MIN_MACS = 1 << 24
 
 K = L.CONSTANTS
 # Each activation as a chain of eltwise post-ops (algorithm, alpha, beta), chosen so that
@@ -144,6 +148,9 @@ class _Memories:
 class Primitive:
     """A created oneDNN primitive, its argument descriptors, and per-thread memories."""
 
+    borrowed = ()  # indices of ``mds`` owned by ``pd`` (not destroyed here)
+    packing = None  # a _Packing when the primitive wants its weights in its own layout
+
     def __init__(self, library, pd, arg_ids, mds, threads):
         self.lib, self.engine = library.lib, library.engine
         self.library = library
@@ -177,8 +184,9 @@ class Primitive:
         try:
             self.lib.dnnl_primitive_destroy(self.handle)
             self.lib.dnnl_primitive_desc_destroy(self.pd)
-            for md in self.mds:
-                self.lib.dnnl_memory_desc_destroy(md)
+            for i, md in enumerate(self.mds):
+                if i not in self.borrowed:
+                    self.lib.dnnl_memory_desc_destroy(md)
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
 
@@ -279,21 +287,112 @@ def _layouts(spec, x_strides, k_strides, y_strides):
     return library, lib, src, wei, dst, bias
 
 
-def _create_forward(spec, x_strides, k_strides, y_strides):
+def _forward_primitive(spec, x_strides, k_strides, y_strides, weights_layout="plain"):
+    """The forward primitive with Keras's kernel layout ("plain"), or with the
+    layout the primitive prefers for its weights ("preferred"; None when that
+    is the plain one)."""
     library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
-    pd = _forward_pd(
-        library, spec, src, wei, bias if spec.bias else None, dst, K["dnnl_forward_inference"], spec.activation
-    )
+    plain_wei = wei
+    if weights_layout == "preferred":
+        dims = (spec.filters, spec.kernel_shape[-2], *spec.kernel_size)
+        if spec.groups > 1:
+            dims = (spec.groups, spec.filters // spec.groups, spec.kernel_shape[-2], *spec.kernel_size)
+        wei = L.V()
+        L.check(
+            lib.dnnl_memory_desc_create_with_tag(
+                C.byref(wei), len(dims), L.Dims(*dims), K["dnnl_f32"], K["dnnl_format_tag_any"]
+            ),
+            "memory descriptor creation",
+        )
+    try:
+        pd = _forward_pd(
+            library, spec, src, wei, bias if spec.bias else None, dst, K["dnnl_forward_inference"], spec.activation
+        )
+    finally:
+        if wei is not plain_wei:
+            lib.dnnl_memory_desc_destroy(wei)
     ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DST"]]
-    mds = [src, wei, dst]
+    mds = [src, plain_wei, dst]
     if spec.bias:
         ids.append(K["DNNL_ARG_BIAS"])
         mds.append(bias)
     else:
         lib.dnnl_memory_desc_destroy(bias)
+    packing = None
+    if weights_layout == "preferred":
+        preferred = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_weights_md"], 0)
+        if lib.dnnl_memory_desc_equal(preferred, plain_wei):
+            for md in mds:
+                lib.dnnl_memory_desc_destroy(md)
+            lib.dnnl_primitive_desc_destroy(pd)
+            return None
+        packing = _Packing(library, plain_wei, preferred)
+        mds[1] = preferred
     primitive = Primitive(library, pd, ids, mds, threads(spec))
+    if packing is not None:
+        primitive.packing, primitive.borrowed = packing, (1,)
     primitive.out_shape = spec.y_shape
     return primitive
+
+
+class _Packing:
+    """Weights reordered into a primitive's preferred layout, kept until they change.
+
+    The last kernel packed is kept as a copy beside its packed form; a call
+    whose kernel equals that copy (compared in full, so weights updated in
+    place are noticed) reuses the packed form."""
+
+    def __init__(self, library, plain_md, preferred_md):
+        lib = library.lib
+        pd = L.V()
+        L.check(
+            lib.dnnl_reorder_primitive_desc_create(
+                C.byref(pd), plain_md, library.engine, preferred_md, library.engine, None
+            ),
+            "reorder primitive descriptor",
+        )
+        self.reorder = Primitive(library, pd, [K["DNNL_ARG_SRC"], K["DNNL_ARG_DST"]], [plain_md, preferred_md], 1)
+        self.reorder.borrowed = (0, 1)  # the conv primitive owns both
+        self.size = lib.dnnl_memory_desc_get_size(preferred_md)
+        self.source = self.packed = None
+        self.lock = threading.Lock()
+
+    def __call__(self, kernel):
+        with self.lock:
+            if self.source is not None and np.array_equal(self.source, kernel):
+                return self.packed
+            packed = np.empty(self.size // 4 + 16, dtype=_F32)
+            self.reorder(kernel, packed)
+            self.source, self.packed = kernel.copy(), packed
+            return packed
+
+
+def _seconds(primitive, arrays, repeats=2):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        primitive(*arrays)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _create_forward(spec, x, kernel, y, bias):
+    """The forward primitive for this spec and layout. Above ``PACK_MIN_MACS``
+    the primitive that takes its weights in its own preferred layout is tried
+    too, timed on these arrays, and kept only if it runs faster."""
+    plain = _forward_primitive(spec, x.strides, kernel.strides, y.strides)
+    if spec.macs < PACK_MIN_MACS:
+        return plain
+    try:
+        packed = _forward_primitive(spec, x.strides, kernel.strides, y.strides, "preferred")
+    except L.OneDNNError:
+        return plain
+    if packed is None:
+        return plain
+    rest = () if bias is None else (bias,)
+    plain_time = _seconds(plain, (x, kernel, y, *rest))
+    packed_time = _seconds(packed, (x, packed.packing(kernel), y, *rest))
+    return packed if packed_time < plain_time else plain
 
 
 def _hint(library, spec, src, wei, bias, dst):
@@ -382,17 +481,20 @@ def _k_strides(kernel):
 def forward(spec, x, kernel, bias=None, keep=None):
     x, kernel = _usable(x), _usable(kernel)
     key = ("forward", spec, x.strides, kernel.strides)
+    bias = None if bias is None else _usable(bias)
     primitive = _cache.get(key)  # the common case, without the lock (a dict read is atomic)
     if primitive is None or primitive is _REFUSED:
-        y_strides = _empty_like_layout(spec.y_shape, _channels_first(x)).strides
-        primitive = cached(key, lambda: _create_forward(spec, x.strides, kernel.strides, y_strides))
+        y = _empty_like_layout(spec.y_shape, _channels_first(x))
+        primitive = cached(key, lambda: _create_forward(spec, x, kernel, y, bias))
         if primitive is None:
             return None
     y = _empty_like_layout(primitive.out_shape, _channels_first(x))
+    if primitive.packing is not None:
+        kernel = primitive.packing(kernel)
     if bias is None:
         primitive(x, kernel, y)
     else:
-        primitive(x, kernel, y, _usable(bias))
+        primitive(x, kernel, y, bias)
     return y
 
 
