@@ -520,3 +520,13 @@ def test_an_infinite_gradient_reaches_only_what_it_touches(algorithm):
     bad = ~np.isfinite(dx)
     assert bad[1, 5:8, 3:6, :].all() and bad.sum() == 9 * 4
     assert (~np.isfinite(dk[..., 2])).all() and np.isfinite(dk[..., [0, 1, 3, 4]]).all()
+
+
+def test_docs_table_is_generated_from_the_registry():
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "performance.md")
+    with open(path) as handle:
+        text = handle.read()
+    table = text.split("<!-- registry table: start -->\n")[1].split("\n<!-- registry table: end -->")[0]
+    assert table == registry.markdown_table(), "regenerate it: python -m npconv.ops.registry"

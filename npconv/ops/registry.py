@@ -37,6 +37,7 @@ __all__ = [
     "clear_cache",
     "fallback",
     "get_algorithm",
+    "markdown_table",
     "names",
     "record",
     "set_algorithm",
@@ -221,6 +222,14 @@ def _default(pass_, spec, backend):
     raise RuntimeError(f"No backend can run the {pass_} pass of {spec}.")  # numpy runs every spec
 
 
+def markdown_table() -> str:
+    """The table of every algorithm in docs/performance.md, generated from the registry."""
+    rows = ["| backend | pass | algorithm | where and how |", "|---|---|---|---|"]
+    for algorithm in algorithms():
+        rows.append(f"| {algorithm.backend} | {algorithm.pass_} | `{algorithm.name}` | {algorithm.summary} |")
+    return "\n".join(rows)
+
+
 def _read_environment():
     value = os.environ.get("NPCONV_ALGORITHM", "").strip()
     if not value or value.lower() in ("auto", "none"):
@@ -229,3 +238,7 @@ def _read_environment():
         warnings.warn(f"Ignoring NPCONV_ALGORITHM={value!r}: expected one of {list(names())}.", stacklevel=2)
         return None
     return value
+
+
+if __name__ == "__main__":  # python -m npconv.ops.registry: the docs table
+    print(markdown_table())

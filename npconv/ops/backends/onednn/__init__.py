@@ -531,9 +531,31 @@ def implementation(pass_, spec, *strides):
 
 
 ALGORITHMS = (
-    Algorithm("onednn", NAME, "forward", _applies, forward, fuses=True, summary="oneDNN convolution forward"),
-    Algorithm("onednn", NAME, "input_grad", _applies, input_grad, summary="oneDNN convolution backward data"),
-    Algorithm("onednn", NAME, "kernel_grad", _applies, kernel_grad, summary="oneDNN backward weights and bias"),
+    Algorithm(
+        "onednn",
+        NAME,
+        "forward",
+        _applies,
+        forward,
+        fuses=True,
+        summary="float32, rank 1-3: oneDNN's convolution forward, bias and activation fused as post-ops; above 2^24 multiply-adds the weights go in the primitive's own layout where that timed faster",
+    ),
+    Algorithm(
+        "onednn",
+        NAME,
+        "input_grad",
+        _applies,
+        input_grad,
+        summary="float32, rank 1-3: oneDNN's convolution backward data (also every transposed conv)",
+    ),
+    Algorithm(
+        "onednn",
+        NAME,
+        "kernel_grad",
+        _applies,
+        kernel_grad,
+        summary="float32, rank 1-3: oneDNN's convolution backward weights, with the bias gradient",
+    ),
 )
 _BY_PASS = {a.pass_: a for a in ALGORITHMS}
 
