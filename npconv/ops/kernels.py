@@ -92,18 +92,33 @@ def bias_grad(dy: np.ndarray) -> np.ndarray:
     return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
 
 
-def _crop(spec: ConvSpec):
-    """(spec with non-negative pads, slices of x) for a spec whose pads may crop."""
+def _crop_of(spec: ConvSpec):
+    """(spec with non-negative pads, slices of x or None, whether x or y is empty)."""
     if all(b >= 0 and a >= 0 for b, a in spec.pads):
-        return spec, None
-    slices, pads, shape = [slice(None)], [], [spec.x_shape[0]]
-    for n, (b, a) in zip(spec.x_shape[1:-1], spec.pads):
-        start, stop = max(-b, 0), n - max(-a, 0)
-        slices.append(slice(start, max(stop, start)))
-        shape.append(max(stop - start, 0))
-        pads.append((max(b, 0), max(a, 0)))
-    shape.append(spec.x_shape[-1])
-    return spec._replace(x_shape=tuple(shape), pads=tuple(pads)), tuple(slices)
+        cropped, slices = spec, None
+    else:
+        slices, pads, shape = [slice(None)], [], [spec.x_shape[0]]
+        for n, (b, a) in zip(spec.x_shape[1:-1], spec.pads):
+            start, stop = max(-b, 0), n - max(-a, 0)
+            slices.append(slice(start, max(stop, start)))
+            shape.append(max(stop - start, 0))
+            pads.append((max(b, 0), max(a, 0)))
+        shape.append(spec.x_shape[-1])
+        cropped, slices = spec._replace(x_shape=tuple(shape), pads=tuple(pads)), tuple(slices)
+    return cropped, slices, 0 in cropped.x_shape or 0 in cropped.y_shape
+
+
+_crops: dict = {}
+
+
+def _crop(spec: ConvSpec):
+    """:func:`_crop_of`, cached per spec."""
+    plan = _crops.get(spec)
+    if plan is None:
+        if len(_crops) > 4096:
+            _crops.clear()
+        plan = _crops[spec] = _crop_of(spec)
+    return plan
 
 
 def _epilogue(y, bias, activation):
@@ -128,10 +143,10 @@ def conv_forward(spec: ConvSpec, x, kernel, bias=None, keep: dict | None = None)
     Returns:
         y: (batch, *output_size, filters).
     """
-    spec, crop = _crop(spec)
+    spec, crop, empty = _crop(spec)
     if crop is not None:
         x = x[crop]
-    if 0 in spec.x_shape or 0 in spec.y_shape:
+    if empty:
         y = np.zeros(spec.y_shape, dtype=spec.dtype)
         return _epilogue(y, bias, spec.activation)
     algorithm = choose("forward", spec, config.backend())
@@ -147,8 +162,8 @@ def conv_input_grad(spec: ConvSpec, dy, kernel) -> np.ndarray:
     """dx of the conv ``spec``: dy (batch, *output_size, filters) -> (batch, *spatial, in_channels).
 
     With the roles swapped, this is the transposed conv of dy."""
-    cropped, crop = _crop(spec)
-    if 0 in cropped.x_shape or 0 in cropped.y_shape:
+    cropped, crop, empty = _crop(spec)
+    if empty:
         return np.zeros(spec.x_shape, dtype=spec.dtype)
     algorithm = choose("input_grad", cropped, config.backend())
     dx = algorithm.run(cropped, dy, kernel)
@@ -168,10 +183,10 @@ def conv_kernel_grad(spec: ConvSpec, x, dy, kept: dict | None = None):
 
     x: (batch, *spatial, in_channels); dy: (batch, *output_size, filters).
     ``kept``: the ``keep`` dict of the forward call."""
-    spec, crop = _crop(spec)
+    spec, crop, empty = _crop(spec)
     if crop is not None:
         x = x[crop]
-    if 0 in spec.x_shape or 0 in spec.y_shape:
+    if empty:
         dbias = np.zeros(spec.filters, dtype=spec.dtype) if spec.bias else None
         return np.zeros(spec.kernel_shape, dtype=spec.dtype), dbias
     algorithm = choose("kernel_grad", spec, config.backend())

@@ -136,6 +136,7 @@ class _Memories:
         self.args = (L.ExecArg * len(ids))(*[L.ExecArg(i, m) for i, m in zip(ids, self.handles)])
         self.count = len(ids)
         self.set = [self.lib.dnnl_memory_set_data_handle] * len(primitive.mds)
+        self.last = [None] * len(primitive.mds)  # the arrays the handles point at (kept alive here)
 
     def __del__(self):
         for mem in getattr(self, "handles", ()):
@@ -172,9 +173,11 @@ class Primitive:
         memories = getattr(self._local, "memories", None)
         if memories is None:
             memories = self._local.memories = _Memories(self)
-        lib = self.lib
-        for set_handle, mem, array in zip(memories.set, memories.handles, arrays):
-            set_handle(mem, array.ctypes.data)
+        lib, last = self.lib, memories.last
+        for i, array in enumerate(arrays):
+            if array is not last[i]:  # the same kernel and bias arrays come back call after call
+                memories.set[i](memories.handles[i], array.ctypes.data)
+                last[i] = array
         self.library.use_threads(self.threads)
         stream = self.library.stream
         L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
