@@ -221,6 +221,7 @@ def cached(key, create):
 
 
 def clear_cache():
+    """Release every cached primitive."""
     with _lock:
         _cache.clear()
 
@@ -232,12 +233,11 @@ def threads(spec) -> int:
 
 
 def _geometry(spec):
-    rank = spec.rank
+    """strides, dilates (oneDNN counts from 0), padding_l, padding_r of a spec."""
     strides = L.Dims(*spec.strides)
     dilates = L.Dims(*[d - 1 for d in spec.dilation])
     pad_l = L.Dims(*[b for b, _ in spec.pads])
     pad_r = L.Dims(*[a for _, a in spec.pads])
-    del rank
     return strides, dilates, pad_l, pad_r
 
 
@@ -476,12 +476,9 @@ def _channels_first(array):
     return array.ndim > 2 and array.strides[-1] != array.itemsize
 
 
-def _k_strides(kernel):
-    return kernel.strides if kernel.flags.c_contiguous else None
-
-
 # The runs return None when oneDNN refused the spec; the seam then asks numpy.
 def forward(spec, x, kernel, bias=None, keep=None):
+    """y = activation(conv(x, kernel) + bias) on oneDNN (x and y in the same layout)."""
     x, kernel = _usable(x), _usable(kernel)
     key = ("forward", spec, x.strides, kernel.strides)
     bias = None if bias is None else _usable(bias)
@@ -502,6 +499,7 @@ def forward(spec, x, kernel, bias=None, keep=None):
 
 
 def input_grad(spec, dy, kernel):
+    """dx of the conv ``spec`` on oneDNN (dx in dy's layout)."""
     dy, kernel = _usable(dy), _usable(kernel)
     dx = _empty_like_layout(spec.x_shape, _channels_first(dy))
     key = ("input_grad", spec, dy.strides, kernel.strides)
@@ -513,6 +511,7 @@ def input_grad(spec, dy, kernel):
 
 
 def kernel_grad(spec, x, dy, kept=None):
+    """(dkernel, dbias or None) of the conv ``spec`` on oneDNN."""
     x, dy = _usable(x), _usable(dy)
     dkernel = np.empty(spec.kernel_shape, dtype=_F32)
     key = ("kernel_grad", spec, x.strides, dy.strides)
@@ -525,12 +524,6 @@ def kernel_grad(spec, x, dy, kept=None):
         return dkernel, dbias
     primitive(x, dy, dkernel)
     return dkernel, None
-
-
-def implementation(pass_, spec, *strides):
-    """The oneDNN implementation name (e.g. ``brgconv:avx512_core``) cached for this key, or None."""
-    primitive = _cache.get((pass_, spec, *strides))
-    return None if primitive is None or primitive is _REFUSED else primitive.implementation
 
 
 ALGORITHMS = (
@@ -564,4 +557,5 @@ _BY_PASS = {a.pass_: a for a in ALGORITHMS}
 
 
 def default(pass_, spec):
+    """The oneDNN algorithm for this pass, or None where this backend does not take the spec."""
     return _BY_PASS[pass_] if _applies(spec) else None
