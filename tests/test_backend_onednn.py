@@ -354,3 +354,15 @@ def test_packed_weights_follow_in_place_updates(monkeypatch):
         pytest.skip("the primitive prefers Keras's own kernel layout here")
     np.testing.assert_array_equal(outputs[0], outputs[1])
     assert not np.array_equal(outputs[1], outputs[2])
+
+
+def test_tiny_calls_run_on_one_thread_and_put_the_count_back():
+    library, _ = L.load()
+    if library.gomp is None:
+        pytest.skip("no GNU OpenMP runtime found")
+    x = np.ones((1, 5, 5, 1), np.float32)
+    with on_backend("onednn"):
+        layers.Conv2D(1, 3)(x)
+    (primitive,) = [p for key, p in onednn._cache.items() if key[0] == "forward" and key[1].x_shape == x.shape][:1]
+    assert primitive.threads == 1
+    assert library.gomp.omp_get_max_threads() == library.threads

@@ -178,10 +178,20 @@ class Primitive:
             if array is not last[i]:  # the same kernel and bias arrays come back call after call
                 memories.set[i](memories.handles[i], array.ctypes.data)
                 last[i] = array
-        self.library.use_threads(self.threads)
-        stream = self.library.stream
-        L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
-        L.check(lib.dnnl_stream_wait(stream), "stream wait")
+        library = self.library
+        stream = library.stream
+        if self.threads == library.threads:
+            L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
+            L.check(lib.dnnl_stream_wait(stream), "stream wait")
+            return
+        # Fewer threads for this call only: the OpenMP setting is per thread and
+        # shared with any other library using the same runtime, so it is put back.
+        library.use_threads(self.threads)
+        try:
+            L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
+            L.check(lib.dnnl_stream_wait(stream), "stream wait")
+        finally:
+            library.use_threads(library.threads)
 
     def __del__(self):
         try:
@@ -201,17 +211,21 @@ _REFUSED = object()
 
 
 def cached(key, create):
-    """The primitive for ``key`` (created by ``create()`` on a miss), or None
-    when oneDNN refused it (remembered too)."""
+    """The primitive for ``key`` = (pass, spec, *layouts), created by ``create()``
+    on a miss, or None when oneDNN refused it (remembered too)."""
     with _lock:
         primitive = _cache.get(key)
         if primitive is not None:
             _cache.move_to_end(key)
             return None if primitive is _REFUSED else primitive
+    library, _ = L.load()
+    library.use_threads(threads(key[1]))  # created for the thread count it will run on
     try:
         primitive = create()
     except L.OneDNNError:
         primitive = _REFUSED
+    finally:
+        library.use_threads(library.threads)
     with _lock:
         _cache[key] = primitive
         _cache.move_to_end(key)
@@ -281,7 +295,6 @@ def _forward_pd(library, spec, src, wei, bias, dst, prop, activation):
 
 def _layouts(spec, x_strides, k_strides, y_strides):
     library, _ = L.load()
-    library.use_threads(threads(spec))
     lib = library.lib
     src = _activation_md(lib, spec.x_shape, x_strides)
     wei = _weights_md(lib, spec.kernel_shape, k_strides, spec.groups)
