@@ -85,9 +85,12 @@ def as_layout(x, channels_first):
 
 
 def run_all(case, backend):
+    """Every pass of the case on one backend (on onednn, forced wherever it applies:
+    tiny forward passes would otherwise run on numpy)."""
     x, kernel, bias, strides, pads, dilation, groups, activation, channels_first = case
     x = as_layout(x, channels_first)
-    with on_backend(backend), registry.record() as seen:
+    forced = "onednn" if backend == "onednn" else None
+    with on_backend(backend), registry.set_algorithm(forced), registry.record() as seen:
         y = convolution.conv_nd(x, kernel, strides, pads, dilation, groups, "zeros", None, bias, activation)
         dy = np.cos(np.arange(y.size, dtype=np.float32)).reshape(y.shape)
         dy = as_layout(dy, channels_first)
@@ -159,7 +162,8 @@ def test_layers_run_on_onednn_and_match_numpy():
         x = rng.standard_normal(shape).astype(np.float32)
         results = {}
         for backend in ("numpy", "onednn"):
-            with on_backend(backend), registry.record() as seen:
+            forced = "onednn" if backend == "onednn" else None
+            with on_backend(backend), registry.set_algorithm(forced), registry.record() as seen:
                 y = layer(x, training=True)
                 dy = np.sin(np.arange(y.size, dtype=np.float32)).reshape(y.shape)
                 for weight in layer.weights:
@@ -170,6 +174,19 @@ def test_layers_run_on_onednn_and_match_numpy():
                 assert {name for _, name in seen} == {"onednn"}, (cls.__name__, seen)
         for got, want in zip(results["onednn"], results["numpy"]):
             assert_same(got, want, cls.__name__)
+
+
+def test_tiny_forward_passes_run_on_numpy_unless_forced():
+    """The article's layer: numpy's one gather and matrix product beats a primitive call."""
+    x = np.ones((1, 5, 5, 1), np.float32)
+    layer = layers.Conv2D(1, 3)
+    with on_backend("onednn"):
+        with registry.record() as seen:
+            y = layer(x)
+        with registry.set_algorithm("onednn"), registry.record() as forced:
+            np.testing.assert_allclose(layer(x), y, rtol=1e-6)
+    assert seen == [("forward", "small")]
+    assert forced == [("forward", "onednn")]
 
 
 def test_float64_runs_on_numpy():
@@ -361,7 +378,7 @@ def test_tiny_calls_run_on_one_thread_and_put_the_count_back():
     if library.gomp is None:
         pytest.skip("no GNU OpenMP runtime found")
     x = np.ones((1, 5, 5, 1), np.float32)
-    with on_backend("onednn"):
+    with on_backend("onednn"), registry.set_algorithm("onednn"):
         layers.Conv2D(1, 3)(x)
     (primitive,) = [p for key, p in onednn._cache.items() if key[0] == "forward" and key[1].x_shape == x.shape][:1]
     assert primitive.threads == 1
