@@ -561,7 +561,7 @@ ALGORITHMS = (
         _applies,
         forward,
         fuses=True,
-        summary="float32, rank 1-3: oneDNN's convolution forward, bias and activation fused as post-ops; above 2^24 multiply-adds the weights go in the primitive's own layout where that timed faster",
+        summary="float32, rank 1-3, above 2^16 multiply-adds (below, numpy is faster): oneDNN's convolution forward with the bias and activation fused (after the primitive when it is GEMM-based); from 2^20 multiply-adds the weights go in the primitive's own layout where that timed faster",
     ),
     Algorithm(
         "onednn",
