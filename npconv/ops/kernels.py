@@ -15,13 +15,11 @@ Nothing here decides a length or a pad: :mod:`npconv.geometry` does.
 
 from __future__ import annotations
 
-from time import perf_counter
-
 import numpy as np
 
 from .. import activations, config
 from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
-from .registry import backend_module, choose, fallback, get_algorithm, note, settle
+from .registry import choose, fallback, note
 from .spec import ConvSpec
 
 __all__ = [
@@ -131,45 +129,6 @@ def _epilogue(y, bias, activation):
     return y
 
 
-# Up to this many multiply-adds, the first call of a pass that the selected backend would
-# run outside numpy is timed against numpy's own choice, and the faster is kept for the spec.
-# (On small images a GEMM-based oneDNN primitive can lose to numpy; numpy's BLAS threads
-# can lose everything on a busy machine.) Larger problems are left to the backend.
-TUNE_MAX_MACS = 1 << 26
-_settled: set = set()
-
-
-def _seconds(call, algorithm):
-    start = perf_counter()
-    result = call(algorithm)
-    return perf_counter() - start, result
-
-
-def _run(pass_: str, spec: ConvSpec, call):
-    """(algorithm, call(algorithm)) for the algorithm that runs this pass of ``spec``:
-    the registry's choice, numpy where the backend refuses the spec, and, for a
-    small spec's first call, whichever of the backend's and numpy's choice ran faster."""
-    backend = config.backend()
-    algorithm = choose(pass_, spec, backend)
-    result = call(algorithm)
-    if result is None:  # the backend refused this spec when it came to it
-        algorithm = fallback(pass_, spec)
-        return algorithm, call(algorithm)
-    key = (pass_, spec, backend)
-    if algorithm.backend == "numpy" or key in _settled or spec.macs > TUNE_MAX_MACS or get_algorithm():
-        return algorithm, result
-    other = backend_module("numpy").default(pass_, spec)
-    call(other)  # warm: numpy caches its gather plans per shape
-    mine, result = _seconds(call, algorithm)
-    theirs, _ = _seconds(call, other)
-    if len(_settled) > 4096:
-        _settled.clear()
-    _settled.add(key)
-    if theirs < mine:
-        settle(pass_, spec, backend, other)
-    return algorithm, result
-
-
 def conv_forward(spec: ConvSpec, x, kernel, bias=None, keep: dict | None = None) -> np.ndarray:
     """y = activation(conv(x, kernel) + bias).
 
@@ -190,14 +149,13 @@ def conv_forward(spec: ConvSpec, x, kernel, bias=None, keep: dict | None = None)
     if empty:
         y = np.zeros(spec.y_shape, dtype=spec.dtype)
         return _epilogue(y, bias, spec.activation)
-
-    def run(algorithm):
+    algorithm = choose("forward", spec, config.backend())
+    y = algorithm.run(spec, x, kernel, bias, keep)
+    if y is None:  # the backend refused this spec when it came to it
+        algorithm = fallback("forward", spec)
         y = algorithm.run(spec, x, kernel, bias, keep)
-        return y if y is None or algorithm.fuses else _epilogue(y, bias, spec.activation)
-
-    algorithm, y = _run("forward", spec, run)
     note("forward", algorithm.name)
-    return y
+    return y if algorithm.fuses else _epilogue(y, bias, spec.activation)
 
 
 def conv_input_grad(spec: ConvSpec, dy, kernel) -> np.ndarray:
@@ -207,7 +165,11 @@ def conv_input_grad(spec: ConvSpec, dy, kernel) -> np.ndarray:
     cropped, crop, empty = _crop(spec)
     if empty:
         return np.zeros(spec.x_shape, dtype=spec.dtype)
-    algorithm, dx = _run("input_grad", cropped, lambda algorithm: algorithm.run(cropped, dy, kernel))
+    algorithm = choose("input_grad", cropped, config.backend())
+    dx = algorithm.run(cropped, dy, kernel)
+    if dx is None:
+        algorithm = fallback("input_grad", cropped)
+        dx = algorithm.run(cropped, dy, kernel)
     note("input_grad", algorithm.name)
     if crop is None:
         return dx
@@ -227,7 +189,12 @@ def conv_kernel_grad(spec: ConvSpec, x, dy, kept: dict | None = None):
     if empty:
         dbias = np.zeros(spec.filters, dtype=spec.dtype) if spec.bias else None
         return np.zeros(spec.kernel_shape, dtype=spec.dtype), dbias
-    algorithm, (dkernel, dbias) = _run("kernel_grad", spec, lambda algorithm: algorithm.run(spec, x, dy, kept))
+    algorithm = choose("kernel_grad", spec, config.backend())
+    result = algorithm.run(spec, x, dy, kept)
+    if result is None:
+        algorithm = fallback("kernel_grad", spec)
+        result = algorithm.run(spec, x, dy, kept)
+    dkernel, dbias = result
     note("kernel_grad", algorithm.name)
     if dbias is None and spec.bias:
         dbias = bias_grad(dy)

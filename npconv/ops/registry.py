@@ -41,7 +41,6 @@ __all__ = [
     "names",
     "record",
     "set_algorithm",
-    "settle",
 ]
 
 # name -> module; the order is the order of preference when a backend declines a spec.
@@ -194,12 +193,6 @@ def choose(pass_: str, spec, backend: str) -> Algorithm:
                 _cache.clear()
             _cache[key] = algorithm
     return algorithm
-
-
-def settle(pass_: str, spec, backend: str, algorithm: Algorithm) -> None:
-    """Make ``algorithm`` the choice for this pass and spec under ``backend`` (a measured choice)."""
-    with _lock:
-        _cache[pass_, spec, backend] = algorithm
 
 
 def fallback(pass_: str, spec) -> Algorithm:
