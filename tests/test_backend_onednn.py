@@ -352,7 +352,6 @@ def test_packed_weights_follow_in_place_updates(monkeypatch):
     is reused while the kernel is unchanged and redone when it changes in place
     (as an optimizer updates it)."""
     monkeypatch.setattr(onednn, "PACK_MIN_MACS", 0)
-    monkeypatch.setattr(onednn, "_seconds", lambda primitive, arrays: 0.0 if primitive.packing else 1.0)
     onednn.clear_cache()
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 12, 12, 16)).astype(np.float32)
