@@ -37,8 +37,8 @@ CACHE_SIZE = 256  # primitives kept; the least recently used is released beyond 
 # OpenMP parallel region costs microseconds when the cores are free, and a whole
 # time slice (milliseconds) when another process holds one of them.
 ONE_THREAD_MACS = 1 << 21
-# From this many multiply-adds, forward primitives of kernels larger than 1x1 take their
-# weights in the primitive's own layout (see _create_forward).
+# From this many multiply-adds, forward primitives take their weights in the primitive's
+# own layout (see _create_forward).
 PACK_MIN_MACS = 1 << 20
 # Forward passes up to this many multiply-adds run on numpy: executing a primitive costs a
 # few microseconds more than numpy's one gather and one small matrix product (measured here:
@@ -391,12 +391,11 @@ class _Packing:
 def _create_forward(spec, x, kernel, y, bias):
     """The forward primitive for this spec and layout.
 
-    From ``PACK_MIN_MACS`` multiply-adds, kernels larger than 1x1 take their
-    weights in the primitive's own preferred layout (packed once, see
-    :class:`_Packing`): measured here on an AVX2 CPU, that turns oneDNN's
-    GEMM-based convolution (``gemm:jit``) into its direct one (``brgconv``), 1.7x
-    to 2x faster on 3x3 and 5x5 kernels, while 1x1 kernels ran faster as they
-    are. The rule depends on the spec only, never on a timing, so every process
+    From ``PACK_MIN_MACS`` multiply-adds the weights go in the primitive's own
+    preferred layout (packed once, see :class:`_Packing`): measured here on an
+    AVX2 CPU, that turns oneDNN's GEMM-based convolution (``gemm:jit``) into its
+    direct one (``brgconv``), 1.5x to 2x faster on 1x1, 3x3 and 5x5 kernels.
+    The rule depends on the spec only, never on a timing, so every process
     computes the same numbers."""
     plain = _forward_primitive(spec, x.strides, kernel.strides, y.strides)
     if spec.activation is not None and "gemm" in plain.implementation:
@@ -405,7 +404,7 @@ def _create_forward(spec, x, kernel, y, bias):
         unfused = spec._replace(activation=None)
         plain = _forward_primitive(unfused, x.strides, kernel.strides, y.strides)
         plain.activation = spec.activation
-    if spec.macs < PACK_MIN_MACS or all(k == 1 for k in spec.kernel_size):
+    if spec.macs < PACK_MIN_MACS:
         return plain
     try:
         packed = _forward_primitive(spec, x.strides, kernel.strides, y.strides, "preferred")
@@ -552,7 +551,7 @@ ALGORITHMS = (
         _applies,
         forward,
         fuses=True,
-        summary="float32, rank 1-3, above 2^16 multiply-adds (below, numpy is faster): oneDNN's convolution forward with the bias and activation fused (after the primitive when it is GEMM-based); from 2^20 multiply-adds, kernels above 1x1 take their weights in the primitive's own layout (packed once, kept until the kernel changes)",
+        summary="float32, rank 1-3, above 2^16 multiply-adds (below, numpy is faster): oneDNN's convolution forward with the bias and activation fused (after the primitive when it is GEMM-based); from 2^20 multiply-adds the weights go in the primitive's own layout (packed once, kept until the kernel changes)",
     ),
     Algorithm(
         "onednn",
