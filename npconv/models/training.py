@@ -443,6 +443,12 @@ class Trainer:
         self._require_compiled("evaluate")
         batch_size = _optional_positive_int(batch_size, "batch_size")
         steps = _optional_positive_int(steps, "steps")
+        from .. import distributed  # numpy only; dask itself loads when a dask array arrives
+
+        if distributed.is_dask_collection(x):
+            if sample_weight is not None or steps is not None or callbacks:
+                raise invalid("x", "NumPy arrays when sample_weight, steps or callbacks are given", "dask arrays")
+            return distributed.evaluate(self, x, y, batch_size=batch_size, return_dict=return_dict)
         source = data_module.make_source(self, x, y, sample_weight, batch_size, steps, shuffle=False)
         callback_list = callbacks_module.CallbackList(list(callbacks or []), self, {"steps": source.steps})
         logs = self._evaluate_source(source, callback_list)
