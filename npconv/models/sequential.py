@@ -180,23 +180,23 @@ class Sequential(Trainer):
         return int(sum(w.value.size for w in self.weights))
 
     # ---------------------------------------------------------------- saving
-    def save_weights(self, filepath):
-        """Write the weights to an .npz file (see npconv.saving)."""
-        from .. import saving
+    def save_weights(self, filepath, max_shard_size=None):
+        """Write the weights: '.weights.h5' in Keras 3's layout, else npconv's .npz (see npconv.saving)."""
+        from ..saving import formats
 
-        saving.save_weights(self, filepath)
+        formats.save_weights(self, filepath, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath):
-        """Read weights saved by save_weights; a damaged file changes nothing."""
-        from .. import saving
+        """Read '.weights.h5', '.weights.json', '.keras' or npconv weights; a bad file changes nothing."""
+        from ..saving import formats
 
-        saving.load_weights(self, filepath)
+        formats.load_weights(self, filepath)
 
     def save(self, filepath):
-        """Write config and weights to one '.npconv' archive (see npconv.saving)."""
-        from .. import saving
+        """Write config and weights: '.keras' as Keras 3 does, '.npconv' as npconv's own archive."""
+        from ..saving import formats
 
-        saving.save_model(self, filepath)
+        formats.save_model(self, filepath)
 
     def explain(self):
         """The shape chain, layer by layer, with each conv's pads (see npconv.explain)."""
