@@ -310,17 +310,24 @@ def _json_default(value):
     raise TypeError(f"Cannot save {type(value).__name__} in a model config.")
 
 
+def _optimizer_state(model):
+    """(arrays, name) of a compiled model's built optimizer, else (None, None)."""
+    from .compile_state import optimizer_variables
+
+    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    if optimizer is None or not optimizer.built:
+        return None, None
+    return optimizer_variables(optimizer), optimizer.name
+
+
 def save_model(model, filepath):
     """Write ``model`` as a Keras 3 ``.keras`` file that ``keras.saving.load_model`` reads."""
     from .atomic import atomic_write
-    from .compile_state import optimizer_variables
 
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built; build it (or call it on data) before saving.")
     config = _model_entry(model)
-    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
-    arrays = optimizer_variables(optimizer) if optimizer is not None and optimizer.built else None
-    weights = keras_weights.weights_bytes(model, arrays, getattr(optimizer, "name", None))
+    weights = keras_weights.weights_bytes(model, *_optimizer_state(model))
     metadata = {"keras_version": KERAS_VERSION, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -345,10 +352,10 @@ def save_weights(model, filepath, max_shard_size=None):
                 f"Invalid value for argument `filepath`. A sharded save needs a '.weights.json' path. "
                 f"Received: filepath={str(filepath)!r}"
             )
-        keras_weights.write_sharded(model, path, max_shard_size)
+        keras_weights.write_sharded(model, path, max_shard_size, *_optimizer_state(model))
         return
     with atomic_write(path) as file:
-        file.write(keras_weights.weights_bytes(model))
+        file.write(keras_weights.weights_bytes(model, *_optimizer_state(model)))
 
 
 def load_weights(model, filepath):
@@ -371,11 +378,26 @@ def load_weights(model, filepath):
             source = keras_weights.WeightSource.single(h5.open_file(path, os.path.basename(path)))
         try:
             variables, arrays = keras_weights.read_weights(model, source)
+            optimizer = keras_weights.read_optimizer(source) if getattr(model, "compiled", False) else None
         finally:
             source.close()
     except RefusedFileError as error:
         raise error.with_path(path) from None
     keras_weights.assign_weights(variables, arrays)
+    if optimizer:
+        _restore_optimizer(model, optimizer)
+
+
+def _restore_optimizer(model, arrays):
+    """As Keras: state whose count does not fit the optimizer is skipped with a warning."""
+    import warnings
+
+    from .compile_state import set_optimizer_variables
+
+    try:
+        set_optimizer_variables(model.optimizer, arrays, model.trainable_weights)
+    except ValueError as error:
+        warnings.warn(f"The optimizer state in the file was not loaded: {error}", stacklevel=3)
 
 
 # ------------------------------------------------------------ legacy .h5

@@ -112,7 +112,7 @@ def weights_bytes(model, optimizer_arrays=None, optimizer_name=None):
     return buffer.getvalue()
 
 
-def write_sharded(model, filepath, max_shard_size):
+def write_sharded(model, filepath, max_shard_size, optimizer_arrays=None, optimizer_name=None):
     """Keras 3's sharded layout: ``<stem>.weights.json`` plus ``<stem>_NNNNN.weights.h5`` shards.
 
     ``max_shard_size`` is in GB (1e9 bytes), as Keras's; one layer's vars never span shards.
@@ -153,6 +153,12 @@ def write_sharded(model, filepath, max_shard_size):
                 weight_map[f"/{path}"] = [name]
             if number == 0:
                 file.create_group("vars").attrs["name"] = model.name
+            if number == len(shards) - 1 and optimizer_arrays is not None:
+                group = file.require_group("optimizer/vars")
+                group.attrs["name"] = optimizer_name
+                for i, array in enumerate(optimizer_arrays):
+                    group.create_dataset(str(i), data=array)
+                weight_map["/optimizer/vars"] = [name]
         with atomic_write(os.path.join(directory, name)) as out:
             out.write(buffer.getvalue())
     index = {"metadata": {"total_size": float(total)}, "weight_map": weight_map}
