@@ -38,13 +38,12 @@ class RefusedFileError(ValueError):
     def __init__(self, problems, path=None):
         self.problems = list(problems)
         self.path = path
-        first = self.problems[0]
-        where = f"{str(path)!r}" if path is not None else "The file"
-        more = f" ({len(self.problems) - 1} more problem(s) found; `npconv inspect` lists them)"
-        super().__init__(
-            f"Refused to load {where}: {first}{more if len(self.problems) > 1 else ''}. "
-            f"Nothing was loaded and no model was changed."
+        where = f"{str(path)!r}" if path is not None else "the file"
+        shown = "; ".join(str(p) for p in self.problems[:3])
+        more = (
+            f" (and {len(self.problems) - 3} more; `npconv inspect` lists them all)" if len(self.problems) > 3 else ""
         )
+        super().__init__(f"Refused to load {where}: {shown}{more}. Nothing was loaded and no model was changed.")
 
     def with_path(self, path):
         return RefusedFileError(self.problems, path)
@@ -133,6 +132,17 @@ def _names():
     return _CACHE["names"]
 
 
+def _function_names():
+    if "functions" not in _CACHE:
+        from .. import activations, losses, metrics
+
+        names = set(activations.ALL_OBJECTS_DICT) | set(losses._FUNCTIONS) | set(losses._ALIASES)
+        names |= set(metrics._BY_NAME) | {"accuracy", "acc"}
+        names |= {name for name in vars(metrics) if not name.startswith("_") and callable(getattr(metrics, name))}
+        _CACHE["functions"] = frozenset(names)
+    return _CACHE["functions"]
+
+
 def find_problems(config, where="config", custom_objects=None):
     """Every refused thing in a config tree, as a list of :class:`Problem` (empty when safe).
 
@@ -212,6 +222,10 @@ def _check_object(node, where, custom, problems):
             problems.append(Problem(label, f"registered_name {registered!r} names a custom function"))
         elif not isinstance(node.get("config"), str):
             problems.append(Problem(label, "a function entry must name a built-in function"))
+        elif node["config"] not in custom and node["config"] not in _function_names():
+            problems.append(
+                Problem(label, f"function {node['config'][:60]!r} is not an npconv activation, loss or metric")
+            )
         return label
     if registered is not None and registered != class_name:
         problems.append(

@@ -69,6 +69,6 @@ def load_weights(model, filepath):
     from . import keras_archive, native
 
     path = _path(filepath)
-    if path.endswith(_KERAS_WEIGHTS) or path.endswith(".keras"):
+    if path.endswith(_KERAS_WEIGHTS + (".keras", ".h5", ".hdf5")):
         return keras_archive.load_weights(model, path)
     return native.load_weights(model, path)

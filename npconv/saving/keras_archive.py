@@ -374,6 +374,8 @@ def load_weights(model, filepath):
         elif path.endswith(".keras"):
             archive = read_archive(path)
             source = keras_weights.WeightSource.single(h5.open_file(archive.weights, "model.weights.h5"))
+        elif path.endswith((".h5", ".hdf5")) and not path.endswith(".weights.h5"):
+            return _load_legacy_weights(model, path)
         else:
             source = keras_weights.WeightSource.single(h5.open_file(path, os.path.basename(path)))
         try:
@@ -449,22 +451,25 @@ def _text_list(value):
 
 
 def legacy_layer_weights(safe, model):
-    """``(variables, datasets)`` of a legacy file's ``model_weights`` group, checked, unread."""
+    """``[(variable, dataset, path)]`` from a legacy file's layer groups, checked, unread.
+
+    Whole-model files keep the groups under ``model_weights``; weights-only files at the root.
+    """
     root = safe.get("model_weights")
-    if root is None or not safe.is_group(root):
-        raise RefusedFileError([Problem(safe.label, "no 'model_weights' group")])
+    prefix = "model_weights/" if root is not None and safe.is_group(root) else ""
     plan = []
     for layer in model.layers:
-        group = safe.get(f"model_weights/{layer.name}")
-        names = _text_list(safe.attribute(group, "weight_names", f"model_weights/{layer.name}")) if group else []
+        base = f"{prefix}{layer.name}"
+        group = safe.get(base)
+        names = _text_list(safe.attribute(group, "weight_names", base)) if group is not None else []
         own = list(layer.trainable_weights) + list(layer.non_trainable_weights)
         if len(names) != len(own):
             raise ValueError(
                 f"Layer '{layer.name}' ({type(layer).__name__}) expects {len(own)} weights, but the file "
-                f"lists {len(names)} under 'model_weights/{layer.name}'."
+                f"lists {len(names)} under '{base}'. The model's weights were not changed."
             )
         for variable, name in zip(own, names):
-            where = f"model_weights/{layer.name}/{name}"
+            where = f"{base}/{name}"
             dataset = safe.get(where)
             if dataset is None or not safe.is_dataset(dataset):
                 raise ValueError(
@@ -474,10 +479,22 @@ def legacy_layer_weights(safe, model):
             if shape != tuple(variable.shape):
                 raise ValueError(
                     f"Layer '{layer.name}' weight '{variable.name}' has shape {tuple(variable.shape)}, but the "
-                    f"file holds {shape} at {where!r}."
+                    f"file holds {shape} at {where!r}. The model's weights were not changed."
                 )
             plan.append((variable, dataset, where))
     return plan
+
+
+def _load_legacy_weights(model, path):
+    label = os.path.basename(path)
+    safe = h5.open_file(path, label)
+    with safe:
+        raw = _legacy_text(safe, safe.file, "model_config", "/")
+        if raw is not None:  # not used here, but a file npconv refuses is refused everywhere
+            check_config(parse_json(raw, f"{label}@model_config"), "model_config")
+        plan = legacy_layer_weights(safe, model)
+        arrays = [safe.read(dataset, where) for _, dataset, where in plan]
+    keras_weights.assign_weights([v for v, _, _ in plan], arrays)
 
 
 def _load_legacy(path, custom_objects, compile):
