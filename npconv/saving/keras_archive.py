@@ -92,7 +92,8 @@ def _zip_problems(archive, file_size):
             problems.append(Problem(where, f"declares {info.file_size:,} bytes, over the cap of {_MEMBERS[name]:,}"))
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             problems.append(Problem(where, "a stored member whose sizes disagree"))
-        if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > 1100 * max(info.compress_size, 1):
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.compress_type == zipfile.ZIP_DEFLATED and (ratio > 1100 or (info.file_size > 1 << 24 and ratio > 200)):
             problems.append(
                 Problem(where, f"expands {info.file_size:,} bytes from {info.compress_size:,} (a zip bomb's ratio)")
             )
