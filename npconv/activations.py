@@ -7,12 +7,17 @@ Keras default float type. The functions are stable for large ``|x|`` and
 propagate NaN: a NaN input gives a NaN output in the same place (the
 along-axis functions turn the whole slice that holds it into NaN).
 
+Each function's derivative sits right below it, and :data:`ACTIVATIONS` maps
+every name to both; :func:`gradient` reads the same table that :func:`get`
+does.
+
 Names resolve as in ``keras.activations.get``: every function by its own name,
 plus the aliases ``"swish"`` (silu) and ``"hard_swish"`` (hard_silu).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -22,6 +27,7 @@ from .arguments import invalid
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 # --------------------------------------------------------------------------
@@ -55,6 +61,15 @@ def _axis(axis, ndim):
         if not -ndim <= item < ndim:
             raise invalid("axis", expected, axis)
     return tuple(int(a) for a in axes) if isinstance(axis, (tuple, list)) else int(axis)
+
+
+def _logistic(x):
+    """sigmoid without dtype handling, for the derivatives."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _softplus_f(x):
+    return np.logaddexp(0.0, x)
 
 
 def _stable_sigmoid(x):
@@ -160,6 +175,17 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     return y
 
 
+def _d_relu(x, y, negative_slope=0.0, max_value=None, threshold=0.0):
+    """drelu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    above = x > threshold
+    if max_value is not None:  # clipped to [0, max_value]
+        above &= (x > 0) & (x < max_value)
+    local = above.astype(x.dtype)
+    if negative_slope:
+        local = local + negative_slope * (x < threshold)
+    return local
+
+
 def leaky_relu(x, negative_slope=0.2):
     """``x`` for x >= 0, ``negative_slope * x`` below."""
     x = _float(x)
@@ -167,9 +193,19 @@ def leaky_relu(x, negative_slope=0.2):
     return np.where(x < 0, negative_slope * x, x)
 
 
+def _d_leaky_relu(x, y, negative_slope=0.2):
+    """dleaky_relu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return np.where(x > 0, 1.0, negative_slope)
+
+
 def relu6(x):
     """ReLU capped at 6: ``min(max(x, 0), 6)``."""
     return np.clip(_float(x), 0, 6)
+
+
+def _d_relu6(x, y):
+    """drelu6/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return ((x > 0) & (x < 6)).astype(x.dtype)
 
 
 def elu(x, alpha=1.0):
@@ -179,10 +215,20 @@ def elu(x, alpha=1.0):
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 
 
+def _d_elu(x, y, alpha=1.0):
+    """delu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return np.where(x >= 0, 1.0, alpha * np.exp(np.minimum(x, 0)))
+
+
 def selu(x):
     """Scaled ELU: ``scale * elu(x, alpha)`` with the self-normalising constants."""
     x = _float(x)
     return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+
+
+def _d_selu(x, y):
+    """dselu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return _SELU_SCALE * np.where(x >= 0, 1.0, _SELU_ALPHA * np.exp(np.minimum(x, 0)))
 
 
 def celu(x, alpha=1.0):
@@ -194,6 +240,11 @@ def celu(x, alpha=1.0):
     return np.maximum(x, 0) + alpha * np.expm1(np.minimum(x, 0) / alpha)
 
 
+def _d_celu(x, y, alpha=1.0):
+    """dcelu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return np.where(x > 0, 1.0, np.exp(np.minimum(x, 0) / alpha))
+
+
 def softplus(x):
     """``log(1 + exp(x))``, computed as ``logaddexp(x, 0)`` so it never overflows."""
     x = _float(x)
@@ -201,10 +252,20 @@ def softplus(x):
         return np.logaddexp(x, np.zeros((), x.dtype))
 
 
+def _d_softplus(x, y):
+    """dsoftplus/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return _logistic(x)
+
+
 def softsign(x):
     """``x / (1 + |x|)``."""
     x = _float(x)
     return x / (1 + np.abs(x))
+
+
+def _d_softsign(x, y):
+    """dsoftsign/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return 1.0 / np.square(1.0 + np.abs(x))
 
 
 def squareplus(x, b=4):
@@ -224,6 +285,11 @@ def squareplus(x, b=4):
     return np.where(x < 0, negative, (x + root) / 2).astype(x.dtype)
 
 
+def _d_squareplus(x, y, b=4):
+    """dsquareplus/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return 0.5 * (1.0 + x / np.sqrt(np.square(x) + b))
+
+
 def sparse_plus(x):
     """0 for x <= -1, ``(x + 1)^2 / 4`` for -1 < x < 1, ``x`` for x >= 1."""
     x = _float(x)
@@ -231,10 +297,21 @@ def sparse_plus(x):
     return np.where(x <= -1, 0, np.where(x >= 1, x, middle)).astype(x.dtype)
 
 
+def _d_sparse_plus(x, y):
+    """dsparse_plus/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+
+
 def silu(x):
     """``x * sigmoid(x)`` (also called swish)."""
     x = _float(x)
     return x * _stable_sigmoid(x)
+
+
+def _d_silu(x, y):
+    """dsilu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    s = _logistic(x)
+    return s * (1.0 + x * (1.0 - s))
 
 
 def gelu(x, approximate=False):
@@ -255,10 +332,27 @@ def gelu(x, approximate=False):
     return (x64 / 2 * _erfc(-x64 / math.sqrt(2))).astype(x.dtype)
 
 
+def _d_gelu(x, y, approximate=False):
+    """dgelu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    if approximate:
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        t = np.tanh(inner)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+    cdf = 0.5 * (1.0 + erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)))
+    pdf = np.exp(-0.5 * np.square(x)) / math.sqrt(2.0 * math.pi)
+    return cdf + x * pdf
+
+
 def mish(x):
     """``x * tanh(softplus(x))``."""
     x = _float(x)
     return x * np.tanh(softplus(x))
+
+
+def _d_mish(x, y):
+    """dmish/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    t = np.tanh(_softplus_f(x))
+    return t + x * (1.0 - t * t) * _logistic(x)
 
 
 def exponential(x):
@@ -266,9 +360,19 @@ def exponential(x):
     return np.exp(_float(x))
 
 
+def _d_exponential(x, y):
+    """dexponential/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return y
+
+
 def linear(x):
     """The identity: returns ``x`` unchanged."""
     return np.asarray(x)
+
+
+def _d_linear(x, y):
+    """dlinear/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return np.ones_like(x)
 
 
 # --------------------------------------------------------------------------
@@ -280,9 +384,19 @@ def sigmoid(x):
     return _stable_sigmoid(x).astype(x.dtype)
 
 
+def _d_sigmoid(x, y):
+    """dsigmoid/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return y * (1.0 - y)
+
+
 def log_sigmoid(x):
     """``log(sigmoid(x)) = -softplus(-x)``."""
     return -softplus(-_float(x))
+
+
+def _d_log_sigmoid(x, y):
+    """dlog_sigmoid/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return _logistic(-x)
 
 
 def hard_sigmoid(x):
@@ -291,10 +405,20 @@ def hard_sigmoid(x):
     return np.clip(x + 3, 0, 6) / 6
 
 
+def _d_hard_sigmoid(x, y):
+    """dhard_sigmoid/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return ((x > -3) & (x < 3)) / 6.0
+
+
 def hard_silu(x):
     """``x * hard_sigmoid(x)`` (also called hard swish)."""
     x = _float(x)
     return x * hard_sigmoid(x)
+
+
+def _d_hard_silu(x, y):
+    """d/dx x * hard_sigmoid(x) = hard_sigmoid(x) + x * hard_sigmoid'(x)."""
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0 + x * _d_hard_sigmoid(x, y)
 
 
 def sparse_sigmoid(x):
@@ -303,9 +427,19 @@ def sparse_sigmoid(x):
     return np.clip((x + 1) / 2, 0, 1)
 
 
+def _d_sparse_sigmoid(x, y):
+    """dsparse_sigmoid/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return ((x > -1) & (x < 1)) * 0.5
+
+
 def tanh(x):
     """Hyperbolic tangent."""
     return np.tanh(_float(x))
+
+
+def _d_tanh(x, y):
+    """dtanh/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return 1.0 - np.square(y)
 
 
 def tanh_shrink(x):
@@ -314,9 +448,19 @@ def tanh_shrink(x):
     return x - np.tanh(x)
 
 
+def _d_tanh_shrink(x, y):
+    """dtanh_shrink/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return np.square(np.tanh(x))
+
+
 def hard_tanh(x):
     """``clip(x, -1, 1)``."""
     return np.clip(_float(x), -1, 1)
+
+
+def _d_hard_tanh(x, y):
+    """dhard_tanh/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return ((x >= -1) & (x <= 1)).astype(x.dtype)  # clip passes its bounds, as in TensorFlow
 
 
 def soft_shrink(x, threshold=0.5):
@@ -326,11 +470,21 @@ def soft_shrink(x, threshold=0.5):
     return x - np.clip(x, -threshold, threshold)
 
 
+def _d_soft_shrink(x, y, threshold=0.5):
+    """dsoft_shrink/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return (np.abs(x) > threshold).astype(x.dtype)
+
+
 def hard_shrink(x, threshold=0.5):
     """``x`` where ``|x| > threshold``, 0 elsewhere."""
     x = _float(x)
     threshold = _real(threshold, "threshold")
     return np.where(np.abs(x) <= threshold, 0, x).astype(x.dtype)
+
+
+def _d_hard_shrink(x, y, threshold=0.5):
+    """dhard_shrink/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return (np.abs(x) > threshold).astype(x.dtype)
 
 
 def threshold(x, threshold, default_value):
@@ -339,6 +493,11 @@ def threshold(x, threshold, default_value):
     threshold = _real(threshold, "threshold")
     default_value = _real(default_value, "default_value")
     return np.where(x <= threshold, default_value, x).astype(x.dtype)
+
+
+def _d_threshold(x, y, threshold=None, default_value=None):
+    """dthreshold/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    return (x > threshold).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -355,12 +514,22 @@ def softmax(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
+def _d_softmax(x, y, dy, axis=-1):
+    """dx of softmax along ``axis``, from x, y and dy."""
+    return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
+
+
 def log_softmax(x, axis=-1):
     """``x - logsumexp(x)`` along ``axis``, stable for large inputs."""
     x = _float(x)
     axis = _axis(axis, x.ndim)
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _d_log_softmax(x, y, dy, axis=-1):
+    """dx of log_softmax along ``axis``, from x, y and dy."""
+    return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
 
 
 def sparsemax(x, axis=-1):
@@ -382,6 +551,14 @@ def sparsemax(x, axis=-1):
     return np.moveaxis(np.maximum(z - tau, 0), -1, axis).astype(x.dtype)
 
 
+def _d_sparsemax(x, y, dy, axis=-1):
+    """dx of sparsemax along ``axis``, from x, y and dy."""
+    support = y > 0
+    count = np.maximum(np.sum(support, axis=axis, keepdims=True), 1)
+    mean = np.sum(dy * support, axis=axis, keepdims=True) / count
+    return support * (dy - mean)
+
+
 def glu(x, axis=-1):
     """Gated linear unit: split ``x`` in halves a, b along ``axis``; ``a * sigmoid(b)``.
 
@@ -395,42 +572,53 @@ def glu(x, axis=-1):
     return a * _stable_sigmoid(b)
 
 
+def _d_glu(x, y, dy, axis=-1):
+    """dx of glu along ``axis``, from x, y and dy."""
+    a, b = np.split(x, 2, axis=axis)
+    gate = _logistic(b)
+    return np.concatenate([dy * gate, dy * a * gate * (1.0 - gate)], axis=axis)
+
+
 # --------------------------------------------------------------------------
 # names
 # --------------------------------------------------------------------------
-_FUNCTIONS = (
-    relu,
-    leaky_relu,
-    relu6,
-    softmax,
-    celu,
-    elu,
-    selu,
-    softplus,
-    softsign,
-    squareplus,
-    soft_shrink,
-    sparse_plus,
-    silu,
-    gelu,
-    glu,
-    tanh,
-    tanh_shrink,
-    threshold,
-    sigmoid,
-    sparse_sigmoid,
-    exponential,
-    hard_sigmoid,
-    hard_silu,
-    hard_tanh,
-    hard_shrink,
-    linear,
-    mish,
-    log_softmax,
-    log_sigmoid,
-    sparsemax,
-)
-ALL_OBJECTS_DICT = {fn.__name__: fn for fn in _FUNCTIONS}
+# name -> (function, derivative). An element-wise derivative returns dy/dx,
+# multiplied by dy in gradient(); an along-axis one (softmax, log_softmax,
+# sparsemax, glu) takes dy and returns dx itself.
+ACTIVATIONS = {
+    "relu": (relu, _d_relu),
+    "leaky_relu": (leaky_relu, _d_leaky_relu),
+    "relu6": (relu6, _d_relu6),
+    "softmax": (softmax, _d_softmax),
+    "celu": (celu, _d_celu),
+    "elu": (elu, _d_elu),
+    "selu": (selu, _d_selu),
+    "softplus": (softplus, _d_softplus),
+    "softsign": (softsign, _d_softsign),
+    "squareplus": (squareplus, _d_squareplus),
+    "soft_shrink": (soft_shrink, _d_soft_shrink),
+    "sparse_plus": (sparse_plus, _d_sparse_plus),
+    "silu": (silu, _d_silu),
+    "gelu": (gelu, _d_gelu),
+    "glu": (glu, _d_glu),
+    "tanh": (tanh, _d_tanh),
+    "tanh_shrink": (tanh_shrink, _d_tanh_shrink),
+    "threshold": (threshold, _d_threshold),
+    "sigmoid": (sigmoid, _d_sigmoid),
+    "sparse_sigmoid": (sparse_sigmoid, _d_sparse_sigmoid),
+    "exponential": (exponential, _d_exponential),
+    "hard_sigmoid": (hard_sigmoid, _d_hard_sigmoid),
+    "hard_silu": (hard_silu, _d_hard_silu),
+    "hard_tanh": (hard_tanh, _d_hard_tanh),
+    "hard_shrink": (hard_shrink, _d_hard_shrink),
+    "linear": (linear, _d_linear),
+    "mish": (mish, _d_mish),
+    "log_softmax": (log_softmax, _d_log_softmax),
+    "log_sigmoid": (log_sigmoid, _d_log_sigmoid),
+    "sparsemax": (sparsemax, _d_sparsemax),
+}
+_ALONG_AXIS = {softmax, log_softmax, sparsemax, glu}
+ALL_OBJECTS_DICT = {name: function for name, (function, _) in ACTIVATIONS.items()}
 ALL_OBJECTS_DICT["swish"] = silu
 ALL_OBJECTS_DICT["hard_swish"] = hard_silu
 swish = silu
@@ -477,3 +665,54 @@ def serialize(activation):
         fix = "Only npconv's built-in activations have a name to save; pass one of them or its name."
         raise invalid("activation", "a built-in activation function", activation, fix)
     return name
+
+
+# --------------------------------------------------------------------------
+# gradients
+# --------------------------------------------------------------------------
+def _unwrap(activation):
+    """(function, keywords) of a plain function or a functools.partial of one."""
+    keywords = {}
+    while isinstance(activation, functools.partial) and not activation.args:
+        keywords = {**activation.keywords, **keywords}
+        activation = activation.func
+    return activation, keywords
+
+
+def gradient(activation, x, y, dy):
+    """dx for ``y = activation(x)``, given ``dy``, the loss's gradient with respect to y.
+
+    A built-in is recognised as itself (or a ``functools.partial`` of it, whose
+    keywords are honoured); any other callable needs a ``gradient(x, y, dy) -> dx``
+    attribute. Subgradients at kinks follow TensorFlow's autodiff of Keras's
+    definitions (relu's is 0 at 0; elu and selu take the x > 0 side; hard_tanh
+    passes at +-1), except celu at 0, whose derivative is 1.
+
+    Args:
+        activation: the activation function, or None (linear).
+        x: its input; y: its output; dy: an array of y's shape.
+
+    Returns:
+        dx, an array of x's shape in dy's dtype.
+    """
+    x, y, dy = np.asarray(x), np.asarray(y), np.asarray(dy)
+    if activation is None:
+        return dy
+    function, keywords = _unwrap(activation)
+    if function is relu and not keywords:
+        return dy * (x > 0)  # the common case, without the general path's temporaries
+    name = getattr(function, "__name__", None)
+    entry = ACTIVATIONS.get(name) if isinstance(name, str) else None
+    if entry is None or entry[0] is not function:
+        custom = getattr(activation, "gradient", None)
+        if callable(custom):
+            return np.asarray(custom(x, y, dy))
+        label = getattr(activation, "__name__", type(activation).__name__)
+        raise NotImplementedError(
+            f"npconv has no gradient for the custom activation {label!r}, so layers that use "
+            f"it cannot be trained. Use a built-in activation from npconv.activations, or give "
+            f"the callable a `gradient(x, y, dy) -> dx` attribute."
+        )
+    derivative = entry[1]
+    dx = derivative(x, y, dy, **keywords) if function in _ALONG_AXIS else dy * derivative(x, y, **keywords)
+    return np.asarray(dx).astype(dy.dtype, copy=False)

@@ -300,7 +300,6 @@ def test_argument_errors_name_the_argument(call, name, error):
 def test_relu_default_fast_path_matches_the_definition():
     """relu() with Keras's defaults takes a one-pass shortcut; values and gradient
     stay those of the definition, edge values included."""
-    from npconv import activations_grad
 
     x = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0, np.nan, -np.inf, np.inf], dtype=np.float32)
     y = activations.relu(x)
@@ -308,4 +307,4 @@ def test_relu_default_fast_path_matches_the_definition():
     np.testing.assert_array_equal(y, np.where(x <= 0, 0, x))
     assert not np.signbit(y[:3]).any()  # no -0.0 from the shortcut
     dy = np.arange(1, 9, dtype=np.float32)
-    np.testing.assert_array_equal(activations_grad.gradient(activations.relu, x, y, dy), dy * (x > 0))
+    np.testing.assert_array_equal(activations.gradient(activations.relu, x, y, dy), dy * (x > 0))

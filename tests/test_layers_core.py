@@ -1,66 +1,28 @@
 """Dense, Flatten, Reshape, Activation and Dropout: forward against real Keras,
 gradients against finite differences in float64, shapes, configs and errors.
-
-``check_gradients`` is the one differential helper the layer test files share:
-it compares a layer's backward pass (dx and every weight gradient) with
-central differences of ``sum(layer(x) * r)`` for a fixed random ``r``.
 """
 
 import numpy as np
 import pytest
+from helpers import check_gradients, keras_config_keys, run_layer_test
 
 from npconv.layers.core import Activation, Dense, Dropout, Flatten, Reshape
 
-EPS = 1e-5
-
 
 # --------------------------------------------------------------------------
-# the shared gradient check
+# the common layer checks (tests/helpers.run_layer_test)
 # --------------------------------------------------------------------------
-def numeric_gradient(output, r, array, eps=EPS):
-    """Central differences of ``sum(output() * r)`` with respect to every entry
-    of ``array`` (perturbed in place). The outputs are subtracted before the
-    sum, so entries a perturbation does not touch cancel exactly."""
-    grad = np.zeros_like(array)
-    flat, out = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + eps
-        plus = output()
-        flat[i] = keep - eps
-        minus = output()
-        flat[i] = keep
-        out[i] = np.sum((plus - minus) * r) / (2 * eps)
-    return grad
-
-
-def check_gradients(layer, x, rng, training=False, rtol=1e-6, atol=1e-9):
-    """Backward pass of ``layer`` against finite differences, for dx and every weight.
-
-    The layer must be float64. Returns (dx, weight gradients) for further checks.
-    """
-    x = np.array(x, dtype="float64")
-    y = layer(x, training=training)
-    r = rng.standard_normal(y.shape)
-    for w in layer.weights:
-        w.grad = None
-    dx = layer.backward(r)
-    assert dx.shape == x.shape
-    grads = {w.name: None if w.grad is None else w.grad.copy() for w in layer.weights}
-
-    def output():
-        return np.array(layer(x, training=training))  # a copy: some layers return views of x
-
-    np.testing.assert_allclose(dx, numeric_gradient(output, r, x), rtol=rtol, atol=atol, err_msg="dx")
-    for w in layer.trainable_weights:
-        expected = numeric_gradient(output, r, w.value)
-        assert grads[w.name] is not None, f"no gradient for {w.name}"
-        np.testing.assert_allclose(grads[w.name], expected, rtol=rtol, atol=atol, err_msg=w.name)
-    return dx, grads
-
-
-def keras_config_keys(keras_layer, ignore=()):
-    return set(keras_layer.get_config()) - set(ignore)
+@pytest.mark.parametrize(
+    "layer_class, kwargs, shape",
+    [
+        (Flatten, {}, (2, 3, 4)),
+        (Reshape, {"target_shape": (6, 2)}, (2, 3, 4)),
+        (Activation, {"activation": "softmax"}, (2, 3, 4)),
+        (Dropout, {"rate": 0.5}, (2, 3, 4)),
+    ],
+)
+def test_common_layer_checks(keras, rng, layer_class, kwargs, shape):
+    run_layer_test(layer_class, kwargs, shape, rng, keras=keras)
 
 
 # --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from test_layers_core import check_gradients, keras_config_keys
+from helpers import check_gradients, keras_config_keys
 
 from npconv.layers import pooling
 

@@ -3,7 +3,7 @@ configs), finite differences in float64, and the padding/cropping adjoint."""
 
 import numpy as np
 import pytest
-from test_layers_core import check_gradients, keras_config_keys
+from helpers import check_gradients, keras_config_keys
 
 from npconv.layers import reshaping
 

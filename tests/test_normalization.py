@@ -4,7 +4,7 @@ differences in float64."""
 
 import numpy as np
 import pytest
-from test_layers_core import check_gradients, keras_config_keys
+from helpers import check_gradients, keras_config_keys
 
 from npconv.layers.normalization import BatchNormalization
 

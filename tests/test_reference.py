@@ -12,6 +12,7 @@ import itertools
 import naive
 import numpy as np
 import pytest
+from helpers import close
 
 from npconv import layers, ops
 
@@ -22,16 +23,6 @@ FORWARD = {
 }
 TRANSPOSED = {1: layers.Conv1DTranspose, 2: layers.Conv2DTranspose, 3: layers.Conv3DTranspose}
 SPATIAL = {1: (9,), 2: (7, 6), 3: (5, 4, 5)}
-
-
-def close(actual, expected, rtol=1e-5, atol=1e-5):
-    assert actual.shape == expected.shape
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
-
-
-def per_dim(value, rank):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
 
 
 def pads_for(padding, spatial, kernel_size, strides, dilation):
@@ -58,7 +49,7 @@ def make_layer(cls, x, rng, **kwargs):
 
 def expected_forward(cls, x, weights, kernel_size, strides, padding, dilation, groups=1, padding_mode="zeros"):
     rank = x.ndim - 2
-    kernel_size, strides, dilation = per_dim(kernel_size, rank), per_dim(strides, rank), per_dim(dilation, rank)
+    kernel_size, strides, dilation = naive.per_dim(kernel_size, rank), naive.per_dim(strides, rank), naive.per_dim(dilation, rank)
     pads = pads_for(padding, x.shape[1:-1], kernel_size, strides, dilation)
     name = cls.__name__
     if name.startswith("Depthwise"):
@@ -452,9 +443,9 @@ def test_nan_and_inf_propagate(cls, kwargs, bad, rng):
         y = layer(x)
     name = cls.__name__
     rank = 2
-    ksize = per_dim(kwargs["kernel_size"], rank)
-    strides = per_dim(kwargs.get("strides", 1), rank)
-    dilation = per_dim(kwargs.get("dilation_rate", 1), rank)
+    ksize = naive.per_dim(kwargs["kernel_size"], rank)
+    strides = naive.per_dim(kwargs.get("strides", 1), rank)
+    dilation = naive.per_dim(kwargs.get("dilation_rate", 1), rank)
     padding = kwargs["padding"]
     with np.errstate(invalid="ignore", over="ignore"):
         if name.endswith("Transpose"):

@@ -136,12 +136,10 @@ class _BaseConv(Layer):
     def backward(self, dy, input_grad=True):
         """dx for the last call (None when ``input_grad`` is False); kernel and
         bias gradients go to their Variables."""
-        from .. import activations_grad
-
         x, z, y, keep = self._last
         dz = np.asarray(dy, dtype=y.dtype)
         if self.activation is not None:
-            dz = activations_grad.gradient(self.activation, z, y, dz)
+            dz = activations.gradient(self.activation, z, y, dz)
         dz = to_channels_last(dz, self.data_format)
         if self.use_bias:
             self.bias.add_grad(kernels.bias_grad(dz))

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from ..activations_grad import gradient as activation_gradient
+from ..activations import gradient as activation_gradient
 from ..arguments import invalid, standardize_data_format, standardize_int
 from .base import Layer, check_bool, resolve, serialize_or_none  # noqa: F401  (re-exported)
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import layers as layers_module
 from ..arguments import invalid
+from ..distributed import is_dask_collection
 from ..layers.base import Layer, assign_all, unique_name
 from ..layers.input_layer import InputLayer, KerasTensor
 from .training import Trainer
@@ -113,7 +114,12 @@ class Sequential(Trainer):
         return x
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Run the model over ``x`` in batches of ``batch_size`` (default 32)."""
+        """Run the model over ``x`` in batches of ``batch_size`` (default 32).
+        A dask array gives a lazy dask array (see :mod:`npconv.distributed`)."""
+        if is_dask_collection(x):
+            from ..distributed import predict
+
+            return predict(self, x, batch_size=batch_size)
         x = np.asarray(x)
         if x.ndim == 0:
             raise invalid("x", "an array with a batch dimension", x.tolist())

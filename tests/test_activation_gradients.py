@@ -1,14 +1,14 @@
-"""npconv.activations_grad.gradient against finite differences in float64 and
+"""npconv.activations.gradient against finite differences in float64 and
 TensorFlow's gradients of the Keras activations of the same name."""
 
 import functools
 
 import numpy as np
 import pytest
-from test_layers_core import numeric_gradient
+from helpers import numeric_gradient
 
 from npconv import activations
-from npconv.activations_grad import gradient
+from npconv.activations import gradient
 
 # name -> points where the derivative jumps (finite differences stay away from them)
 KINKS = {
@@ -65,7 +65,7 @@ def check(function, x, rng, rtol=1e-6, atol=1e-9):
     dy = rng.standard_normal(np.shape(y))
     dx = gradient(function, x, y, dy)
     assert dx.shape == x.shape and dx.dtype == dy.dtype
-    expected = numeric_gradient(lambda: np.array(function(x)), dy, x)  # a copy: linear returns x
+    expected = numeric_gradient(lambda: np.array(function(x)), x, dy)  # a copy: linear returns x
     np.testing.assert_allclose(dx, expected, rtol=rtol, atol=atol)
 
 

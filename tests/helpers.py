@@ -1,0 +1,124 @@
+"""Helpers the test modules share: one finite-difference gradient, one layer
+gradient check, one closeness assertion. Test modules import from here (and
+from ``naive``, the loop reference), never from each other."""
+
+import numpy as np
+
+EPS = 1e-5
+
+
+def numeric_gradient(output, array, r=None, eps=EPS):
+    """Central differences with respect to every entry of ``array`` (perturbed in place).
+
+    ``output()`` returns an array; the differentiated scalar is ``sum(output() * r)``
+    (``r`` None: ``output()`` is the scalar itself). The two outputs are subtracted
+    before the sum, so entries a perturbation does not touch cancel exactly.
+    """
+    grad = np.zeros_like(array)
+    flat, out = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        keep = flat[i]
+        flat[i] = keep + eps
+        plus = np.array(output(), dtype="float64")
+        flat[i] = keep - eps
+        minus = np.array(output(), dtype="float64")
+        flat[i] = keep
+        difference = plus - minus if r is None else (plus - minus) * r
+        out[i] = np.sum(difference) / (2 * eps)
+    return grad
+
+
+def check_gradients(layer, x, rng, training=False, rtol=1e-6, atol=1e-9, eps=EPS):
+    """A float64 layer's backward pass (dx and every trainable weight's gradient)
+    against finite differences of ``sum(layer(x) * r)`` for a fixed random ``r``.
+
+    Returns (dx, {weight name: gradient}) for further checks.
+    """
+    x = np.array(x, dtype="float64")
+    y = layer(x, training=training)
+    r = rng.standard_normal(y.shape)
+    for w in layer.weights:
+        w.grad = None
+    dx = layer.backward(r)
+    assert dx.shape == x.shape
+    grads = {w.name: None if w.grad is None else w.grad.copy() for w in layer.weights}
+
+    def output():
+        return np.array(layer(x, training=training))  # a copy: some layers return views of x
+
+    np.testing.assert_allclose(dx, numeric_gradient(output, x, r, eps), rtol=rtol, atol=atol, err_msg="dx")
+    for w in layer.trainable_weights:
+        expected = numeric_gradient(output, w.value, r, eps)
+        assert grads[w.name] is not None, f"no gradient for {w.name}"
+        np.testing.assert_allclose(grads[w.name], expected, rtol=rtol, atol=atol, err_msg=w.name)
+    return dx, grads
+
+
+def close(actual, expected, rtol=1e-5, atol=1e-5):
+    """Same shape, and equal within ``rtol`` plus ``atol`` times the larger of 1 and max |expected|."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
+
+
+def keras_config_keys(keras_layer, ignore=()):
+    """The keys of a Keras layer's config, less ``ignore``."""
+    return set(keras_layer.get_config()) - set(ignore)
+
+
+def run_layer_test(
+    layer_class,
+    init_kwargs,
+    input_shape,
+    rng,
+    keras=None,
+    expected_output_shape=None,
+    check_gradient=True,
+    training=False,
+    rtol=1e-5,
+    atol=1e-6,
+):
+    """The checks every layer gets, in the manner of Keras's ``run_layer_test``.
+
+    - build and call: float32 in, float32 out; ``compute_output_shape`` agrees with
+      the real output, also with an unknown batch size;
+    - config round trip: ``from_config(get_config())`` gives the same config, and the
+      clone with the same weights gives the same output;
+    - float64: a float64 layer computes in float64 and its backward pass (dx and every
+      weight) matches finite differences;
+    - with ``keras`` (the module): the Keras layer of the same name and arguments,
+      given npconv's weights, gives the same output, and has the same config keys.
+
+    Returns the float32 layer, built.
+    """
+    x = rng.standard_normal(input_shape).astype("float32")
+    layer = layer_class(**init_kwargs)
+    y = layer(x, training=training)
+    assert y.dtype == np.float32, y.dtype
+    if expected_output_shape is not None:
+        assert y.shape == tuple(expected_output_shape), (y.shape, expected_output_shape)
+    assert tuple(layer.compute_output_shape(x.shape)) == y.shape
+    assert tuple(layer.compute_output_shape((None, *x.shape[1:]))) == (None, *y.shape[1:])
+
+    config = layer.get_config()
+    clone = layer_class.from_config(config)
+    assert clone.get_config() == {**config, "name": clone.name}
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(clone(x, training=training), y)
+
+    if check_gradient:
+        wide = layer_class(**{**init_kwargs, "dtype": "float64"})
+        y64 = wide(x.astype("float64"), training=training)
+        assert y64.dtype == np.float64, y64.dtype
+        wide.set_weights([w.astype("float64") for w in layer.get_weights()])
+        check_gradients(wide, x.astype("float64"), rng, training=training)
+
+    if keras is not None:
+        theirs = getattr(keras.layers, layer_class.__name__)(**init_kwargs)
+        theirs.build(x.shape)
+        theirs.set_weights(layer.get_weights())
+        close(y, np.asarray(theirs(x, training=training)), rtol=rtol, atol=atol)
+        assert set(config) == keras_config_keys(theirs), set(config) ^ keras_config_keys(theirs)
+    return layer
