@@ -454,27 +454,40 @@ def _text_list(value):
 def legacy_layer_weights(safe, model):
     """``[(variable, dataset, path)]`` from a legacy file's layer groups, checked, unread.
 
-    Whole-model files keep the groups under ``model_weights``; weights-only files at the root.
+    As Keras's legacy loader: the file's ``layer_names`` that hold weights pair, in order,
+    with the model's layers that have weights (names need not match). Whole-model files
+    keep the groups under ``model_weights``; weights-only files at the root.
     """
     root = safe.get("model_weights")
     prefix = "model_weights/" if root is not None and safe.is_group(root) else ""
+    holder = root if prefix else safe.file
+    names = _text_list(safe.attribute(holder, "layer_names", prefix or "/"))
+    stored = []
+    for name in names:
+        group = safe.get(f"{prefix}{name}")
+        weight_names = _text_list(safe.attribute(group, "weight_names", f"{prefix}{name}")) if group else []
+        if weight_names:
+            stored.append((name, weight_names))
+    layers = [layer for layer in model.layers if layer.weights]
+    if len(stored) != len(layers):
+        raise ValueError(
+            f"The file holds weights for {len(stored)} layers ({[n for n, _ in stored][:6]}), but model "
+            f"'{model.name}' has {len(layers)} layers with weights. The model's weights were not changed."
+        )
     plan = []
-    for layer in model.layers:
-        base = f"{prefix}{layer.name}"
-        group = safe.get(base)
-        names = _text_list(safe.attribute(group, "weight_names", base)) if group is not None else []
+    for layer, (name, weight_names) in zip(layers, stored):
         own = list(layer.trainable_weights) + list(layer.non_trainable_weights)
-        if len(names) != len(own):
+        if len(weight_names) != len(own):
             raise ValueError(
                 f"Layer '{layer.name}' ({type(layer).__name__}) expects {len(own)} weights, but the file "
-                f"lists {len(names)} under '{base}'. The model's weights were not changed."
+                f"lists {len(weight_names)} for layer '{name}'. The model's weights were not changed."
             )
-        for variable, name in zip(own, names):
-            where = f"{base}/{name}"
+        for variable, weight_name in zip(own, weight_names):
+            where = f"{prefix}{name}/{weight_name}"
             dataset = safe.get(where)
             if dataset is None or not safe.is_dataset(dataset):
                 raise ValueError(
-                    f"The file lists weight {name!r} for layer '{layer.name}' but has no dataset at {where!r}."
+                    f"The file lists weight {weight_name!r} for layer {name!r} but has no dataset at {where!r}."
                 )
             shape, _ = safe.check_dataset(dataset, where)
             if shape != tuple(variable.shape):
