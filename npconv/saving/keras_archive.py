@@ -271,6 +271,9 @@ def _for_keras(node, where="model"):
         return [_for_keras(v, where) for v in node]
     if not isinstance(node, dict):
         return node
+    if node.get("class_name") in ("Functional", "Model") and "module" in node:
+        # Keras resolves a nested Functional only under its own module and registered name.
+        node = {**node, "module": "keras.src.models.functional", "registered_name": "Functional"}
     if node.get("module") == "keras.layers" and isinstance(node.get("config"), dict):
         config = dict(node["config"])
         name = config.get("name", node.get("class_name"))

@@ -58,7 +58,10 @@ def layer_keys(layers):
     """``[(key, layer)]`` for one ``layers`` list, with Keras's per-class counters."""
     used, out = {}, []
     for layer in layers:
-        key = snake_case(type(layer).__name__)
+        class_name = type(layer).__name__
+        if class_name == "Model" and is_model(layer):
+            class_name = "Functional"  # keras.Model(inputs, outputs) is a Functional
+        key = snake_case(class_name)
         if key in used:
             used[key] += 1
             key = f"{key}_{used[key]}"
