@@ -203,7 +203,7 @@ def test_inspect_reports_what_keras_counts(keras, trained):
     assert report.keras_version == keras.__version__
     assert [name for name, _, _ in report.layers] == [layer.name for layer in model.layers]
     assert [count for _, _, count in report.layers] == [layer.count_params() for layer in model.layers]
-    assert report.optimizer == ("adam", len(model.optimizer.variables))
+    assert report.optimizer == (model.optimizer.name, len(model.optimizer.variables))
 
 
 def test_mismatched_weights_leave_the_model_unchanged(trained):

@@ -110,6 +110,8 @@ def _allowed():
             pairs.update((module, name) for name in names if name not in _NEVER)
 
         add("keras.layers", layers._CLASSES)
+        # Keras's bare operations and application-specific layers npconv rebuilds, if this build has them.
+        pairs.update(key for key in getattr(layers, "KERAS_OPERATIONS", {}) if key[1] not in _NEVER)
         add("keras", ("Sequential", "Functional", "Model", "DTypePolicy", "FloatDTypePolicy"))
         add("keras.src.models.functional", ("Functional",))
         add("keras.src.models.sequential", ("Sequential",))

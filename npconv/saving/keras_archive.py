@@ -171,12 +171,15 @@ def _custom_layers(custom_objects):
             layers._CLASSES.pop(name, None)
 
 
-def _adapt(node):
-    """Drop Keras 3 config keys that only carry their 'off' value and that npconv layers do not take."""
+def _adapt(node, custom=()):
+    """Drop Keras 3 config keys that only carry their 'off' value and that npconv layers do not take;
+    file the caller's own classes (``custom``) under ``keras.layers``, where the registry holds them."""
     if isinstance(node, list):
-        return [_adapt(v) for v in node]
+        return [_adapt(v, custom) for v in node]
     if not isinstance(node, dict):
         return node
+    if node.get("class_name") in custom and "config" in node:
+        node = {**node, "module": "keras.layers", "registered_name": None}
     out = {}
     if node.get("class_name") == "InputLayer" and isinstance(node.get("config"), dict):
         off = {k: v for k, v in node["config"].items() if not (k in ("sparse", "ragged", "optional") and not v)}
@@ -189,7 +192,7 @@ def _adapt(node):
                     f"float layers only. Save the float model from Keras."
                 )
             continue
-        out[key] = _adapt(value)
+        out[key] = _adapt(value, custom)
     return out
 
 
@@ -201,7 +204,9 @@ def build_model(config, custom_objects=None, label="config.json"):
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ValueError(f"{label!r} does not hold a Keras model config (no 'class_name' and 'config').")
     class_name = config.get("class_name")
-    inner = _adapt(config["config"])
+    custom = {name for name, obj in (custom_objects or {}).items() if isinstance(obj, type)}
+    custom |= {obj.__name__ for obj in (custom_objects or {}).values() if isinstance(obj, type)}
+    inner = _adapt(config["config"], custom)
     with _custom_layers(custom_objects):
         if class_name == "Sequential":
             model = models.Sequential.from_config(inner)
