@@ -92,6 +92,9 @@ def test_legacy_h5_loads_with_keras_predictions(keras, trained):
     loaded = npconv.models.load_model(paths[".h5"])
     _close(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    assert loaded.optimizer.iterations == 4  # training_config and optimizer_weights restored
+    for ours, theirs in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(ours.value, theirs.numpy())
 
 
 def test_weights_h5_into_a_model_built_in_npconv(keras, trained):
@@ -214,3 +217,20 @@ def test_mismatched_weights_leave_the_model_unchanged(trained):
         model.load_weights(paths[".weights.h5"])
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_inspect_cli_on_every_kind_of_file(trained, tmp_path, capsys):
+    from npconv.cli.main import main
+
+    model, _, _, paths, directory = trained
+    native = tmp_path / "model.npconv"
+    _npconv_convnet().save(str(native))
+    sharded = str(directory / "sharded.weights.json")
+    if not os.path.exists(sharded):
+        model.save_weights(sharded, max_shard_size=0.000001)
+    for path in (paths[".keras"], paths[".h5"], paths[".weights.h5"], sharded, str(native)):
+        assert main(["inspect", path]) == 0
+        out = capsys.readouterr().out
+        assert f"Total params: {model.count_params():,}" in out
+        assert "nothing refused" in out
+    assert "Keras version: 3.15.1" in (main(["inspect", paths[".keras"]]), capsys.readouterr().out)[1]
