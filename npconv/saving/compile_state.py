@@ -47,11 +47,18 @@ def compile_config(model):
 
     if not getattr(model, "compiled", False):
         return None
+    groups = getattr(model, "_metrics", None)  # one list per output, where the model keeps them so
+    if isinstance(groups, list) and len(groups) > 1 and all(isinstance(g, list) for g in groups):
+        metrics = [[_metric_entry(m) for m in group] for group in groups]
+        metrics = metrics if any(metrics) else None
+    else:
+        metrics = [_metric_entry(metric) for metric in model.compiled_metrics] or None
+    loss_weights = getattr(model, "loss_weights", None)
     return {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": _loss_entry(model.loss),
-        "loss_weights": getattr(model, "loss_weights", None),
-        "metrics": [_metric_entry(metric) for metric in model.compiled_metrics] or None,
+        "loss_weights": list(loss_weights) if isinstance(loss_weights, tuple) else loss_weights,
+        "metrics": metrics,
         **_KERAS_DEFAULTS,
     }
 
@@ -64,6 +71,16 @@ def _function_entry(fn):
 def _loss_entry(loss):
     from .. import losses
 
+    if loss is None or isinstance(loss, str):
+        return loss  # the name the user gave, as Keras keeps it
+    if isinstance(loss, (list, tuple)):
+        return [_loss_entry(item) for item in loss]
+    if isinstance(loss, dict):
+        return {key: _loss_entry(item) for key, item in loss.items()}
+    if inspect.isclass(loss) and issubclass(loss, losses.Loss):
+        loss = loss()
+    if not isinstance(loss, losses.Loss):
+        return _function_entry(loss)
     if isinstance(loss, losses.LossFunctionWrapper) and type(loss) is losses.LossFunctionWrapper:
         if isinstance(loss.name, str) and not loss._fn_kwargs and loss.reduction == "sum_over_batch_size":
             try:
@@ -117,12 +134,6 @@ def compile_from_config(model, config, custom_objects=None):
     loss = _deserialize_nested(config.get("loss"), _loss, custom_objects)
     metrics = _deserialize_nested(config.get("metrics"), _metric, custom_objects)
     loss_weights = config.get("loss_weights")
-    if loss_weights is not None and _not_all_ones(loss_weights):
-        warnings.warn(
-            f"The saved compile_config has loss_weights={loss_weights!r}; npconv's compile() does not "
-            f"scale losses, so training continues with weight 1.",
-            stacklevel=3,
-        )
     if config.get("weighted_metrics"):
         warnings.warn("The saved weighted_metrics are not restored: npconv's compile() has none.", stacklevel=3)
     if loss is None:
@@ -130,7 +141,10 @@ def compile_from_config(model, config, custom_objects=None):
             "The saved compile_config has no loss, so the model cannot be compiled. "
             "Load it with compile=False and call compile() yourself."
         )
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    arguments = {"optimizer": optimizer, "loss": loss, "metrics": metrics}
+    if loss_weights is not None and _not_all_ones(loss_weights):
+        arguments["loss_weights"] = loss_weights
+    model.compile(**arguments)
 
 
 def _not_all_ones(value):
