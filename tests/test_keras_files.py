@@ -234,3 +234,18 @@ def test_inspect_cli_on_every_kind_of_file(trained, tmp_path, capsys):
         assert f"Total params: {model.count_params():,}" in out
         assert "nothing refused" in out
     assert "Keras version: 3.15.1" in (main(["inspect", paths[".keras"]]), capsys.readouterr().out)[1]
+
+
+def test_compiled_but_untrained_models_both_ways(keras, tmp_path):
+    """Keras stores an optimizer that never stepped as iteration and learning_rate only."""
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    theirs.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse")
+    theirs.save(str(tmp_path / "k.keras"))
+    ours = npconv.models.load_model(str(tmp_path / "k.keras"))
+    assert not ours.optimizer.built and ours.optimizer.iterations == 0
+    assert np.float32(ours.optimizer.learning_rate) == np.float32(0.02)
+    ours.save(str(tmp_path / "n.keras"))
+    again = keras.saving.load_model(str(tmp_path / "n.keras"))
+    assert float(again.optimizer.learning_rate.numpy()) == pytest.approx(0.02)
+    x = np.ones((3, 4), np.float32)
+    _close(again.predict(x, verbose=0), ours.predict(x, verbose=0))

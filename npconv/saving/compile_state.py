@@ -232,7 +232,9 @@ def set_optimizer_variables(optimizer, arrays, trainable_variables=None):
             optimizer has not been built yet (it is built for them first).
     """
     arrays = [np.asarray(a) for a in arrays]
-    if not optimizer.built:
+    if not optimizer.built and len(arrays) == len(optimizer.variables):
+        pass  # the state of an optimizer that never stepped: iteration (and learning_rate) only
+    elif not optimizer.built:
         if trainable_variables is None:
             raise ValueError(
                 "Invalid value for argument `trainable_variables`. The optimizer is not built, so its "

@@ -234,14 +234,14 @@ def build_model(config, custom_objects=None, label="config.json"):
 
 
 def _restore_compile(model, config, source, custom_objects):
-    from .compile_state import compile_from_config, set_optimizer_variables
+    from .compile_state import compile_from_config
 
     if not config:
         return
     compile_from_config(model, config, custom_objects)
     arrays = keras_weights.read_optimizer(source) if source is not None else None
     if arrays:
-        set_optimizer_variables(model.optimizer, arrays, model.trainable_weights)
+        _restore_optimizer(model, arrays)
 
 
 # --------------------------------------------------------------- .keras
@@ -324,7 +324,7 @@ def _optimizer_state(model):
     from .compile_state import optimizer_variables
 
     optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
-    if optimizer is None or not optimizer.built:
+    if optimizer is None:
         return None, None
     return optimizer_variables(optimizer), optimizer.name
 
@@ -532,7 +532,7 @@ def _load_legacy(path, custom_objects, compile):
 
 
 def _restore_legacy_compile(model, training, safe, custom_objects):
-    from .compile_state import compile_from_config, set_optimizer_variables
+    from .compile_state import compile_from_config
 
     config = {
         "optimizer": training.get("optimizer_config"),
@@ -553,4 +553,4 @@ def _restore_legacy_compile(model, training, safe, custom_objects):
             raise ValueError(f"The file lists optimizer weight {name!r} but has no dataset for it.")
         arrays.append(safe.read(dataset, f"optimizer_weights/{name}"))
     if arrays:
-        set_optimizer_variables(model.optimizer, arrays, model.trainable_weights)
+        _restore_optimizer(model, arrays)
