@@ -129,3 +129,33 @@ def test_custom_class_loads_only_when_passed(corpus, tmp_path):
     assert type(model.layers[0]) is MyDense
     np.testing.assert_array_equal(model.layers[0].get_weights()[0], np.full((3, 2), 7.0, np.float32))
     assert "MyDense" not in npconv.layers._CLASSES  # the registry is left as it was
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"class_name": "Sequential", "class_name": "Lambda"}', "appears twice in one JSON object"),
+        ('{"units": NaN}', "NaN is not JSON"),
+        ("[" * 100000 + "]" * 100000, "not valid JSON"),
+        ("\udcff", "not valid JSON"),
+    ],
+    ids=["duplicate-key", "nan", "deep", "not-utf8"],
+)
+def test_configs_are_strict_json(text, reason):
+    from npconv.saving.keras_archive import parse_json
+
+    data = text.encode("utf-8", "surrogateescape")
+    with pytest.raises(RefusedFileError, match=reason):
+        parse_json(data, "config.json")
+
+
+def test_registered_name_must_be_the_class_own_name():
+    from npconv.saving.allowlist import find_problems
+
+    entry = {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d"}, "registered_name": "evil>Dense"}
+    problems = find_problems(entry)
+    assert len(problems) == 1 and "registered_name 'evil>Dense'" in problems[0].reason
+    entry["registered_name"] = "Dense"
+    assert find_problems(entry) == []
+    entry["module"] = "keras.src.legacy.evil"
+    assert "not where Keras keeps Dense" in find_problems(entry)[0].reason
