@@ -68,7 +68,6 @@ def parse_json(data, label):
 def _zip_problems(archive, file_size):
     """Every problem with the zip directory (no member is read)."""
     problems, seen = [], set()
-    total = 0
     for info in archive.infolist():
         name = info.filename
         where = f"member {name[:80]!r}"
@@ -99,7 +98,6 @@ def _zip_problems(archive, file_size):
             )
         if info.compress_size > file_size:
             problems.append(Problem(where, f"claims {info.compress_size:,} bytes in a file of {file_size:,}"))
-        total += info.file_size
     for name in ("metadata.json", "config.json", "model.weights.h5"):
         if name not in seen:
             problems.append(Problem(f"member {name!r}", "missing"))
@@ -295,9 +293,10 @@ def _for_keras(node, where="model"):
 
 
 def _model_entry(model):
+    from ..models import Sequential
     from .compile_state import compile_config
 
-    functional = not isinstance(model, __import__("npconv").models.Sequential)
+    functional = not isinstance(model, Sequential)
     entry = {
         "module": "keras.src.models.functional" if functional else "keras",
         "class_name": "Functional" if functional else "Sequential",
