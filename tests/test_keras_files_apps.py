@@ -41,8 +41,8 @@ def _relative(a, b):
     return np.abs(a - b).max() / max(np.abs(b).max(), 1e-6)
 
 
-def _params(names):
-    return [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in names]
+def _params(names, fast=FAST):
+    return [pytest.param(n, marks=() if n in fast else pytest.mark.slow) for n in names]
 
 
 def _build(keras, name):
@@ -64,7 +64,7 @@ def test_application_saved_by_keras_loads_in_npconv(keras, tmp_path, name):
     assert ours.count_params() == model.count_params()
 
 
-@pytest.mark.parametrize("name", _params(LEGACY))
+@pytest.mark.parametrize("name", _params(LEGACY, fast={"MobileNet"}))
 def test_application_saved_as_legacy_h5_loads_in_npconv(keras, tmp_path, name):
     _needs_functional()
     model, x = _build(keras, name)
@@ -74,7 +74,7 @@ def test_application_saved_as_legacy_h5_loads_in_npconv(keras, tmp_path, name):
     assert _relative(ours.predict(x, verbose=0), model.predict(x, verbose=0)) <= RTOL
 
 
-@pytest.mark.parametrize("name", _params(["MobileNetV2", "ResNet50", "DenseNet121"]))
+@pytest.mark.parametrize("name", _params(["MobileNetV2", "ResNet50", "DenseNet121"], fast=()))
 def test_application_saved_by_npconv_loads_in_keras(keras, tmp_path, name):
     _needs_functional()
     model, x = _build(keras, name)
