@@ -7,6 +7,8 @@ npconv explain conv2d --input 6x6 --kernel 3 --strides 2 --padding same --svg ou
 npconv explain --solve --input 23 --target 12
 npconv explain --solve --transposed --input 12 --target 23
 npconv explain --article
+npconv explain --serve                       # the padding explorer in the browser
+npconv explain conv2d --input 6x6 --kernel 3 --strides 2 --padding same --html page.html
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from __future__ import annotations
 import argparse
 
 
-def _sizes(text):
+def _sizes(text, minimum=1):
     """'5x5' -> (5, 5); '5' -> 5; 'None' or '?' marks an unknown size."""
     parts = text.lower().replace("*", "x").split("x")
     try:
         values = tuple(None if p in ("none", "?") else int(p) for p in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a size such as 5 or 5x5, got {text!r}") from None
-    if any(v is not None and v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    if any(v is not None and v < minimum for v in values):
+        raise argparse.ArgumentTypeError(f"sizes must be {'positive' if minimum else '0 or more'}, got {text!r}")
     return values[0] if len(values) == 1 else values
+
+
+def _output_padding(text):
+    """As :func:`_sizes`, but 0 is allowed: output_padding=0 differs from None."""
+    return _sizes(text, minimum=0)
 
 
 def _padding(text):
@@ -55,9 +62,10 @@ def add_arguments(parser):
         "for a 1-D layer 1,2 is the (before, after) pair",
     )
     parser.add_argument("--dilation", type=_sizes, default=1, help="dilation_rate")
-    parser.add_argument("--output-padding", type=_sizes, help="transposed convs: output_padding (< strides)")
+    parser.add_argument("--output-padding", type=_output_padding, help="transposed convs: output_padding (< strides)")
     parser.add_argument("--output-shape", type=_sizes, help="transposed convs: target spatial size")
     parser.add_argument("--padding-mode", default="zeros", help="zeros, reflect, replicate or circular")
+    parser.add_argument("--data-format", help="channels_last (default) or channels_first")
     parser.add_argument("--groups", type=int, default=1)
     parser.add_argument("--depth-multiplier", type=int, default=1)
     parser.add_argument("--to", choices=("torch", "onnx", "jax"), help="print the equivalent call in another framework")
@@ -67,16 +75,16 @@ def add_arguments(parser):
     parser.add_argument("--transposed", action="store_true", help="with --solve: transposed convs")
     parser.add_argument("--target", type=int, help="with --solve: the output length wanted")
     parser.add_argument("--article", action="store_true", help="the seed article's rules beside the true ones")
+    parser.add_argument("--html", metavar="FILE", help="write a self-contained page for this configuration")
+    parser.add_argument("--serve", action="store_true", help="the interactive padding explorer, in the browser")
+    parser.add_argument("--host", default="127.0.0.1", help="with --serve: the address to bind")
+    parser.add_argument("--port", type=int, default=0, help="with --serve: the port (0 picks a free one)")
+    parser.add_argument("--open", action="store_true", help="with --serve: open the page in the default browser")
 
 
-def run(args):
-    if args.article:
-        from ..explain.article import render_article
-
-        print(render_article())
-        return 0
-    if args.solve:
-        return _solve(args)
+def build_explanation(args):
+    """The :class:`npconv.explain.Explanation` that parsed ``npconv explain``
+    options describe; the explorer's server parses its queries the same way."""
     if args.layer is None or args.input is None or args.kernel is None:
         raise ValueError("give a layer, --input and --kernel, e.g. npconv explain conv2d --input 5x5 --kernel 3")
     from .. import explain as explain_module
@@ -85,7 +93,7 @@ def run(args):
     if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) for p in padding):
         if explain_module.layer_kind(args.layer).rank == 1:
             padding = (padding,)  # one axis: '1,2' is its (before, after) pair
-    explanation = explain_module.explain(
+    return explain_module.explain(
         args.layer,
         args.input,
         args.kernel,
@@ -96,8 +104,32 @@ def run(args):
         output_shape=args.output_shape,
         groups=args.groups,
         depth_multiplier=args.depth_multiplier,
+        data_format=args.data_format,
         padding_mode=args.padding_mode,
     )
+
+
+def run(args):
+    if args.article:
+        from ..explain.article import render_article
+
+        print(render_article())
+        return 0
+    if args.solve:
+        return _solve(args)
+    if args.serve:
+        from ..explain.serve import serve
+
+        return serve(args.host, args.port, open_browser=args.open)
+    from .. import explain as explain_module
+
+    explanation = build_explanation(args)
+    if args.html:
+        from ..explain.serve import write_html
+
+        write_html(args.html, explanation, to=args.to or "torch")
+        print(f"wrote {args.html}")
+        return 0
     if args.to:
         from ..translate import render_translation, translate
 

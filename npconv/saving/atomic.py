@@ -28,6 +28,9 @@ def atomic_path(path):
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"Cannot write {path!r}: it is a directory. Give a file path.")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        # a device, pipe or socket: replacing it would destroy it, not write to it
+        raise ValueError(f"Cannot write {path!r}: it is not a regular file. Give a file path.")
     directory = os.path.dirname(os.path.abspath(path))
     descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     os.close(descriptor)
