@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numbers
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+from .geometry import PADDING_MODES as _PADDING_MODE_TABLE
+
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
@@ -123,8 +124,10 @@ def standardize_padding(value, rank, allow_causal=False, name="padding"):
 
 
 def standardize_padding_mode(value):
-    if not isinstance(value, str) or value.lower() not in PADDING_MODES:
-        raise invalid("padding_mode", f"one of {list(PADDING_MODES)}", value)
+    """A padding mode name from :data:`npconv.geometry.PADDING_MODES`, lower case."""
+    modes = list(_PADDING_MODE_TABLE)  # read at call time: the table is the one list of modes
+    if not isinstance(value, str) or value.lower() not in modes:
+        raise invalid("padding_mode", f"one of {modes}", value)
     return value.lower()
 
 

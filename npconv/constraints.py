@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from ._registry import Registry
+from ._registry import Configurable, Registry
 from .arguments import invalid
 
 _MODULE = "keras.constraints"
@@ -58,28 +58,39 @@ def _norms(w, axis):
     return np.sqrt(np.sum(np.square(w), axis=axis, keepdims=True))
 
 
-class Constraint:
-    """Base class: ``constraint(w) -> projected w``; the base leaves w as it is."""
+class Constraint(Configurable):
+    """Base class of the constraints: ``constraint(w) -> projected w``; the base leaves w as it is.
+
+    The optimizer applies a weight's constraint after each update.
+    """
 
     def __call__(self, w):
+        """The projected weights.
+
+        Args:
+            w: a weight array of any shape; an integer array counts as float32.
+
+        Returns:
+            An array of w's shape in w's float dtype.
+        """
         return w
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class MaxNorm(Constraint):
     """Scales down each slice whose norm along ``axis`` exceeds ``max_value``.
 
     ``w * clip(norm, 0, max_value) / (epsilon + norm)``.
+
+    Args:
+        max_value: the largest norm allowed, ``>= 0``.
+        axis: the axis (or list of axes) the norms are taken along. For a Dense
+            kernel ``(input_dim, units)`` the default 0 constrains each unit's
+            weight vector; for a conv kernel use every axis but the last.
+
+    Example:
+        >>> MaxNorm(1.0)(np.array([[3.0], [4.0]])).round(4)
+        array([[0.6],
+               [0.8]])
     """
 
     def __init__(self, max_value=2, axis=0):
@@ -101,6 +112,12 @@ class MinMaxNorm(Constraint):
 
     The new norm is ``rate * clip(norm, min_value, max_value) + (1 - rate) * norm``;
     ``rate=1`` enforces the bounds at once, a smaller rate moves towards them.
+
+    Args:
+        min_value: the smallest norm, ``>= 0``.
+        max_value: the largest norm, ``>= min_value``.
+        rate: in [0, 1], how far to move towards the bounds.
+        axis: the axis (or list of axes) the norms are taken along.
     """
 
     def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
@@ -124,14 +141,23 @@ class MinMaxNorm(Constraint):
 
 
 class NonNeg(Constraint):
-    """Sets negative weights to 0: ``max(w, 0)``."""
+    """Sets negative weights to 0: ``max(w, 0)``.
+
+    Example:
+        >>> NonNeg()(np.array([-1.0, 2.0]))
+        array([0., 2.])
+    """
 
     def __call__(self, w):
         return np.maximum(_array(w), 0)
 
 
 class UnitNorm(Constraint):
-    """Scales each slice along ``axis`` to unit norm: ``w / (epsilon + norm)``."""
+    """Scales each slice along ``axis`` to unit norm: ``w / (epsilon + norm)``.
+
+    Args:
+        axis: the axis (or list of axes) the norms are taken along.
+    """
 
     def __init__(self, axis=0):
         self.axis = _axis(axis)
@@ -147,19 +173,6 @@ class UnitNorm(Constraint):
 # --------------------------------------------------------------------------
 # names, serialization
 # --------------------------------------------------------------------------
-ALL_OBJECTS_DICT = {
-    "Constraint": Constraint,
-    "MaxNorm": MaxNorm,
-    "MinMaxNorm": MinMaxNorm,
-    "NonNeg": NonNeg,
-    "UnitNorm": UnitNorm,
-    "constraint": Constraint,
-    "max_norm": MaxNorm,
-    "min_max_norm": MinMaxNorm,
-    "non_neg": NonNeg,
-    "unit_norm": UnitNorm,
-}
-
-
-_registry = Registry("constraint", _MODULE, Constraint, ALL_OBJECTS_DICT)
+_registry = Registry("constraint", _MODULE, Constraint, (Constraint, MaxNorm, MinMaxNorm, NonNeg, UnitNorm))
+ALL_OBJECTS_DICT = _registry.objects
 serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get

@@ -10,12 +10,23 @@ _DATA = Path(__file__).parent / "data"
 
 
 def load_digits(test_fraction=0.2, seed=0):
-    """The UCI handwritten digits (1,797 grey 8x8 images, 10 classes), as
-    bundled with scikit-learn, split into train and test sets.
+    """The UCI handwritten digits, split into train and test sets; no download.
 
-    Returns ``(x_train, y_train), (x_test, y_test)``: x is float32 of shape
-    (n, 8, 8, 1) scaled to [0, 1], y holds int64 labels 0..9. The split is a
-    seeded shuffle, so it is the same on every machine.
+    1,797 grey 8x8 images of the digits 0 to 9, as bundled with scikit-learn.
+    The split is a seeded shuffle, so it is the same on every machine.
+
+    Args:
+        test_fraction: the share of images held out for the test set.
+        seed: the seed of the shuffle.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: x is float32 ``(n, 8, 8, 1)``
+        scaled to [0, 1], y holds int64 labels ``(n,)``.
+
+    Example:
+        >>> (x_train, y_train), (x_test, y_test) = load_digits()
+        >>> x_train.shape, x_test.shape
+        ((1438, 8, 8, 1), (359, 8, 8, 1))
     """
     with np.load(_DATA / "digits.npz", allow_pickle=False) as archive:
         images, labels = archive["images"], archive["labels"]

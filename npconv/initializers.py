@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from ._registry import Registry
+from ._registry import Configurable, Registry
 from .arguments import invalid
 
 # The stddev of a standard normal truncated to [-2, 2]: truncated draws are
@@ -46,7 +46,13 @@ def _global_rng():
 
 
 def set_global_seed(seed):
-    """Reseed the global generator (None: fresh OS entropy)."""
+    """Reseed the generator that unseeded random initializers draw their seeds from.
+
+    ``npconv.utils.set_random_seed`` calls this.
+
+    Args:
+        seed: a non-negative int, or None for fresh OS entropy.
+    """
     global _rng
     if seed is not None:
         seed = _seed(seed)
@@ -121,10 +127,22 @@ def _axes(value, name):
 def compute_fans(shape, input_axes=None, output_axes=None):
     """``(fan_in, fan_out)`` of a weight shape, as Keras computes them.
 
-    shape (): (1, 1); (n,): (n, n); (i, o): (i, o); (*k, i, o): (i * prod(k),
-    o * prod(k)). If both ``input_axes`` and ``output_axes`` are given, the
-    fans are the products of those axes instead (Keras ignores them unless
-    both are given).
+    ``()``: (1, 1); ``(n,)``: (n, n); ``(i, o)``: (i, o); ``(*k, i, o)``:
+    ``(i * prod(k), o * prod(k))``. If both ``input_axes`` and ``output_axes`` are
+    given, the fans are the products of those axes instead (Keras ignores them
+    unless both are given).
+
+    Args:
+        shape: the weight's shape, e.g. a conv kernel ``(*kernel_size, input_channels, filters)``.
+        input_axes: None, or the axes that make up fan_in.
+        output_axes: None, or the axes that make up fan_out.
+
+    Returns:
+        ``(fan_in, fan_out)`` as ints.
+
+    Example:
+        >>> compute_fans((3, 3, 16, 32))
+        (144, 288)
     """
     shape = tuple(shape)
     if input_axes is not None and output_axes is not None:
@@ -150,43 +168,64 @@ def _truncated_standard_normal(rng, shape):
 # --------------------------------------------------------------------------
 # base and constants
 # --------------------------------------------------------------------------
-class Initializer:
-    """Base class: ``init(shape, dtype=None) -> np.ndarray``."""
+class Initializer(Configurable):
+    """Base class of the initializers: ``init(shape, dtype=None) -> np.ndarray``.
+
+    Example:
+        >>> init = get("glorot_uniform")
+        >>> init((3, 3, 1, 8)).shape
+        (3, 3, 1, 8)
+    """
 
     def __call__(self, shape, dtype=None):
+        """A new array of initial values.
+
+        Args:
+            shape: a tuple of non-negative ints, e.g. a conv kernel's
+                ``(*kernel_size, input_channels, filters)``.
+            dtype: a NumPy dtype; None means float32. Random initializers need a float dtype.
+
+        Returns:
+            An array of ``shape`` and ``dtype``.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(shape, dtype=None).")
 
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     def clone(self):
+        """A new initializer with the same config (and so, when seeded, the same values)."""
         return type(self).from_config(self.get_config())
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):
-    """All zeros, of any dtype."""
+    """All zeros, of any dtype.
+
+    Example:
+        >>> Zeros()((2,), dtype="int32")
+        array([0, 0], dtype=int32)
+    """
 
     def __call__(self, shape, dtype=None):
         return np.zeros(_shape(shape), _dtype(dtype))
 
 
 class Ones(Initializer):
-    """All ones, of any dtype."""
+    """All ones, of any dtype.
+
+    Example:
+        >>> Ones()((2, 1))
+        array([[1.],
+               [1.]], dtype=float32)
+    """
 
     def __call__(self, shape, dtype=None):
         return np.ones(_shape(shape), _dtype(dtype))
 
 
 class Constant(Initializer):
-    """Every entry equal to the scalar ``value``."""
+    """Every entry equal to ``value``.
+
+    Args:
+        value: a scalar number (a 0-d array counts).
+    """
 
     def __init__(self, value=0.0):
         if isinstance(value, (np.ndarray, np.generic)) and value.ndim == 0:
@@ -207,6 +246,14 @@ class Identity(Initializer):
 
     Keras's own ``get_config`` leaves ``gain`` out (so a gain is lost on a
     round trip); npconv keeps it.
+
+    Args:
+        gain: the value on the diagonal.
+
+    Example:
+        >>> Identity(gain=2.0)((2, 3))
+        array([[2., 0., 0.],
+               [0., 2., 0.]], dtype=float32)
     """
 
     def __init__(self, gain=1.0):
@@ -229,7 +276,13 @@ IdentityInitializer = Identity
 # random
 # --------------------------------------------------------------------------
 class RandomInitializer(Initializer):
-    """Holds the seed: an int, or one drawn from the global generator."""
+    """Base of the random initializers: holds the seed.
+
+    Args:
+        seed: None, or a non-negative int. An int gives the same values on every
+            call; None draws a seed once from the global generator (see
+            ``set_global_seed``), so one instance also repeats its values.
+    """
 
     def __init__(self, seed=None):
         self.seed = None if seed is None else _seed(seed)
@@ -244,40 +297,55 @@ class RandomInitializer(Initializer):
 
 
 class RandomNormal(RandomInitializer):
-    """Normal draws with ``mean`` and ``stddev``."""
+    """Normal draws with ``mean`` and ``stddev``.
+
+    Args:
+        mean: the mean.
+        stddev: the standard deviation, ``>= 0``.
+        seed: see ``RandomInitializer``.
+
+    Example:
+        >>> RandomNormal(stddev=0.1, seed=1)((256, 256)).std().round(2)
+        np.float32(0.1)
+    """
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         self.mean = _real(mean, "mean")
         self.stddev = _real(stddev, "stddev", minimum=0)
         super().__init__(seed)
 
+    def _standard_normal(self, shape):
+        return self._rng().standard_normal(shape)
+
     def __call__(self, shape, dtype=None):
         shape, dtype = _shape(shape), _dtype(dtype, floating=True)
-        return (self.mean + self.stddev * self._rng().standard_normal(shape)).astype(dtype)
+        return (self.mean + self.stddev * self._standard_normal(shape)).astype(dtype)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
 
 
-class TruncatedNormal(RandomInitializer):
-    """Normal draws with ``mean`` and ``stddev``; those beyond 2 stddev are redrawn."""
+class TruncatedNormal(RandomNormal):
+    """Normal draws with ``mean`` and ``stddev``; those beyond 2 stddev are redrawn.
 
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        self.mean = _real(mean, "mean")
-        self.stddev = _real(stddev, "stddev", minimum=0)
-        super().__init__(seed)
+    Args:
+        mean: the mean.
+        stddev: the standard deviation before truncation, ``>= 0``.
+        seed: see ``RandomInitializer``.
+    """
 
-    def __call__(self, shape, dtype=None):
-        shape, dtype = _shape(shape), _dtype(dtype, floating=True)
-        z = _truncated_standard_normal(self._rng(), shape)
-        return (self.mean + self.stddev * z).astype(dtype)
-
-    def get_config(self):
-        return {**super().get_config(), "mean": self.mean, "stddev": self.stddev}
+    def _standard_normal(self, shape):
+        return _truncated_standard_normal(self._rng(), shape)
 
 
 class RandomUniform(RandomInitializer):
-    """Uniform draws in ``[minval, maxval)``."""
+    """Uniform draws in ``[minval, maxval)``.
+
+    Args:
+        minval: the lower bound.
+        maxval: the upper bound, ``>= minval``.
+        seed: see ``RandomInitializer``.
+    """
 
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         self.minval = _real(minval, "minval")
@@ -306,7 +374,21 @@ class VarianceScaling(RandomInitializer):
     - ``untruncated_normal``: normal with stddev ``sqrt(scale / n)``;
     - ``uniform``: uniform in ``[-limit, limit]``, limit ``sqrt(3 * scale / n)``.
 
-    n is ``max(1, fan_in)``, ``max(1, fan_out)`` or ``max(1, (fan_in + fan_out) / 2)``.
+    n is ``max(1, fan_in)``, ``max(1, fan_out)`` or ``max(1, (fan_in + fan_out) / 2)``
+    (see ``compute_fans``).
+
+    Args:
+        scale: the variance numerator, ``> 0``.
+        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
+        distribution: ``"truncated_normal"``, ``"untruncated_normal"`` or ``"uniform"``.
+        seed: see ``RandomInitializer``.
+        input_axes: with ``output_axes``, the axes whose product is fan_in.
+        output_axes: the axes whose product is fan_out.
+
+    Example:
+        >>> init = VarianceScaling(scale=2.0, distribution="uniform", seed=0)
+        >>> bool(abs(init((3, 3, 4, 8))).max() <= (3 * 2.0 / 36) ** 0.5)
+        True
     """
 
     def __init__(
@@ -362,51 +444,54 @@ class VarianceScaling(RandomInitializer):
 
 
 class _FixedVarianceScaling(VarianceScaling):
-    """A VarianceScaling preset: only the seed and the axes are arguments."""
+    """A VarianceScaling preset: the class statement fixes scale, mode and distribution.
+
+    Subclasses take only ``seed``, ``input_axes`` and ``output_axes`` (see ``__init__``).
+    """
 
     _preset = {}
 
+    def __init_subclass__(cls, **preset):
+        """Keep the class statement's ``scale``, ``mode`` and ``distribution`` as the preset."""
+        super().__init_subclass__()
+        cls._preset = preset
+
     def __init__(self, seed=None, input_axes=None, output_axes=None):
+        """The preset, with its seed and (optionally) the axes the fans come from.
+
+        Args:
+            seed: None, or a non-negative int: with an int every call returns the same values.
+            input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
+            output_axes: the axes whose product is fan_out.
+        """
         super().__init__(**self._preset, seed=seed, input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self):
         return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
-class GlorotUniform(_FixedVarianceScaling):
-    """Uniform in ``[-limit, limit]``, limit ``sqrt(6 / (fan_in + fan_out))``."""
-
-    _preset = {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform"}
+class GlorotUniform(_FixedVarianceScaling, scale=1.0, mode="fan_avg", distribution="uniform"):
+    """Glorot (Xavier) uniform: in ``[-limit, limit]``, limit ``sqrt(6 / (fan_in + fan_out))``."""
 
 
-class GlorotNormal(_FixedVarianceScaling):
-    """Truncated normal with stddev ``sqrt(2 / (fan_in + fan_out))``."""
-
-    _preset = {"scale": 1.0, "mode": "fan_avg", "distribution": "truncated_normal"}
+class GlorotNormal(_FixedVarianceScaling, scale=1.0, mode="fan_avg", distribution="truncated_normal"):
+    """Glorot (Xavier) normal: truncated normal with stddev ``sqrt(2 / (fan_in + fan_out))``."""
 
 
-class HeUniform(_FixedVarianceScaling):
-    """Uniform in ``[-limit, limit]``, limit ``sqrt(6 / fan_in)``."""
-
-    _preset = {"scale": 2.0, "mode": "fan_in", "distribution": "uniform"}
+class HeUniform(_FixedVarianceScaling, scale=2.0, mode="fan_in", distribution="uniform"):
+    """He uniform: in ``[-limit, limit]``, limit ``sqrt(6 / fan_in)``."""
 
 
-class HeNormal(_FixedVarianceScaling):
-    """Truncated normal with stddev ``sqrt(2 / fan_in)``."""
-
-    _preset = {"scale": 2.0, "mode": "fan_in", "distribution": "truncated_normal"}
+class HeNormal(_FixedVarianceScaling, scale=2.0, mode="fan_in", distribution="truncated_normal"):
+    """He normal: truncated normal with stddev ``sqrt(2 / fan_in)``."""
 
 
-class LecunUniform(_FixedVarianceScaling):
-    """Uniform in ``[-limit, limit]``, limit ``sqrt(3 / fan_in)``."""
-
-    _preset = {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}
+class LecunUniform(_FixedVarianceScaling, scale=1.0, mode="fan_in", distribution="uniform"):
+    """LeCun uniform: in ``[-limit, limit]``, limit ``sqrt(3 / fan_in)``."""
 
 
-class LecunNormal(_FixedVarianceScaling):
-    """Truncated normal with stddev ``sqrt(1 / fan_in)``."""
-
-    _preset = {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"}
+class LecunNormal(_FixedVarianceScaling, scale=1.0, mode="fan_in", distribution="truncated_normal"):
+    """LeCun normal: truncated normal with stddev ``sqrt(1 / fan_in)``."""
 
 
 class Orthogonal(RandomInitializer):
@@ -415,6 +500,15 @@ class Orthogonal(RandomInitializer):
     The shape is flattened to ``(prod(shape[:-1]), shape[-1])``; the result has
     orthonormal columns if it has at least as many rows as columns, and
     orthonormal rows otherwise (then scaled by ``gain``).
+
+    Args:
+        gain: the scale applied to the orthogonal matrix.
+        seed: see ``RandomInitializer``.
+
+    Example:
+        >>> w = Orthogonal(seed=0)((4, 3))
+        >>> bool(np.allclose(w.T @ w, np.eye(3), atol=1e-6))
+        True
     """
 
     def __init__(self, gain=1.0, seed=None):
@@ -463,35 +557,19 @@ _CLASSES = (
 )
 
 
-# Each class by its own name and by its snake_case name, plus Keras's aliases.
-ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
-ALL_OBJECTS_DICT.update(
-    {
-        "initializer": Initializer,
-        "constant": Constant,
-        "identity": Identity,
-        "ones": Ones,
-        "zeros": Zeros,
-        "glorot_normal": GlorotNormal,
-        "glorot_uniform": GlorotUniform,
-        "he_normal": HeNormal,
-        "he_uniform": HeUniform,
-        "lecun_normal": LecunNormal,
-        "lecun_uniform": LecunUniform,
-        "orthogonal": Orthogonal,
-        "random_normal": RandomNormal,
-        "random_uniform": RandomUniform,
-        "truncated_normal": TruncatedNormal,
-        "variance_scaling": VarianceScaling,
+_registry = Registry(
+    "initializer",
+    _MODULE,
+    Initializer,
+    _CLASSES,
+    aliases={
         "IdentityInitializer": Identity,
         "OrthogonalInitializer": Orthogonal,
         "normal": RandomNormal,
         "uniform": RandomUniform,
         "one": Ones,
         "zero": Zeros,
-    }
+    },
 )
-
-
-_registry = Registry("initializer", _MODULE, Initializer, ALL_OBJECTS_DICT)
+ALL_OBJECTS_DICT = _registry.objects
 serialize, deserialize, get = _registry.serialize, _registry.deserialize, _registry.get

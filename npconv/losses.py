@@ -21,9 +21,23 @@ places where TF's chain rule differs from the mathematical derivative:
 - the fused softmax crossentropy kernels return ``softmax - labels`` as the
   logits gradient, even when the labels do not sum to 1.
 
-Each forward function returns ``(values, backward, mask)``: ``backward(dvalues)``
-is the gradient with respect to ``y_pred`` given the gradient with respect to
-``values``; ``mask`` marks the entries that count (``ignore_class``) or is None.
+How the gradients are written: as everywhere in npconv, a backward takes the
+gradient with respect to an output and returns the gradient with respect to an
+input (layers: ``backward(dy) -> dx``; activations: ``gradient(x, y, dy) -> dx``).
+Here each loss has one ``_<loss>_forward(y_true, y_pred, **arguments)``, whose
+derivative is written right beside the forward formula, and which returns
+``(values, backward, mask)``:
+
+- ``values``: the per-sample losses, ``(batch, ...)``;
+- ``backward(d_values) -> d_y_pred``: the gradient with respect to ``y_pred``
+  given the gradient with respect to ``values``;
+- ``mask``: where the entries count (``ignore_class``), or None.
+
+The derivative is a closure rather than a separate function in a table (as the
+activations have) because it reuses what the forward computed: the clipped
+probabilities and where the clip passes, the softmax, the label mask.
+``reduce_weighted_values`` then returns ``(loss, backward)`` with
+``backward() -> d_values``, and ``Loss.value_and_gradient`` chains the two.
 """
 
 from __future__ import annotations
@@ -31,10 +45,10 @@ from __future__ import annotations
 import copy
 import inspect
 import numbers
-import re
 
 import numpy as np
 
+from ._registry import from_keras_dict, keras_dict, snake_case
 from .arguments import invalid
 
 EPSILON = 1e-7  # keras.config.epsilon()
@@ -85,7 +99,16 @@ def _prepare(y_true, y_pred, dtype=None):
 
 
 def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
-    """Keras's rule: if the ranks differ by one and the longer ends in 1, match them."""
+    """Keras's rank matching: where two ranks differ by one and the longer ends in 1, match them.
+
+    Args:
+        x1, x2: arrays, e.g. y_true ``(batch, 1)`` and y_pred ``(batch,)``.
+        expand_rank_1: if the shorter one has rank 1, give it a trailing axis
+            instead of dropping the longer one's.
+
+    Returns:
+        ``(x1, x2)``, unchanged unless the rule applies.
+    """
     if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
         if x2.ndim == 1 and expand_rank_1:
             x2 = x2[..., None]
@@ -132,15 +155,23 @@ def _clip_probabilities(p):
     return np.clip(p, low, high), (p >= low) & (p <= high)
 
 
-def _mean_last(values):
-    """mean over axis -1 and its backward."""
-    n = values.shape[-1] if values.ndim else 1
-    out = values.mean(axis=-1)
+def _mean_over(per_element, d_per_element, axis=-1, passes=None):
+    """The mean of a per-element loss over ``axis``, as a forward's ``(values, backward, mask)``.
 
-    def backward(dout):
-        return np.broadcast_to(np.expand_dims(dout / values.dtype.type(n), -1), values.shape)
+    Args:
+        per_element: the elementwise loss, y_pred's shape.
+        d_per_element: its derivative with respect to y_pred, same shape.
+        axis: the axis averaged away.
+        passes: None, or where the gradient passes (it is 0 elsewhere).
+    """
+    n = per_element.dtype.type(per_element.shape[axis])
+    values = per_element.mean(axis=axis)
 
-    return out, backward
+    def backward(d_values):
+        d_y_pred = d_per_element * (np.expand_dims(d_values, axis) / n)
+        return d_y_pred if passes is None else np.where(passes, d_y_pred, 0)
+
+    return values, backward, None
 
 
 def _log_softmax(logits, axis):
@@ -152,15 +183,13 @@ def _log_softmax(logits, axis):
 
 # ------------------------------------------------------ forward / backward
 def _mse_forward(y_true, y_pred):
-    error = y_true - y_pred
-    values, mean_backward = _mean_last(np.square(error))
-    return values, lambda d: -2 * error * mean_backward(d), None
+    error = y_pred - y_true
+    return _mean_over(np.square(error), 2 * error)
 
 
 def _mae_forward(y_true, y_pred):
-    error = y_true - y_pred
-    values, mean_backward = _mean_last(np.abs(error))
-    return values, lambda d: -np.sign(error) * mean_backward(d), None
+    error = y_pred - y_true
+    return _mean_over(np.abs(error), np.sign(error))
 
 
 def _huber_forward(y_true, y_pred, delta=1.0):
@@ -170,12 +199,8 @@ def _huber_forward(y_true, y_pred, delta=1.0):
     half = y_pred.dtype.type(0.5)
     quadratic = abs_error <= delta
     per_element = np.where(quadratic, half * np.square(error), delta * abs_error - half * np.square(delta))
-    values, mean_backward = _mean_last(per_element)
-
-    def backward(d):
-        return np.where(quadratic, error, delta * np.sign(error)) * mean_backward(d)
-
-    return values, backward, None
+    d_per_element = np.where(quadratic, error, delta * np.sign(error))
+    return _mean_over(per_element, d_per_element)
 
 
 def _sigmoid_xent_logits(labels, logits):
@@ -193,21 +218,13 @@ def _bce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        elementwise, d_elementwise = _sigmoid_xent_logits(y_true, y_pred)
+        per_element, d_per_element = _sigmoid_xent_logits(y_true, y_pred)
         passes = None
     else:
         clipped, passes = _clip_probabilities(y_pred)
-        elementwise = -(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
-        d_elementwise = -y_true / clipped + (1 - y_true) / (1 - clipped)
-    axis = _check_axis(axis, y_pred.ndim)
-    n = y_pred.dtype.type(y_pred.shape[axis])
-    values = elementwise.mean(axis=axis)
-
-    def backward(d):
-        grad = d_elementwise * (np.expand_dims(d, axis) / n)
-        return grad if passes is None else np.where(passes, grad, 0)
-
-    return values, backward, None
+        per_element = -(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped))
+        d_per_element = -y_true / clipped + (1 - y_true) / (1 - clipped)
+    return _mean_over(per_element, d_per_element, _check_axis(axis, y_pred.ndim), passes)
 
 
 def _softmax_xent_logits(labels, logits, axis):
@@ -227,14 +244,14 @@ def _cce_forward(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     if from_logits:
         values, d_logits = _softmax_xent_logits(y_true, y_pred, axis)
-        return values, lambda d: np.expand_dims(d, axis) * d_logits, None
+        return values, lambda d_values: np.expand_dims(d_values, axis) * d_logits, None
     total = y_pred.sum(axis=axis, keepdims=True)
     normalized = y_pred / total
     clipped, passes = _clip_probabilities(normalized)
     values = -np.sum(y_true * np.log(clipped), axis=axis)
 
-    def backward(d):
-        d_normalized = np.where(passes, -np.expand_dims(d, axis) * y_true / clipped, 0)
+    def backward(d_values):
+        d_normalized = np.where(passes, -np.expand_dims(d_values, axis) * y_true / clipped, 0)
         d_total = np.sum(d_normalized * (-y_pred / total / total), axis=axis, keepdims=True)
         return d_normalized / total + d_total
 
@@ -299,7 +316,7 @@ def _scce_forward(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1)
     if valid is not None:
         values = np.where(valid, values, 0)
         d_y_pred = np.where(valid[..., None], d_y_pred, 0)
-    return values, lambda d: d[..., None] * d_y_pred, valid
+    return values, lambda d_values: d_values[..., None] * d_y_pred, valid
 
 
 # ----------------------------------------------------------- function form
@@ -310,32 +327,118 @@ def _function(forward, y_true, y_pred, **kwargs):
 
 
 def mean_squared_error(y_true, y_pred):
-    """mean((y_true - y_pred) ** 2, axis=-1): (batch, ..., d) -> (batch, ...)."""
+    """Mean squared error over the last axis: ``mean((y_true - y_pred) ** 2, axis=-1)``.
+
+    Args:
+        y_true: targets, ``(batch, ..., d)``.
+        y_pred: predictions, same shape (a trailing axis of 1 may be missing on either).
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+
+    Example:
+        >>> mean_squared_error([[0.0, 1.0]], [[1.0, 1.0]])
+        array([0.5])
+    """
     return _function(_mse_forward, y_true, y_pred)
 
 
 def mean_absolute_error(y_true, y_pred):
-    """mean(|y_true - y_pred|, axis=-1): (batch, ..., d) -> (batch, ...)."""
+    """Mean absolute error over the last axis: ``mean(|y_true - y_pred|, axis=-1)``.
+
+    Args:
+        y_true: targets, ``(batch, ..., d)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+    """
     return _function(_mae_forward, y_true, y_pred)
 
 
 def huber(y_true, y_pred, delta=1.0):
-    """mean of 0.5 e^2 where |e| <= delta, else delta |e| - 0.5 delta^2, over axis -1."""
+    """Huber loss over the last axis: quadratic near zero, linear beyond ``delta``.
+
+    With ``e = y_pred - y_true``, each element costs ``0.5 * e**2`` where
+    ``|e| <= delta`` and ``delta * |e| - 0.5 * delta**2`` elsewhere; the result
+    is their mean over the last axis.
+
+    Args:
+        y_true: targets, ``(batch, ..., d)``.
+        y_pred: predictions, same shape.
+        delta: where the quadratic part turns linear, ``>= 0``.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+    """
     return _function(_huber_forward, y_true, y_pred, delta=delta)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """Elementwise binary crossentropy, averaged over ``axis``."""
+    """Binary crossentropy of 0/1 targets, averaged over ``axis``.
+
+    Each element costs ``-(t * log(p) + (1 - t) * log(1 - p))``, with ``p`` the
+    probability clipped to ``[1e-7, 1 - 1e-7]`` (or ``sigmoid(y_pred)``, computed
+    stably, when ``from_logits``).
+
+    Args:
+        y_true: targets in [0, 1], ``(batch, ..., d)``.
+        y_pred: probabilities, or logits if ``from_logits``; y_true's shape.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; targets become ``t * (1 - s) + 0.5 * s``.
+        axis: the axis averaged away.
+
+    Returns:
+        Per-sample losses, y_pred's shape without ``axis``.
+
+    Example:
+        >>> binary_crossentropy([[1.0, 0.0]], [[0.9, 0.2]]).round(4)
+        array([0.1643])
+    """
     return _function(_bce_forward, y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """-sum(y_true * log(y_pred), axis) for one-hot y_true."""
+    """Crossentropy of one-hot (or soft) targets: ``-sum(y_true * log(p), axis)``.
+
+    For probabilities, y_pred is first divided by its sum over ``axis`` and then
+    clipped to ``[1e-7, 1 - 1e-7]``; for logits, ``p = softmax(y_pred)``, computed
+    as a stable log-softmax.
+
+    Args:
+        y_true: one row of class weights per sample, ``(batch, ..., classes)``.
+        y_pred: probabilities, or logits if ``from_logits``; y_true's shape.
+        from_logits: whether y_pred holds logits.
+        label_smoothing: in [0, 1]; targets become ``t * (1 - s) + s / classes``.
+        axis: the class axis.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+
+    Example:
+        >>> categorical_crossentropy([[0.0, 1.0, 0.0]], [[0.1, 0.8, 0.1]]).round(4)
+        array([0.2231])
+    """
     return _function(_cce_forward, y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
-    """Crossentropy with integer labels y_true: (batch, ...) and y_pred: (batch, ..., classes)."""
+    """Crossentropy of integer class labels: ``-log(p[label])``.
+
+    Args:
+        y_true: class indices, ``(batch, ...)`` or ``(batch, ..., 1)``.
+        y_pred: probabilities, or logits if ``from_logits``, ``(batch, ..., classes)``.
+        from_logits: whether y_pred holds logits.
+        ignore_class: a label whose entries give a loss of 0 (None: none).
+        axis: must be -1, the class axis.
+
+    Returns:
+        Per-sample losses, ``(batch, ...)``.
+
+    Example:
+        >>> sparse_categorical_crossentropy([1], [[0.1, 0.8, 0.1]]).round(4)
+        array([0.2231])
+    """
     return _function(_scce_forward, y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class, axis=axis)
 
 
@@ -351,6 +454,12 @@ _FORWARDS = {
 
 # --------------------------------------------------------------- reduction
 def standardize_reduction(reduction):
+    """Checks a ``reduction`` name; None becomes ``"none"``.
+
+    Args:
+        reduction: one of ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+            ``"mean_with_sample_weight"``, ``"none"`` or None.
+    """
     if reduction not in REDUCTIONS:
         raise invalid("reduction", f"one of {list(REDUCTIONS)}", reduction)
     return "none" if reduction is None else reduction
@@ -379,9 +488,20 @@ def _combine_weights(sample_weight, mask, values, reduction):
 
 
 def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum_over_batch_size"):
-    """Keras's reduction of per-sample ``values``; returns (loss, backward).
+    """Keras's reduction of per-sample losses, and its backward.
 
-    ``backward()`` is d(loss)/d(values) (the sum's gradient for 'none').
+    Args:
+        values: per-sample losses, ``(batch, ...)``.
+        sample_weight: None, or weights that broadcast against ``values``, e.g. ``(batch,)``.
+        mask: None, or a boolean array of values' shape: where entries count.
+        reduction: how to combine: ``"sum_over_batch_size"`` (and ``"mean"``)
+            divide the weighted sum by the number of entries, ``"sum"`` does not
+            divide, ``"mean_with_sample_weight"`` divides by the sum of the
+            weights, ``"none"`` keeps the weighted values.
+
+    Returns:
+        ``(loss, backward)``: ``backward()`` is d(loss)/d(values), values' shape
+        (for ``"none"``, the gradient of the sum).
     """
     reduction = standardize_reduction(reduction)
     sample_weight = _combine_weights(sample_weight, mask, values, reduction)
@@ -424,28 +544,50 @@ def reduce_weighted_values(values, sample_weight=None, mask=None, reduction="sum
 
 # ------------------------------------------------------------------ classes
 class Loss:
-    """Base of every loss: reduce ``call``'s per-sample values, and differentiate.
+    """Base of every loss: per-sample values, reduced, and their gradient.
 
     Subclasses implement ``forward(y_true, y_pred) -> (values, backward, mask)``
-    on arrays already cast to the computation dtype.
+    on arrays already cast to the computation dtype (see the module docstring).
 
-    ``dtype=None`` computes in y_pred's float dtype (float32 for integer
-    y_pred). Keras computes in ``keras.config.floatx()`` (float32) unless told;
-    pass ``dtype='float32'`` to reproduce that for float64 inputs.
+    Args:
+        name: the name logged for this loss; the snake_case class name by default.
+        reduction: how per-sample values combine into one number; see
+            ``reduce_weighted_values``.
+        dtype: None computes in y_pred's float dtype (float32 for integer y_pred).
+            Keras computes in ``keras.config.floatx()`` (float32) unless told;
+            pass ``dtype='float32'`` to reproduce that for float64 inputs.
     """
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         if name is not None and not isinstance(name, str):
             raise invalid("name", "a string", name, error=TypeError)
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self.dtype = None if dtype is None else _standardize_dtype(dtype)
 
     def forward(self, y_true, y_pred):
+        """Per-sample values and their backward: ``(values, backward, mask)``.
+
+        Args:
+            y_true: targets, already in the computation dtype.
+            y_pred: predictions, ``(batch, ...)``, likewise.
+
+        Returns:
+            ``values`` ``(batch, ...)``; ``backward(d_values) -> d_y_pred``;
+            ``mask``, a boolean array of values' shape or None.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement forward(y_true, y_pred).")
 
     def call(self, y_true, y_pred):
-        """Per-sample loss values, before reduction."""
+        """Per-sample loss values, before reduction.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+
+        Returns:
+            An array, ``(batch, ...)`` (the loss's reduced axis removed).
+        """
         y_true, y_pred = _prepare(y_true, y_pred, self.dtype)
         return self.forward(y_true, y_pred)[0]
 
@@ -456,12 +598,31 @@ class Loss:
         return loss, backward, reduce_backward, y_pred
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss as a float (an array for reduction='none')."""
+        """The reduced loss of a batch.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights, e.g. ``(batch,)``.
+
+        Returns:
+            A float (an array of per-sample losses for ``reduction="none"``).
+        """
         loss = self._run(y_true, y_pred, sample_weight)[0]
         return loss if self.reduction == "none" else float(loss)
 
     def value_and_gradient(self, y_true, y_pred, sample_weight=None):
-        """(loss, d loss / d y_pred) in one pass; the gradient has y_pred's shape."""
+        """The reduced loss and its gradient with respect to ``y_pred``, in one pass.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights.
+
+        Returns:
+            ``(loss, d_y_pred)``: loss as ``__call__`` returns it; d_y_pred has
+            y_pred's shape (and its dtype, when float).
+        """
         y_pred_in = np.asarray(y_pred)
         loss, backward, reduce_backward, y_pred = self._run(y_true, y_pred, sample_weight)
         grad = np.asarray(backward(reduce_backward()), dtype=y_pred.dtype).reshape(y_pred_in.shape)
@@ -470,7 +631,13 @@ class Loss:
         return (loss if self.reduction == "none" else float(loss)), grad
 
     def gradient(self, y_true, y_pred, sample_weight=None):
-        """d(reduced loss)/d(y_pred), same shape as y_pred (for 'none': of the sum)."""
+        """d(reduced loss)/d(y_pred), y_pred's shape (for ``reduction="none"``: of the sum).
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights.
+        """
         return self.value_and_gradient(y_true, y_pred, sample_weight)[1]
 
     def logits_equivalent(self, activation):
@@ -486,10 +653,12 @@ class Loss:
         return None
 
     def get_config(self):
+        """The constructor arguments, as Keras lists them."""
         return {"name": self.name, "reduction": self.reduction}
 
     @classmethod
     def from_config(cls, config):
+        """A new loss from ``get_config()``'s dict."""
         return cls(**config)
 
     def __repr__(self):
@@ -497,7 +666,18 @@ class Loss:
 
 
 class LossFunctionWrapper(Loss):
-    """A loss function as a Loss: Keras's rank matching, then ``fn(y_true, y_pred, **kwargs)``."""
+    """A loss function used as a Loss: Keras's rank matching, then ``fn(y_true, y_pred, **kwargs)``.
+
+    The functions of this module have exact gradients. Any other ``fn`` gives
+    values only; for its gradient, subclass ``Loss`` and implement ``forward``.
+
+    Args:
+        fn: a function ``fn(y_true, y_pred, **kwargs)`` returning per-sample losses.
+        reduction: see ``Loss``.
+        name: the logged name; ``fn.__name__`` by default.
+        dtype: see ``Loss``.
+        **kwargs: passed to ``fn`` on every call.
+    """
 
     def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         if not callable(fn):
@@ -507,13 +687,14 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def forward(self, y_true, y_pred):
+        """``fn``'s values after rank matching, with its gradient when ``fn`` is one of this module's."""
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         forward = _FORWARDS.get(self.fn)
         if forward is not None:
             return forward(y_true, y_pred, **self._fn_kwargs)
         values = np.asarray(self.fn(y_true, y_pred, **self._fn_kwargs))
 
-        def backward(_):
+        def backward(d_values):
             raise ValueError(
                 f"The loss function {getattr(self.fn, '__name__', self.fn)!r} has no gradient in npconv. "
                 f"Subclass npconv.losses.Loss and implement forward(y_true, y_pred) returning "
@@ -548,50 +729,102 @@ class LossFunctionWrapper(Loss):
         return f"<LossFunctionWrapper({getattr(self.fn, '__name__', self.fn)}, kwargs={self._fn_kwargs})>"
 
 
-class MeanSquaredError(LossFunctionWrapper):
-    """mean((y_true - y_pred) ** 2) over the last axis, then reduced."""
+class _BuiltinLoss(LossFunctionWrapper):
+    """A Keras loss class around one of this module's functions.
+
+    The function's keyword arguments are also attributes (``loss.from_logits``),
+    and ``get_config`` lists those named in ``_config_keys``, as Keras does.
+    """
+
+    _config_keys = ()
+
+    def __init__(self, fn, reduction, name, dtype, **kwargs):
+        super().__init__(fn, reduction=reduction, name=name, dtype=dtype, **kwargs)
+        self.__dict__.update(kwargs)
+
+    def get_config(self):
+        return {**Loss.get_config(self), **{key: getattr(self, key) for key in self._config_keys}}
+
+
+class MeanSquaredError(_BuiltinLoss):
+    """Mean of squared errors over the last axis, reduced over the batch.
+
+    Args:
+        reduction: see ``Loss``; the mean over the batch by default.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = MeanSquaredError()
+        >>> loss([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]])
+        0.5
+        >>> loss.gradient([[0.0, 1.0]], [[1.0, 1.0]])
+        array([[1., 0.]])
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
-        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
-
-    def get_config(self):
-        return Loss.get_config(self)
+        super().__init__(mean_squared_error, reduction, name, dtype)
 
 
-class MeanAbsoluteError(LossFunctionWrapper):
-    """mean(|y_true - y_pred|) over the last axis, then reduced."""
+class MeanAbsoluteError(_BuiltinLoss):
+    """Mean of absolute errors over the last axis, reduced over the batch.
+
+    Args:
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> MeanAbsoluteError()([[0.0, 1.0]], [[1.0, 1.0]])
+        0.5
+    """
 
     def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
-        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
-
-    def get_config(self):
-        return Loss.get_config(self)
+        super().__init__(mean_absolute_error, reduction, name, dtype)
 
 
-class Huber(LossFunctionWrapper):
-    """Quadratic for |error| <= delta, linear beyond."""
+class Huber(_BuiltinLoss):
+    """Huber loss: quadratic for errors up to ``delta``, linear beyond; see ``huber``.
+
+    Args:
+        delta: where the quadratic part turns linear, ``>= 0``. Keras's own
+            ``get_config`` leaves it out; npconv keeps it.
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> Huber(delta=1.0)([[0.0]], [[3.0]])
+        2.5
+    """
+
+    # Keras leaves delta out (so its round trip resets it to 1.0); npconv keeps it.
+    _config_keys = ("delta",)
 
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
         if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta >= 0:
             raise invalid("delta", "a non-negative number", delta)
-        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=float(delta))
-        self.delta = float(delta)
-
-    def get_config(self):
-        # Keras leaves delta out (so its round trip resets it to 1.0); npconv keeps it.
-        return {**Loss.get_config(self), "delta": self.delta}
+        super().__init__(huber, reduction, name, dtype, delta=float(delta))
 
 
-def _check_crossentropy_args(from_logits, label_smoothing=0.0):
+def _crossentropy_kwargs(from_logits, label_smoothing=None, **others):
+    """The checked keyword arguments of a crossentropy: from_logits a bool,
+    label_smoothing (unless None) a float in [0, 1], then ``others`` as given."""
     if not isinstance(from_logits, (bool, np.bool_)):
         raise invalid("from_logits", "True or False", from_logits, error=TypeError)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing, error=TypeError)
-    if not 0 <= label_smoothing <= 1:
-        raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing)
+    kwargs = {"from_logits": bool(from_logits)}
+    if label_smoothing is not None:
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+            raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing, error=TypeError)
+        if not 0 <= label_smoothing <= 1:
+            raise invalid("label_smoothing", "a float in [0, 1]", label_smoothing)
+        kwargs["label_smoothing"] = float(label_smoothing)
+    return {**kwargs, **others}
 
 
-class _Crossentropy(LossFunctionWrapper):
+class _Crossentropy(_BuiltinLoss):
+    _config_keys = ("from_logits", "label_smoothing", "axis")
+
     def logits_equivalent(self, activation):
         name = getattr(activation, "__name__", activation)
         if name not in ("softmax", "sigmoid") or getattr(self, "ignore_class", None) is not None:
@@ -603,7 +836,24 @@ class _Crossentropy(LossFunctionWrapper):
 
 
 class BinaryCrossentropy(_Crossentropy):
-    """Crossentropy of 0/1 labels, averaged over ``axis`` (probabilities clipped to [1e-7, 1 - 1e-7])."""
+    """Crossentropy of 0/1 targets, averaged over ``axis``; see ``binary_crossentropy``.
+
+    Shapes: ``y_true`` and ``y_pred`` are ``(batch, ..., d)``; the per-sample
+    losses drop ``axis``.
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities in [0, 1].
+        label_smoothing: in [0, 1]; pulls the targets towards 0.5.
+        axis: the axis averaged away.
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = BinaryCrossentropy(from_logits=True)
+        >>> round(loss([[1.0], [0.0]], [[2.0], [-1.0]]), 4)
+        0.2201
+    """
 
     def __init__(
         self,
@@ -614,28 +864,35 @@ class BinaryCrossentropy(_Crossentropy):
         name="binary_crossentropy",
         dtype=None,
     ):
-        _check_crossentropy_args(from_logits, label_smoothing)
-        super().__init__(
-            binary_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=axis,
-        )
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis)
-        return config
+        kwargs = _crossentropy_kwargs(from_logits, label_smoothing, axis=axis)
+        super().__init__(binary_crossentropy, reduction, name, dtype, **kwargs)
 
 
 class CategoricalCrossentropy(_Crossentropy):
-    """Crossentropy of one-hot labels along ``axis``."""
+    """Crossentropy of one-hot targets along ``axis``; see ``categorical_crossentropy``.
+
+    Probabilities are renormalised to sum to 1 along ``axis`` and clipped to
+    ``[1e-7, 1 - 1e-7]``; with ``from_logits`` the softmax is folded into a stable
+    log-softmax, and the gradient with respect to the logits is ``softmax - y_true``.
+
+    Shapes: ``y_true`` and ``y_pred`` are ``(batch, ..., classes)``; the
+    per-sample losses are ``(batch, ...)``.
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; mixes the targets with the uniform distribution.
+        axis: the class axis.
+        reduction: see ``Loss``.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = CategoricalCrossentropy()
+        >>> round(loss([[0.0, 1.0, 0.0]], [[0.1, 0.8, 0.1]]), 4)
+        0.2231
+        >>> loss.gradient([[0.0, 1.0]], [[0.5, 0.5]])
+        array([[ 1., -1.]])
+    """
 
     def __init__(
         self,
@@ -646,30 +903,34 @@ class CategoricalCrossentropy(_Crossentropy):
         name="categorical_crossentropy",
         dtype=None,
     ):
-        _check_crossentropy_args(from_logits, label_smoothing)
+        kwargs = _crossentropy_kwargs(from_logits, label_smoothing)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise invalid("axis", "an integer", axis, error=TypeError)
-        super().__init__(
-            categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=int(axis),
-        )
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = int(axis)
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis)
-        return config
+        super().__init__(categorical_crossentropy, reduction, name, dtype, **kwargs, axis=int(axis))
 
 
 class SparseCategoricalCrossentropy(_Crossentropy):
-    """Crossentropy of integer labels; ``ignore_class`` labels count neither in the sum nor the mean."""
+    """Crossentropy of integer labels; see ``sparse_categorical_crossentropy``.
+
+    Shapes: ``y_true`` is ``(batch, ...)`` (or ``(batch, ..., 1)``), ``y_pred``
+    is ``(batch, ..., classes)``; the per-sample losses are ``(batch, ...)``.
+
+    Args:
+        from_logits: whether y_pred holds logits rather than probabilities.
+        ignore_class: a label whose entries count neither in the sum nor in the
+            mean (None: every label counts).
+        reduction: see ``Loss``.
+        axis: must be -1, the class axis.
+        name: the logged name.
+        dtype: see ``Loss``.
+
+    Example:
+        >>> loss = SparseCategoricalCrossentropy(from_logits=True)
+        >>> round(loss([0, 1], [[2.0, 0.0], [0.0, 2.0]]), 4)
+        0.1269
+    """
+
+    _config_keys = ("from_logits", "ignore_class")
 
     def __init__(
         self,
@@ -680,27 +941,15 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         name="sparse_categorical_crossentropy",
         dtype=None,
     ):
-        _check_crossentropy_args(from_logits)
+        kwargs = _crossentropy_kwargs(from_logits)
         if ignore_class is not None and (
             isinstance(ignore_class, bool) or not isinstance(ignore_class, numbers.Integral)
         ):
             raise invalid("ignore_class", "None or an integer class id", ignore_class, error=TypeError)
+        ignore_class = None if ignore_class is None else int(ignore_class)
         super().__init__(
-            sparse_categorical_crossentropy,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            ignore_class=ignore_class,
-            axis=axis,
+            sparse_categorical_crossentropy, reduction, name, dtype, **kwargs, ignore_class=ignore_class, axis=axis
         )
-        self.from_logits = bool(from_logits)
-        self.ignore_class = None if ignore_class is None else int(ignore_class)
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class)
-        return config
 
 
 _CROSSENTROPY_CLASSES = {
@@ -732,11 +981,6 @@ _ALIASES = {
 
 
 # ---------------------------------------------------------------- lookup
-def _snake_case(name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _standardize_dtype(dtype):
     try:
         name = np.dtype(dtype).name
@@ -752,41 +996,49 @@ def _names():
 
 
 def serialize(loss):
-    """Keras's serialized form: {'module', 'class_name', 'config', 'registered_name'}."""
+    """Keras's serialized form of a loss: ``{"module", "class_name", "config", "registered_name"}``.
+
+    Args:
+        loss: a Loss, or one of this module's functions.
+    """
     if inspect.isfunction(loss):
         return {"module": "builtins", "class_name": "function", "config": loss.__name__, "registered_name": "function"}
     if not isinstance(loss, Loss):
         raise invalid("loss", "an npconv Loss or loss function", type(loss).__name__, error=TypeError)
-    return {
-        "module": "keras.losses",
-        "class_name": type(loss).__name__,
-        "config": loss.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.losses", loss)
 
 
 def deserialize(config):
-    """Inverse of ``serialize``; also takes a bare name."""
+    """A Loss from ``serialize``'s dict, or from a name.
+
+    Args:
+        config: a serialized dict, or a name accepted by ``get``.
+    """
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
-    if config["class_name"] == "function":
+    if isinstance(config, dict) and config.get("class_name") == "function":
         return get(config["config"])
-    cls = _CLASSES.get(config["class_name"])
-    if cls is None:
-        raise invalid("class_name", f"one of {sorted(_CLASSES)}", config["class_name"])
-    return cls.from_config(dict(config.get("config") or {}))
+    return from_keras_dict(config, _CLASSES)
 
 
 def get(identifier, y_true=None, y_pred=None):
-    """A Loss object from a name, a dict config, a class, a function or a Loss.
+    """A Loss from a name, a dict config, a class, a function or a Loss.
 
-    Names are Keras's: class names ('BinaryCrossentropy'), function names
-    ('binary_crossentropy') and the aliases 'mse', 'mae', 'bce'. Functions come
-    back wrapped in a LossFunctionWrapper named after the identifier, as
-    Keras's compile() wraps them. 'crossentropy' / 'ce' pick binary, sparse or
-    categorical from the shapes of y_true and y_pred, as Keras's compile() does.
+    Names are Keras's: class names (``"BinaryCrossentropy"``), function names
+    (``"binary_crossentropy"``) and the aliases ``"mse"``, ``"mae"``, ``"bce"``.
+    Functions come back wrapped in a LossFunctionWrapper named after the
+    identifier, as Keras's ``compile()`` wraps them. ``"crossentropy"`` /
+    ``"ce"`` pick binary (y_pred has one column), sparse (y_true has a lower
+    rank, or one column against several) or categorical from the shapes.
+
+    Args:
+        identifier: None (gives None), a name, a dict, a Loss class or instance, or a callable.
+        y_true: optional example targets, used only to resolve ``"crossentropy"``.
+        y_pred: optional example predictions, likewise.
+
+    Example:
+        >>> get("mse")
+        <LossFunctionWrapper(mean_squared_error, kwargs={})>
     """
     if identifier is None:
         return None
@@ -821,9 +1073,26 @@ def _crossentropy_for_shapes(identifier, y_true, y_pred):
             identifier,
             "Pass y_true and y_pred, or name the loss ('binary_crossentropy', ...).",
         )
-    true_shape, pred_shape = np.shape(y_true), np.shape(y_pred)
+    kind = _label_kind(np.shape(y_true), np.shape(y_pred))
+    return {"binary": binary_crossentropy, "sparse": sparse_categorical_crossentropy}.get(
+        kind, categorical_crossentropy
+    )
+
+
+def _label_kind(y_true_shape, y_pred_shape):
+    """Which labels Keras 3's ``compile()`` assumes for 'crossentropy' and 'accuracy'.
+
+    Args:
+        y_true_shape: the labels' shape, rank >= 1.
+        y_pred_shape: the predictions' shape, rank >= 1.
+
+    Returns:
+        ``"binary"`` when y_pred has one column; ``"sparse"`` when y_true has a
+        lower rank, or one column against several; ``"categorical"`` otherwise.
+    """
+    true_shape, pred_shape = tuple(y_true_shape), tuple(y_pred_shape)
     if pred_shape[-1] == 1:
-        return binary_crossentropy
+        return "binary"
     if len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] > 1):
-        return sparse_categorical_crossentropy
-    return categorical_crossentropy
+        return "sparse"
+    return "categorical"

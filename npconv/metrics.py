@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from . import losses
+from ._registry import from_keras_dict, keras_dict, snake_case
 from .arguments import invalid
 from .losses import squeeze_or_expand_to_same_rank
 
@@ -47,7 +48,15 @@ __all__ = [
 
 # ----------------------------------------------------------- per-sample fns
 def accuracy(y_true, y_pred):
-    """1.0 where y_true == y_pred, elementwise."""
+    """1.0 where y_pred equals y_true exactly, else 0.0.
+
+    Args:
+        y_true: targets, ``(batch, ...)``.
+        y_pred: predictions, same shape (a trailing axis of 1 may differ).
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+    """
     y_pred = np.asarray(y_pred)
     y_true = np.asarray(y_true).astype(y_pred.dtype, copy=False)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -55,13 +64,30 @@ def accuracy(y_true, y_pred):
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    """1.0 where (y_pred > threshold) equals y_true, elementwise."""
+    """1.0 where ``y_pred > threshold`` agrees with the 0/1 target, elementwise.
+
+    Args:
+        y_true: 0/1 targets, ``(batch, ...)``.
+        y_pred: probabilities (or scores), same shape.
+        threshold: the cut between 0 and 1.
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+    """
     y_true, y_pred = squeeze_or_expand_to_same_rank(np.asarray(y_true), np.asarray(y_pred))
     return (y_true == (y_pred > threshold).astype(y_true.dtype)).astype("float32")
 
 
 def categorical_accuracy(y_true, y_pred):
-    """1.0 where argmax(y_true) == argmax(y_pred) over the last axis."""
+    """1.0 where ``argmax(y_true) == argmax(y_pred)`` over the last axis.
+
+    Args:
+        y_true: one-hot targets, ``(batch, ..., classes)``.
+        y_pred: scores, ``(batch, ..., classes)``.
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+    """
     y_true = np.argmax(np.asarray(y_true), axis=-1)
     y_pred = np.asarray(y_pred)
     original_shape = y_true.shape
@@ -73,7 +99,19 @@ def categorical_accuracy(y_true, y_pred):
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
-    """1.0 where the integer label y_true == argmax(y_pred) over the last axis."""
+    """1.0 where the integer label equals ``argmax(y_pred)`` over the last axis.
+
+    Args:
+        y_true: class indices, ``(batch, ...)`` or ``(batch, ..., 1)``.
+        y_pred: scores, ``(batch, ..., classes)``.
+
+    Returns:
+        float32 matches, ``(batch, ...)``.
+
+    Example:
+        >>> sparse_categorical_accuracy([1, 0], [[0.2, 0.8], [0.3, 0.7]])
+        array([1., 0.], dtype=float32)
+    """
     y_pred = np.asarray(y_pred)
     y_true = np.asarray(y_true)
     y_true = y_true.astype(y_pred.dtype if y_pred.dtype.kind == "f" else "float32", copy=False)
@@ -91,33 +129,49 @@ def sparse_categorical_accuracy(y_true, y_pred):
 
 # ----------------------------------------------------------------- classes
 class Metric:
-    """Base of every metric: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears."""
+    """Base of every metric: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears.
+
+    Args:
+        name: the logged name; the snake_case class name by default.
+        dtype: the dtype of the state, ``"float32"`` (Keras's default) unless given.
+    """
 
     def __init__(self, name=None, dtype=None):
         if name is not None and not isinstance(name, str):
             raise invalid("name", "a string", name, error=TypeError)
-        self.name = name or losses._snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.dtype = losses._standardize_dtype("float32" if dtype is None else dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch to the state.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``.
+            sample_weight: None, or per-sample weights, ``(batch,)``.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement update_state().")
 
     def result(self):
+        """The metric over every batch since the last reset, as a float."""
         raise NotImplementedError(f"{type(self).__name__} must implement result().")
 
     def reset_state(self):
+        """Forget every batch seen so far."""
         raise NotImplementedError(f"{type(self).__name__} must implement reset_state().")
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """Update the state with one batch, then return the result so far."""
+        """Update the state with one batch, then return the result so far (``update_state``'s arguments)."""
         self.update_state(y_true, y_pred, sample_weight=sample_weight)
         return self.result()
 
     def get_config(self):
+        """The constructor arguments, as Keras lists them."""
         return {"name": self.name, "dtype": self.dtype}
 
     @classmethod
     def from_config(cls, config):
+        """A new metric from ``get_config()``'s dict."""
         return cls(**config)
 
     def __repr__(self):
@@ -151,17 +205,39 @@ def _reduce_to_samplewise(values, sample_weight, dtype):
 
 
 class Mean(Metric):
-    """Weighted mean of the values passed to ``update_state(values, sample_weight)``."""
+    """Weighted mean of the values passed to ``update_state(values, sample_weight)``.
+
+    The state is ``total`` and ``count``, accumulated in ``dtype``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state (float32 by default).
+
+    Example:
+        >>> mean = Mean()
+        >>> mean.update_state([1.0, 2.0])
+        >>> mean.update_state([6.0])
+        >>> mean.result()
+        3.0
+    """
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.reset_state()
 
     def reset_state(self):
+        """Set ``total`` and ``count`` back to 0."""
         self.total = np.zeros((), self.dtype)
         self.count = np.zeros((), self.dtype)
 
     def update_state(self, values, sample_weight=None):
+        """Add per-sample values to the running mean.
+
+        Args:
+            values: ``(batch, ...)``; each sample counts as the mean of its entries.
+            sample_weight: None, or weights that broadcast to ``(batch, ...)``; a
+                sample adds ``weight * value`` to the total and ``weight`` to the count.
+        """
         values, sample_weight = _reduce_to_samplewise(values, sample_weight, self.dtype)
         self.total = self.total + values.sum(dtype=self.dtype)
         if sample_weight is not None:
@@ -176,7 +252,14 @@ class Mean(Metric):
 
 
 class MeanMetricWrapper(Mean):
-    """Mean over samples of ``fn(y_true, y_pred, **kwargs)``."""
+    """Mean over samples of ``fn(y_true, y_pred, **kwargs)``.
+
+    Args:
+        fn: a function returning one value per sample (or per entry), ``(batch, ...)``.
+        name: the logged name; ``fn.__name__`` by default.
+        dtype: the dtype of the state (float32 by default).
+        **kwargs: passed to ``fn`` on every update.
+    """
 
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         if not callable(fn):
@@ -186,6 +269,13 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add ``fn(y_true, y_pred)`` of one batch to the running mean.
+
+        Args:
+            y_true: targets, ``(batch, ...)``.
+            y_pred: predictions, ``(batch, ...)``, with as many samples as y_true.
+            sample_weight: None, or per-sample weights, ``(batch,)``.
+        """
         _check_batch(y_true, y_pred)
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
         return super().update_state(values, sample_weight=sample_weight)
@@ -205,17 +295,29 @@ def _check_batch(y_true, y_pred):
 
 
 class Accuracy(MeanMetricWrapper):
-    """How often y_pred equals y_true exactly."""
+    """How often y_pred equals y_true exactly; see ``accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class BinaryAccuracy(MeanMetricWrapper):
-    """How often (y_pred > threshold) equals the 0/1 label."""
+    """How often ``y_pred > threshold`` matches the 0/1 target; see ``binary_accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        threshold: the cut between 0 and 1.
+
+    Example:
+        >>> BinaryAccuracy()([[1.0], [0.0]], [[0.7], [0.6]])
+        0.5
+    """
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
@@ -225,82 +327,101 @@ class BinaryAccuracy(MeanMetricWrapper):
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
-    """How often argmax(y_pred) equals argmax of the one-hot y_true."""
+    """How often ``argmax(y_pred)`` equals ``argmax`` of the one-hot y_true; see ``categorical_accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
-    """How often argmax(y_pred) equals the integer label."""
+    """How often ``argmax(y_pred)`` equals the integer label; see ``sparse_categorical_accuracy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+
+    Example:
+        >>> SparseCategoricalAccuracy()([1, 0], [[0.2, 0.8], [0.3, 0.7]])
+        0.5
+    """
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class MeanSquaredError(MeanMetricWrapper):
-    """Mean of losses.mean_squared_error over samples."""
+    """Mean over samples of ``losses.mean_squared_error``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(losses.mean_squared_error, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class MeanAbsoluteError(MeanMetricWrapper):
-    """Mean of losses.mean_absolute_error over samples."""
+    """Mean over samples of ``losses.mean_absolute_error``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+    """
 
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(losses.mean_absolute_error, name=name, dtype=dtype)
 
-    def get_config(self):
-        return Metric.get_config(self)
-
 
 class BinaryCrossentropy(MeanMetricWrapper):
-    """Mean of losses.binary_crossentropy over samples."""
+    """Mean over samples of ``losses.binary_crossentropy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; pulls the targets towards 0.5.
+    """
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
-        losses._check_crossentropy_args(from_logits, label_smoothing)
-        super().__init__(
-            losses.binary_crossentropy,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-        )
+        kwargs = losses._crossentropy_kwargs(from_logits, label_smoothing)
+        super().__init__(losses.binary_crossentropy, name=name, dtype=dtype, **kwargs)
 
 
 class CategoricalCrossentropy(MeanMetricWrapper):
-    """Mean of losses.categorical_crossentropy over samples."""
+    """Mean over samples of ``losses.categorical_crossentropy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; mixes the targets with the uniform distribution.
+        axis: the class axis.
+    """
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0, axis=-1):
-        losses._check_crossentropy_args(from_logits, label_smoothing)
-        super().__init__(
-            losses.categorical_crossentropy,
-            name=name,
-            dtype=dtype,
-            from_logits=bool(from_logits),
-            label_smoothing=float(label_smoothing),
-            axis=axis,
-        )
+        kwargs = losses._crossentropy_kwargs(from_logits, label_smoothing, axis=axis)
+        super().__init__(losses.categorical_crossentropy, name=name, dtype=dtype, **kwargs)
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
-    """Mean of losses.sparse_categorical_crossentropy over samples."""
+    """Mean over samples of ``losses.sparse_categorical_crossentropy``.
+
+    Args:
+        name: the logged name.
+        dtype: the dtype of the state.
+        from_logits: whether y_pred holds logits rather than probabilities.
+        axis: must be -1, the class axis.
+    """
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, axis=-1):
-        losses._check_crossentropy_args(from_logits)
-        super().__init__(
-            losses.sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=bool(from_logits), axis=axis
-        )
+        kwargs = losses._crossentropy_kwargs(from_logits, axis=axis)
+        super().__init__(losses.sparse_categorical_crossentropy, name=name, dtype=dtype, **kwargs)
 
 
 class _ShapeResolvedAccuracy(Metric):
@@ -342,7 +463,7 @@ _CLASSES = {
         SparseCategoricalCrossentropy,
     )
 }
-_BY_NAME = {losses._snake_case(name): cls for name, cls in _CLASSES.items()}
+_BY_NAME = {snake_case(name): cls for name, cls in _CLASSES.items()}
 _BY_NAME.update(
     {
         "mse": MeanSquaredError,
@@ -356,15 +477,27 @@ _BY_NAME.update(
 
 
 def accuracy_for_shapes(y_true_shape, y_pred_shape, name="accuracy"):
-    """Keras 3's choice for 'accuracy': binary, sparse or categorical, from the shapes."""
-    true_shape, pred_shape = tuple(y_true_shape), tuple(y_pred_shape)
-    if not true_shape or not pred_shape:
-        raise invalid("y_pred", "arrays of rank >= 1 to choose the accuracy variant", f"shape {pred_shape}")
-    if pred_shape[-1] == 1:
-        return BinaryAccuracy(name=name)
-    if len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] > 1):
-        return SparseCategoricalAccuracy(name=name)
-    return CategoricalAccuracy(name=name)
+    """Keras 3's choice for ``"accuracy"``: binary, sparse or categorical, from the shapes.
+
+    Args:
+        y_true_shape: the targets' shape, rank >= 1.
+        y_pred_shape: the predictions' shape, rank >= 1.
+        name: the name the metric logs under.
+
+    Returns:
+        A new BinaryAccuracy, SparseCategoricalAccuracy or CategoricalAccuracy
+        (binary when y_pred has one column; sparse when y_true has a lower rank,
+        or one column against several; categorical otherwise).
+
+    Example:
+        >>> accuracy_for_shapes((32,), (32, 10))
+        <SparseCategoricalAccuracy name=accuracy>
+    """
+    if not tuple(y_true_shape) or not tuple(y_pred_shape):
+        raise invalid("y_pred", "arrays of rank >= 1 to choose the accuracy variant", f"shape {tuple(y_pred_shape)}")
+    kind = losses._label_kind(y_true_shape, y_pred_shape)
+    cls = {"binary": BinaryAccuracy, "sparse": SparseCategoricalAccuracy}.get(kind, CategoricalAccuracy)
+    return cls(name=name)
 
 
 def _names():
@@ -374,12 +507,22 @@ def _names():
 def get(identifier, loss=None, y_true=None, y_pred=None):
     """A Metric from a name, a dict config, a class, a function or a Metric, named as Keras logs it.
 
-    A string identifier becomes the metric's name ('acc' logs as 'acc', 'mae'
-    as 'mae'). 'accuracy' / 'acc' resolve as Keras 3's compile() does, from
-    the shapes of y_true and y_pred: at once when they are given, otherwise at
-    the first ``update_state``. ``loss`` is accepted for callers written for
-    Keras 2, whose choice followed the loss; Keras 3 ignores it, and so does
-    this function, so the choice always matches Keras 3's.
+    A string identifier becomes the metric's name (``"acc"`` logs as ``acc``,
+    ``"mae"`` as ``mae``). ``"accuracy"`` / ``"acc"`` resolve as Keras 3's
+    ``compile()`` does, from the shapes of y_true and y_pred: at once when they
+    are given, otherwise at the first ``update_state``.
+
+    Args:
+        identifier: a name, a dict, a Metric class or instance, or a function
+            returning per-sample values (wrapped in a MeanMetricWrapper).
+        loss: accepted for callers written for Keras 2, whose choice followed the
+            loss; Keras 3 ignores it, and so does this function.
+        y_true: optional example targets, used only to resolve ``"accuracy"``.
+        y_pred: optional example predictions, likewise.
+
+    Example:
+        >>> get("acc", y_true=[[0.0, 1.0]], y_pred=[[0.3, 0.7]])
+        <CategoricalAccuracy name=acc>
     """
     del loss  # Keras 3 chooses the accuracy variant from shapes alone.
     if identifier is None:
@@ -407,26 +550,24 @@ def get(identifier, loss=None, y_true=None, y_pred=None):
 
 
 def serialize(metric):
-    """Keras's serialized form: {'module', 'class_name', 'config', 'registered_name'}."""
+    """Keras's serialized form of a metric: ``{"module", "class_name", "config", "registered_name"}``.
+
+    Args:
+        metric: a built-in Metric (not a bare MeanMetricWrapper, whose function has no name to save).
+    """
     if isinstance(metric, _ShapeResolvedAccuracy):
         metric = metric.resolved if metric.resolved is not None else Accuracy(name=metric.name)
     if not isinstance(metric, Metric) or type(metric) is MeanMetricWrapper:
         raise invalid("metric", "a built-in npconv Metric", type(metric).__name__, error=TypeError)
-    return {
-        "module": "keras.metrics",
-        "class_name": type(metric).__name__,
-        "config": metric.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.metrics", metric)
 
 
 def deserialize(config):
-    """Inverse of ``serialize``; also takes a bare name."""
+    """A Metric from ``serialize``'s dict, or from a name accepted by ``get``.
+
+    Args:
+        config: a serialized dict or a name.
+    """
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
-    cls = _CLASSES.get(config["class_name"])
-    if cls is None:
-        raise invalid("class_name", f"one of {sorted(_CLASSES)}", config["class_name"])
-    return cls.from_config(dict(config.get("config") or {}))
+    return from_keras_dict(config, _CLASSES)

@@ -25,11 +25,13 @@ This module never imports torch, onnx or jax.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from .arguments import invalid
+from .geometry import PADDING_MODES
 
 __all__ = [
     "FRAMEWORKS",
@@ -294,20 +296,11 @@ class TorchTranslation:
         return _torch_code(self)
 
 
-_TORCH_PAD_MODULES = {
-    "constant": "ZeroPad",
-    "reflect": "ReflectionPad",
-    "replicate": "ReplicationPad",
-    "circular": "CircularPad",
-}
-_TORCH_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
-
-
 def _torch_forward(e, warnings, notes):
     pads = None
     if not (e.padding == "same" and all(s == 1 for s in e.strides) and e.padding_mode == "zeros"):
         pads = _known_pads(e, "torch")
-    mode = _TORCH_MODES[e.padding_mode]
+    mode = PADDING_MODES[e.padding_mode].torch
     input_pad, padding = None, None
     if pads is None:
         padding = "same"
@@ -331,19 +324,14 @@ def _torch_forward(e, warnings, notes):
         else:
             warnings.append("torch's conv padding is symmetric (pytorch#17150): the asymmetric pad is an F.pad first.")
     ch_in = e.in_channels
-    if e.family == "depthwise":
-        out = None if ch_in is None else ch_in * e.depth_multiplier
-        conv = TorchConv(
-            f"conv{e.rank}d", f"Conv{e.rank}d", ch_in, out, e.kernel_size, e.strides, padding, e.dilation_rate,
-            groups=ch_in or 0, weight_kind="depthwise", weight_name="depthwise_kernel",
-        )  # fmt: skip
-        return (conv,), input_pad, mode
-    if e.family == "separable":
+    if e.family in ("depthwise", "separable"):
         middle = None if ch_in is None else ch_in * e.depth_multiplier
         depthwise = TorchConv(
             f"conv{e.rank}d", f"Conv{e.rank}d", ch_in, middle, e.kernel_size, e.strides, padding, e.dilation_rate,
             groups=ch_in or 0, weight_kind="depthwise", weight_name="depthwise_kernel",
         )  # fmt: skip
+        if e.family == "depthwise":
+            return (depthwise,), input_pad, mode
         ones = (1,) * e.rank
         pointwise = TorchConv(
             f"conv{e.rank}d", f"Conv{e.rank}d", middle, e.filters, ones, ones, (0,) * e.rank, ones,
@@ -463,7 +451,8 @@ def _torch_code(t: TorchTranslation) -> str:
     lines += ["", "# or as modules:"]
     modules = []
     if t.input_pad is not None:
-        name = _TORCH_PAD_MODULES[t.input_pad_mode] + f"{rank}d"
+        module = next(m.torch_module for m in PADDING_MODES.values() if m.torch == t.input_pad_mode)
+        name = f"{module}{rank}d"
         modules.append(f"torch.nn.{name}({t.input_pad})")
     for conv in t.convs:
         args = [str(conv.in_channels or "in_channels"), str(conv.out_channels or "filters"), repr(conv.kernel_size)]
@@ -515,9 +504,6 @@ class OnnxTranslation:
         return _onnx_code(self)
 
 
-_ONNX_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
 def _onnx_pads(pads):
     return [b for b, _ in pads] + [a for _, a in pads]
 
@@ -547,7 +533,7 @@ def _translate_onnx(e):
         return OnnxTranslation(
             e.layer, rank, tuple(nodes), e.data_format == "channels_last", tuple(warnings), tuple(notes)
         )
-    mode = _ONNX_MODES[e.padding_mode]
+    mode = PADDING_MODES[e.padding_mode].onnx
     conv_pads = _onnx_pads(pads)
     if mode != "constant":
         nodes.append(OnnxNode("Pad", (("pads", [0, 0, *conv_pads[:rank], 0, 0, *conv_pads[rank:]]), ("mode", mode))))
@@ -634,6 +620,11 @@ class JaxConv:
 
 @dataclass(frozen=True)
 class JaxTranslation:
+    """JAX steps: ``input_pad`` (``jnp.pad`` of the spatial axes, with
+    ``input_pad_mode``) where a padding mode needs it, then the
+    ``lax.conv_general_dilated`` calls in order; ``code()`` adds Keras's bias
+    to the last one's output, as the torch and ONNX translations do."""
+
     layer: str
     rank: int
     convs: tuple[JaxConv, ...]
@@ -644,9 +635,6 @@ class JaxTranslation:
 
     def code(self) -> str:
         return _jax_code(self)
-
-
-_JAX_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def _translate_jax(e):
@@ -674,7 +662,7 @@ def _translate_jax(e):
                 f"Keras's output_padding=None only); pass these pairs."
             )
         return JaxTranslation(e.layer, rank, (conv,), None, "constant", tuple(warnings), tuple(notes))
-    mode = _JAX_MODES[e.padding_mode]
+    mode = PADDING_MODES[e.padding_mode].numpy  # jnp.pad takes np.pad's modes
     input_pad = None
     conv_pads = pads
     if mode != "constant":
@@ -707,8 +695,9 @@ def _translate_jax(e):
 def _jax_code(t: JaxTranslation) -> str:
     lines = ["import jax.numpy as jnp", "from jax import lax", ""]
     spatial = tuple(range(t.rank))
+    channels_first = t.convs[0].dimension_numbers[0].startswith("NC")
     if t.input_pad is not None:
-        width = [(0, 0), *t.input_pad, (0, 0)]
+        width = [(0, 0), (0, 0), *t.input_pad] if channels_first else [(0, 0), *t.input_pad, (0, 0)]
         lines.append(f"x = jnp.pad(x, {width}, mode={t.input_pad_mode!r})")
     for i, conv in enumerate(t.convs):
         kernel = conv.weight_name
@@ -724,6 +713,10 @@ def _jax_code(t: JaxTranslation) -> str:
             f"rhs_dilation={conv.rhs_dilation}, dimension_numbers={conv.dimension_numbers}, "
             f"feature_group_count={groups})"
         )
+    if channels_first:
+        lines.append(f"y = y + bias.reshape(-1, {', '.join(['1'] * t.rank)})  # Keras's bias, (filters,)")
+    else:
+        lines.append("y = y + bias  # Keras's bias, (filters,)")
     return "\n".join(lines) + "\n"
 
 
@@ -731,15 +724,50 @@ def _jax_code(t: JaxTranslation) -> str:
 # entry point
 # --------------------------------------------------------------------------
 def translate(explanation, framework: str):
-    """The structured translation of an explained layer to 'torch', 'onnx' or 'jax'."""
+    """The structured translation of an explained layer.
+
+    Args:
+        explanation: an :class:`npconv.explain.Explanation` (every pad known).
+        framework: ``"torch"``, ``"onnx"`` or ``"jax"``.
+
+    Returns:
+        A :class:`TorchTranslation`, :class:`OnnxTranslation` or
+        :class:`JaxTranslation`; its notes end with where each pad comes from
+        (the geometry's formula and reason).
+
+    Example:
+        >>> from npconv import explain
+        >>> print(translate(explain("conv1d", 5, 3, padding="same"), "jax").convs[0].padding)
+        ((1, 1),)
+    """
     if not isinstance(framework, str) or framework.lower() not in FRAMEWORKS:
         raise invalid("to", f"one of {list(FRAMEWORKS)}", framework)
     framework = framework.lower()
     if framework == "torch":
-        return _translate_torch(explanation)
-    if framework == "onnx":
-        return _translate_onnx(explanation)
-    return _translate_jax(explanation)
+        t = _translate_torch(explanation)
+    elif framework == "onnx":
+        t = _translate_onnx(explanation)
+    else:
+        t = _translate_jax(explanation)
+    return dataclasses.replace(t, notes=(*t.notes, *_pad_notes(explanation)))
+
+
+def _pad_notes(e):
+    """Where each axis's pads come from: the geometry's formulas and reason."""
+    where = " on the zero-inserted input" if e.transposed else ""
+    items = []
+    for d in e.dims:
+        before, after = d.formula("pad_before"), d.formula("pad_after")
+        if before is None:
+            continue
+        items.append(
+            (
+                d.axis_name,
+                f"pads ({d.pad_before}, {d.pad_after}){where}: pad_before = {before.symbolic}, pad_after = "
+                f"{after.symbolic}. Why: {' '.join(d.pad_reason)}",
+            )
+        )
+    return _merge_axes(items)
 
 
 def render_translation(t) -> str:

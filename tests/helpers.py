@@ -28,25 +28,51 @@ def numeric_gradient(output, array, r=None, eps=EPS):
     return grad
 
 
-def check_gradients(layer, x, rng, training=False, rtol=1e-6, atol=1e-9, eps=EPS):
-    """A float64 layer's backward pass (dx and every trainable weight's gradient)
-    against finite differences of ``sum(layer(x) * r)`` for a fixed random ``r``.
+def _call(layer, inputs, form, training):
+    if form == "single":
+        return layer(inputs, training=training)
+    if form == "list":
+        return layer(list(inputs), training=training)
+    return layer(*inputs, training=training)
+
+
+def check_gradients(layer, x, rng, training=False, rtol=1e-6, atol=1e-9, eps=EPS, form="single"):
+    """A float64 layer's backward pass (the input gradients and every trainable
+    weight's gradient) against finite differences of ``sum(layer(x) * r)`` for a
+    fixed random ``r``.
+
+    ``form`` is the layer's call form:
+
+    - "single": ``layer(x)``, backward returns dx;
+    - "list" (merge layers): ``layer([a, b])``, backward returns a list of dx;
+    - "args" (operation layers): ``layer(a, 3.0)`` with ``x`` the argument list;
+      backward returns the gradients of the array arguments only (a bare array
+      when there is one).
 
     Returns (dx, {weight name: gradient}) for further checks.
     """
-    x = np.array(x, dtype="float64")
-    y = layer(x, training=training)
+    if form == "single":
+        inputs = np.array(x, dtype="float64")
+        arrays = [inputs]
+    else:
+        inputs = [np.array(v, dtype="float64") if isinstance(v, np.ndarray) else v for v in x]
+        arrays = [v for v in inputs if isinstance(v, np.ndarray)]
+    y = np.array(_call(layer, inputs, form, training))
     r = rng.standard_normal(y.shape)
     for w in layer.weights:
         w.grad = None
     dx = layer.backward(r)
-    assert dx.shape == x.shape
     grads = {w.name: None if w.grad is None else w.grad.copy() for w in layer.weights}
 
     def output():
-        return np.array(layer(x, training=training))  # a copy: some layers return views of x
+        return np.array(_call(layer, inputs, form, training))  # a copy: some layers return views of x
 
-    np.testing.assert_allclose(dx, numeric_gradient(output, x, r, eps), rtol=rtol, atol=atol, err_msg="dx")
+    dxs = [dx] if form == "single" or (form == "args" and len(arrays) == 1) else list(dx)
+    assert len(dxs) == len(arrays), f"backward gave {len(dxs)} gradients for {len(arrays)} array inputs"
+    for i, (d, a) in enumerate(zip(dxs, arrays)):
+        assert d.shape == a.shape, f"d(input {i}): shape {d.shape} != {a.shape}"
+        expected = numeric_gradient(output, a, r, eps)
+        np.testing.assert_allclose(d, expected, rtol=rtol, atol=atol, err_msg=f"d(input {i})")
     for w in layer.trainable_weights:
         expected = numeric_gradient(output, w.value, r, eps)
         assert grads[w.name] is not None, f"no gradient for {w.name}"
@@ -122,3 +148,32 @@ def run_layer_test(
         close(y, np.asarray(theirs(x, training=training)), rtol=rtol, atol=atol)
         assert set(config) == keras_config_keys(theirs), set(config) ^ keras_config_keys(theirs)
     return layer
+
+
+def assert_close(actual, expected, rtol=1e-6, atol=1e-8, what=""):
+    """Same shape, and equal within ``rtol`` and a fixed ``atol``."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def input_shape(rank, channels=3, size=4, batch=2, data_format="channels_last"):
+    """(batch, *spatial, channels) or (batch, channels, *spatial) for a rank-``rank``
+    layer; the spatial sizes differ (size, size + 1, ...) so swapped axes show."""
+    spatial = tuple(size + i for i in range(rank))
+    if data_format == "channels_first":
+        return (batch, channels, *spatial)
+    return (batch, *spatial, channels)
+
+
+def keras_twin(keras, layer, build_shape=None):
+    """The Keras layer built from npconv's own serialized config (so the config
+    also round-trips into Keras), with npconv's weights copied in."""
+    from npconv import layers
+
+    twin = keras.layers.deserialize(layers.serialize(layer))
+    if build_shape is not None:
+        twin.build(build_shape)
+    if layer.weights:
+        twin.set_weights(layer.get_weights())
+    return twin

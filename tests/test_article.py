@@ -1,12 +1,13 @@
 """The seed article's experiment, ported with only the import lines changed.
 
-The article ("How to use the convolution layer Conv2D in Keras", see
-/work/shared/seed/) builds a Sequential model holding one Conv2D (then one
+The article ("How to use the convolution layer Conv2D in Keras") builds a
+Sequential model holding one Conv2D (then one
 Conv2DTranspose) with 1 filter, a 3x3 kernel, relu and an all-ones kernel, and
 runs it on ``np.ones([1, 5, 5, 1])`` with padding valid/same and several
 strides. Here the same code runs on npconv and on real Keras, on a 5x5 and a
 6x6 input, and the VALUES are compared (keras#22876: a one-pixel shift keeps
-the shapes right), then the shapes against the table in NOTES.md.
+the shapes right), then the shapes against a table of what Keras prints for
+those experiments.
 """
 
 import itertools
@@ -57,8 +58,8 @@ def real_keras(keras):
     return (keras, keras.models.Sequential, keras.layers.Conv2D, keras.layers.Conv2DTranspose)
 
 
-# NOTES.md: "What the demos print in Keras" (kernel 3, ones in, ones as kernel, relu).
-NOTES_TABLE = {
+# What Keras prints for the article's experiments (kernel 3, ones in, ones as kernel, relu): output side per stride 1, 2, 3.
+KERAS_TABLE = {
     ("Conv2D", "valid"): {5: (3, 2, 1), 6: (4, 2, 2)},
     ("Conv2D", "same"): {5: (5, 3, 2), 6: (6, 3, 2)},
     ("Conv2DTranspose", "valid"): {5: (7, 11, 15), 6: (8, 13, 18)},
@@ -66,7 +67,7 @@ NOTES_TABLE = {
 }
 CASES = [
     (layer, padding, size, stride)
-    for (layer, padding), size, stride in itertools.product(NOTES_TABLE, (5, 6), (1, 2, 3))
+    for (layer, padding), size, stride in itertools.product(KERAS_TABLE, (5, 6), (1, 2, 3))
 ]
 
 
@@ -91,7 +92,7 @@ def expected_values(layer_name, size, padding, stride):
 def test_article_shapes_match_notes(case):
     layer_name, padding, size, stride = case
     model, y = run_article(NPCONV, layer_name, size, padding, stride)
-    side = NOTES_TABLE[layer_name, padding][size][stride - 1]
+    side = KERAS_TABLE[layer_name, padding][size][stride - 1]
     assert y.shape == (1, side, side, 1)
     assert model.output_shape == (None, side, side, 1)
     assert y.dtype == np.float32

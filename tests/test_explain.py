@@ -19,7 +19,7 @@ Expected values never come from npconv.geometry or npconv.explain. They come fro
   the last window are never read), so the probe bounds it, and exact equality
   is checked against ``naive``'s written-out Keras rules. An all-ones probe
   (ones kernel) gives at every output the number of real taps of its window.
-- ``tests/naive.py``: Keras's rules from REFERENCE.md, written out;
+- ``tests/naive.py``: Keras's rules, written out from the definitions;
 - numbers typed in by hand (snapshots, SVG cell counts).
 
 The sweep draws ``N_CASES`` seeded configurations; the first ``N_DEFAULT`` run by

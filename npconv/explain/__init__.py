@@ -13,7 +13,9 @@ and ASCII strips), :func:`render_svg` (conv-arithmetic-style pictures), and
 inverse question is :func:`solve`; the seed article's rules beside the true
 ones are :func:`article_rules`.
 
-Only pure-Python geometry is imported here; renderers load on first use.
+The renderers, the solver and the article load on first use: together they
+add tens of milliseconds to the import (``python -X importtime``), which
+``npconv.explain(...)`` itself does not need.
 """
 
 from __future__ import annotations
@@ -21,21 +23,9 @@ from __future__ import annotations
 import sys
 import types
 
-from .data import (
-    LAYER_NAMES,
-    DimensionExplanation,
-    Explanation,
-    Formula,
-    LayerKind,
-    ModelExplanation,
-    ModelStep,
-    Tap,
-    Window,
-    explain,
-    explain_layer,
-    explain_model,
-    layer_kind,
-)
+from ..geometry import Formula
+from .data import LAYER_NAMES, LayerKind, explain, explain_layer, explain_model, layer_kind
+from .result import DimensionExplanation, Explanation, ModelExplanation, ModelStep, Tap, Window, Windows
 
 __all__ = [
     "LAYER_NAMES",
@@ -47,6 +37,7 @@ __all__ = [
     "ModelStep",
     "Tap",
     "Window",
+    "Windows",
     "article_rules",
     "explain",
     "explain_layer",
@@ -60,7 +51,17 @@ __all__ = [
 
 
 def render_text(explanation, **options) -> str:
-    """Text for an :class:`Explanation` or a :class:`ModelExplanation`."""
+    """Text for an :class:`Explanation` or a :class:`ModelExplanation`.
+
+    Args:
+        explanation: what :func:`explain` or :func:`explain_model` returned.
+        **options: for an :class:`Explanation`, ``diagram`` (default True:
+            draw the ASCII strips), ``max_rows`` and ``max_columns`` (how much
+            of a strip to draw); for a model, ``detail`` (each conv in full).
+
+    Returns:
+        The text, ending with a newline.
+    """
     from . import text
 
     if isinstance(explanation, ModelExplanation):
@@ -69,7 +70,19 @@ def render_text(explanation, **options) -> str:
 
 
 def render_svg(explanation, **options) -> str:
-    """An SVG document (a string) drawing an :class:`Explanation`."""
+    """An SVG document (a string) drawing an :class:`Explanation`.
+
+    Args:
+        explanation: what :func:`explain` returned; every spatial size known,
+            at most 128 cells per axis.
+        **options: ``positions`` (output positions to draw; the corners by
+            default), ``animate`` (one panel whose window visits every output
+            position), ``cell`` (pixels per cell), ``duration`` (seconds per
+            position when animated).
+
+    Returns:
+        The SVG document. Raises ValueError when the picture would be too big.
+    """
     from .svg import render_svg as _render
 
     return _render(explanation, **options)
@@ -77,21 +90,44 @@ def render_svg(explanation, **options) -> str:
 
 def solve(input_length, target_length, transposed=False, **limits):
     """Settings that map ``input_length`` to ``target_length``, simplest first.
-    See :func:`npconv.explain.solver.solve`."""
+
+    Args:
+        input_length: the length going in.
+        target_length: the length wanted out.
+        transposed: search transposed convs (decoders) instead of forward ones.
+        **limits: ``max_kernel``, ``max_stride``, ``max_dilation``,
+            ``max_pad`` and ``limit`` (see :func:`npconv.explain.solver.solve`).
+
+    Returns:
+        A list of :class:`npconv.explain.solver.Setting`, plainest first.
+
+    Example:
+        >>> solve(23, 12)[0].keras_arguments()
+        "kernel_size=3, strides=2, padding='same'"
+    """
     from .solver import solve as _solve
 
     return _solve(input_length, target_length, transposed=transposed, **limits)
 
 
 def article_rules():
-    """The seed article's rules beside the true ones, with counts over the
-    sweep. See :func:`npconv.explain.article.article_rules`."""
+    """The seed article's rules beside the true ones, with counts over the sweep.
+
+    Returns:
+        A list of :class:`npconv.explain.article.RuleCheck`.
+    """
     from .article import article_rules as _rules
 
     return _rules()
 
 
 def render_article(**options) -> str:
+    """The article's rules beside the truth, as text (``npconv explain --article``).
+
+    Args:
+        **options: ``style`` and ``diagram``, see
+            :func:`npconv.explain.article.render_article`.
+    """
     from .article import render_article as _render
 
     return _render(**options)

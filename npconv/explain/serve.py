@@ -94,7 +94,7 @@ _parser = None
 def _options_parser():
     global _parser
     if _parser is None:
-        from ..cli.explain import add_arguments
+        from .options import add_arguments
 
         parser = _Parser(prog="npconv explain", add_help=False)
         add_arguments(parser)
@@ -292,7 +292,7 @@ def payload(explanation, to=None) -> dict:
 
 def answer(query: str) -> dict:
     """The JSON body for ``/api/explain?<query>``; raises :class:`QueryError`."""
-    from ..cli.explain import build_explanation
+    from .options import build_explanation
 
     args = parse_query(query)
     try:

@@ -20,6 +20,16 @@ _PADDING_ORDER = {"same": 0, "valid": 1}
 
 @dataclass(frozen=True)
 class Setting:
+    """One answer of :func:`solve`: Keras arguments for one spatial axis.
+
+    Args:
+        kernel_size: k.
+        strides: s.
+        padding: ``"valid"``, ``"same"`` or a ``(before, after)`` pair.
+        dilation_rate: d.
+        output_padding: transposed convs only; None is Keras's default.
+    """
+
     kernel_size: int
     strides: int
     padding: object  # 'valid', 'same' or a (before, after) pair
@@ -60,7 +70,26 @@ def solve(
     input_length, target_length, transposed=False, max_kernel=7, max_stride=4, max_dilation=2, max_pad=2, limit=10
 ):
     """Settings of a conv (or a transposed conv) that turn ``input_length`` into
-    ``target_length``, simplest first, at most ``limit`` of them."""
+    ``target_length``, simplest first. Every answer is checked through
+    :mod:`npconv.geometry`.
+
+    Args:
+        input_length: the length going in (a positive int).
+        target_length: the length wanted out (a positive int).
+        transposed: search transposed convs (decoders) instead of forward convs.
+        max_kernel: the largest kernel size tried.
+        max_stride: the largest stride tried.
+        max_dilation: the largest dilation tried.
+        max_pad: the largest explicit pad per side tried.
+        limit: at most this many answers.
+
+    Returns:
+        A list of :class:`Setting`, plainest first.
+
+    Example:
+        >>> solve(12, 23, transposed=True)[0].keras_arguments()
+        "kernel_size=3, strides=2, padding='same', output_padding=0"
+    """
     for name, value in (("input", input_length), ("target", target_length)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise invalid(name, "a positive int", value)

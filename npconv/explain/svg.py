@@ -10,14 +10,16 @@ over every output position (SMIL, plays in browsers).
 Every grid cell is a ``<rect>`` with a class: ``cell input``, ``cell pad``,
 ``cell zero``, ``cell crop`` (input side) and ``cell out`` (output side), so
 tests and stylesheets can find them.
+
+``e`` is an :class:`npconv.explain.Explanation` and ``dim`` one of its
+:class:`~npconv.explain.DimensionExplanation`; this module reads them and
+never imports the module that defines them.
 """
 
 from __future__ import annotations
 
 from itertools import product
 from xml.sax.saxutils import escape
-
-from .data import DimensionExplanation, Explanation
 
 PALETTE = ("#e8590c", "#7048e8", "#2f9e44", "#d6336c", "#1098ad", "#f08c00")
 STYLE = """
@@ -26,7 +28,7 @@ STYLE = """
   .label { font: 11px sans-serif; fill: #495057; }
   .index { font: 9px monospace; fill: #868e96; }
   .value { font: 10px monospace; fill: #ffffff; }
-  .zero-text { font: 10px monospace; fill: #adb5bd; }
+  .zero-text { font: 8px monospace; fill: #adb5bd; }
   .input { fill: #4a90c9; stroke: #1f5f8b; stroke-width: 1; }
   .pad { fill: #ffffff; stroke: #adb5bd; stroke-width: 1; stroke-dasharray: 3 2; }
   .zero { fill: #f1f3f5; stroke: #ced4da; stroke-width: 1; }
@@ -60,24 +62,26 @@ class _Svg:
 # --------------------------------------------------------------------------
 # geometry of the drawing (per axis, from the explanation)
 # --------------------------------------------------------------------------
-def _axis_positions(dim: DimensionExplanation):
-    """Positions drawn along one axis: the whole padded (zero-inserted) input,
-    including cells a negative pad crops away."""
+def _axis_span(dim):
+    """(first, one past the last) position drawn along one axis: the whole
+    padded (zero-inserted) input, including cells a negative pad crops away."""
     length = dim.canvas_length
-    lo = min(-dim.pad_before, 0)
-    hi = max(length + dim.pad_after, length)
-    return list(range(lo, hi))
+    return min(-dim.pad_before, 0), max(length + dim.pad_after, length)
 
 
-def _axis_kind(dim: DimensionExplanation, p: int) -> str:
-    length = dim.canvas_length
-    if p < -dim.pad_before or p >= length + dim.pad_after:
-        return "crop"
-    if p < 0 or p >= length:
-        return "pad"
-    if dim.transposed and p % dim.stride:
-        return "zero"
-    return "input"
+def _axis_length(dim) -> int:
+    lo, hi = _axis_span(dim)
+    return hi - lo
+
+
+def _axis_positions(dim):
+    return list(range(*_axis_span(dim)))
+
+
+def _axis_kind(dim, p: int) -> str:
+    """The cell's CSS class: crop, pad, zero or input."""
+    kind = dim.cell(p)
+    return "pad" if kind == "padding" else kind
 
 
 _KIND_ORDER = ("crop", "pad", "zero", "input")
@@ -91,22 +95,16 @@ def _cell_kind(kinds):
     return "input"
 
 
-def _input_label(dims, position):
-    parts = []
-    for dim, p in zip(dims, position):
-        parts.append(p // dim.stride if dim.transposed else p)
-    return ",".join(str(v) for v in parts)
-
-
-def _check_drawable(e: Explanation):
+def _check_drawable(e):
     for dim in e.dims:
         if dim.canvas_length is None or dim.pad_before is None:
             raise ValueError(
                 f"Cannot draw {e.layer} for input_size={list(e.input_size)}: every spatial size must be known."
             )
-        if len(_axis_positions(dim)) > MAX_CELLS or (dim.output_length or 0) > MAX_CELLS:
+        cells = _axis_length(dim)
+        if cells > MAX_CELLS or (dim.output_length or 0) > MAX_CELLS:
             raise ValueError(
-                f"Cannot draw {e.layer}: the {dim.axis_name} axis has {len(_axis_positions(dim))} cells, "
+                f"Cannot draw {e.layer}: the {dim.axis_name} axis has {cells} cells, "
                 f"more than {MAX_CELLS}. Draw a smaller input; the geometry does not depend on the size "
                 f"beyond the edges."
             )
@@ -158,8 +156,8 @@ class _Panel:
                 kind = _cell_kind(kinds)
                 x, y = self._in_xy(x0, y0, row_p, col_p)
                 svg.rect(x + 1, y + 1, c - 2, c - 2, f"cell {kind}", ' rx="2"')
-                if kind == "zero" and c >= 16:
-                    svg.text(x + c / 2, y + c / 2 + 3.5, "0", "zero-text")
+                if kind == "zero" and c >= 16:  # in the corner, clear of a tap's weight label
+                    svg.text(x + 3, y + 9, "0", "zero-text", "start")
         if self.index_margin:
             self._draw_indices(svg, x0, y0)
         ox, oy = self._out_origin(x0, y0)
@@ -211,7 +209,9 @@ class _Panel:
             )
             if show_weights and c >= 22:
                 weight = col_tap.weight if row_tap is None else f"{row_tap.weight},{col_tap.weight}"
-                svg.text(x + c / 2, y + c / 2 + 3.5, f"w{weight}", "value" if hit else "value-miss")
+                on_zero = "zero" in (col_tap.source, getattr(row_tap, "source", None))
+                baseline = y + c - 3 if on_zero else y + c / 2 + 3.5  # below a zero's corner "0"
+                svg.text(x + c / 2, baseline, f"w{weight}", "value" if hit else "value-miss")
         first = [w.start for w in windows]
         last = [w.stop - 1 for w in windows]
         if len(dims) == 1:
@@ -227,7 +227,7 @@ class _Panel:
 
 
 def _cell_size(dims, width=420):
-    longest = max(max(len(_axis_positions(d)), d.output_length) for d in dims)
+    longest = max(max(_axis_length(d), d.output_length) for d in dims)
     return max(6, min(30, int(width / max(longest, 1))))
 
 
@@ -237,7 +237,7 @@ def _default_positions(dims):
     return list(product(*per_axis))[:4]
 
 
-def _title(e: Explanation, dims):
+def _title(e, dims):
     axes = " and ".join(d.axis_name for d in dims) if e.rank > 2 else ""
     size_in = "×".join(str(d.input_length) for d in dims)
     size_out = "×".join(str(d.output_length) for d in dims)
@@ -258,18 +258,27 @@ def _title(e: Explanation, dims):
     return head, sub, sub2
 
 
-def _legend(svg, x, y, transposed, crop):
+LABEL_CHAR_WIDTH = 6.5  # px per character of an 11px sans-serif label, a little generous
+
+
+def _legend(svg, x, y, width, transposed, crop):
+    """The legend from (x, y), wrapped to stay inside ``width``; returns its height."""
     items = [("cell input", "input pixel"), ("cell pad", "padding")]
     if transposed:
         items.append(("cell zero", "inserted zero"))
     if crop:
         items.append(("cell crop", "cropped"))
     items += [("tap hit", "tap on an input"), ("swatch miss", "tap on padding or a zero"), ("cell out", "output")]
+    left, top = x, y
     for cls, label in items:
+        item_width = 17 + LABEL_CHAR_WIDTH * len(label)
+        if x > left and x + item_width > width - left:
+            x, y = left, y + 20
         extra = f' fill="{PALETTE[0]}" stroke="{PALETTE[0]}"' if "hit" in cls or "miss" in cls else ""
         svg.rect(x, y - 10, 12, 12, cls, extra + ' rx="2"')
         svg.text(x + 17, y, label, "label", "start")
-        x += 30 + 6.5 * len(label)
+        x += item_width + 13
+    return y - top + 18
 
 
 def _document(width, height, body):
@@ -289,7 +298,7 @@ def _document(width, height, body):
     )
 
 
-def _axis_groups(e: Explanation):
+def _axis_groups(e):
     """Which axes share a drawing: 1-D and 2-D layers are drawn whole; a 3-D
     layer as three 1-D strips."""
     if e.rank <= 2:
@@ -297,10 +306,21 @@ def _axis_groups(e: Explanation):
     return [[d] for d in e.dims]
 
 
-def render_svg(e: Explanation, positions=None, animate: bool = False, cell=None, duration: float = 0.6) -> str:
-    """An SVG document. ``positions`` are output positions to draw (tuples,
-    one int per drawn axis); by default the corners. ``animate`` draws one
-    panel whose window visits every output position, ``duration`` seconds each."""
+def render_svg(e, positions=None, animate: bool = False, cell=None, duration: float = 0.6) -> str:
+    """An SVG document drawing an explanation.
+
+    Args:
+        e: an explanation with every spatial size known and at most
+            ``MAX_CELLS`` cells per axis.
+        positions: output positions to draw (tuples, one int per drawn axis);
+            by default the corners.
+        animate: draw one panel whose window visits every output position.
+        cell: pixels per cell; chosen from the size by default.
+        duration: seconds per output position when animated.
+
+    Returns:
+        The SVG document as a string. Raises ValueError when it cannot be drawn.
+    """
     _check_drawable(e)
     svg = _Svg()
     margin = 16
@@ -343,8 +363,7 @@ def render_svg(e: Explanation, positions=None, animate: bool = False, cell=None,
         width = max(width, margin * 2 + columns * (panel.width + 24), 560)
         y += rows * (panel.height + 10)
     crop = any(d.pad_before < 0 or d.pad_after < 0 for d in e.dims)
-    _legend(svg, margin, y + 12, e.transposed, crop)
-    y += 30
+    y += _legend(svg, margin, y + 12, width, e.transposed, crop) + 12
     body = svg.parts[body_start:]
     return _document(width, y, body)
 

@@ -4,13 +4,16 @@ per spatial axis showing the padded input and where each window sits.
 Strip legend: a number is an input pixel (its index), ``.`` a padding cell,
 ``z`` a zero inserted between inputs (transposed convs), ``/`` a cropped cell
 (a negative pad), ``#`` a kernel tap, ``-`` the gap between dilated taps.
+
+``e`` is an :class:`npconv.explain.Explanation`, ``dim`` one of its
+:class:`~npconv.explain.DimensionExplanation` and ``m`` a
+:class:`~npconv.explain.ModelExplanation`; this module reads them and never
+imports the module that defines them.
 """
 
 from __future__ import annotations
 
 import textwrap
-
-from .data import DimensionExplanation, Explanation, ModelExplanation
 
 MAX_ROWS = 12  # windows shown per strip before eliding the middle
 MAX_COLUMNS = 60  # cells shown per strip before eliding unread stretches
@@ -28,13 +31,13 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _shape_text(e: Explanation, full: bool):
+def _shape_text(e, full: bool):
     if full and e.input_shape is not None:
         return _fmt(e.input_shape), _fmt(e.output_shape)
     return _fmt(e.input_size), _fmt(e.output_size)
 
 
-def _header(e: Explanation):
+def _header(e):
     title = e.layer if e.name is None else f"{e.name} ({e.layer})"
     shape_in, shape_out = _shape_text(e, True)
     lines = [f"{title}: input {shape_in} -> output {shape_out}"]
@@ -56,7 +59,7 @@ def _header(e: Explanation):
     return lines
 
 
-def _table(e: Explanation):
+def _table(e):
     def value(v):
         return "?" if v is None else str(v)
 
@@ -86,7 +89,7 @@ def _table(e: Explanation):
     return lines
 
 
-def _formula_lines(dim: DimensionExplanation, indent="    "):
+def _formula_lines(dim, indent="    "):
     formulas = dim.formulas
     if not formulas:
         return []
@@ -112,7 +115,7 @@ def _dim_title(dims):
     return f"{names}: {n} -> {out}, padding={dim.padding!r}"
 
 
-def _dim_key(dim: DimensionExplanation):
+def _dim_key(dim):
     return (
         dim.input_length, dim.kernel_size, dim.stride, dim.dilation, dim.padding, dim.output_padding,
         dim.target_length, dim.padding_mode,
@@ -130,22 +133,11 @@ def _groups(dims):
 # --------------------------------------------------------------------------
 # the ASCII strip
 # --------------------------------------------------------------------------
-def _cell_kind(dim: DimensionExplanation, p: int):
-    length = dim.canvas_length
-    if p < -dim.pad_before or p >= length + dim.pad_after:
-        return "cropped"
-    if p < 0 or p >= length:
-        return "padding"
-    if dim.transposed and p % dim.stride:
-        return "zero"
-    return "input"
-
-
 def _cell_label(dim, p):
-    kind = _cell_kind(dim, p)
+    kind = dim.cell(p)
     if kind == "input":
         return str(p // dim.stride if dim.transposed else p)
-    return {"cropped": "/", "padding": ".", "zero": "z"}[kind]
+    return {"crop": "/", "padding": ".", "zero": "z"}[kind]
 
 
 def _shown_windows(windows, max_rows):
@@ -164,7 +156,10 @@ def _columns(dim, windows, max_columns):
         return list(range(lo, hi))
     wanted = set(range(lo, min(lo + 3, hi))) | set(range(max(hi - 3, lo), hi))
     for w in windows:
-        wanted |= set(range(w.start, w.stop))
+        if w.stop - w.start <= max_columns:
+            wanted |= set(range(w.start, w.stop))
+        else:  # a kernel wider than the strip: its first and last taps
+            wanted |= {t.position for t in (*w.taps[:3], *w.taps[-3:])}
     columns, previous = [], None
     for p in sorted(wanted):
         if previous is not None and p != previous + 1:
@@ -174,7 +169,7 @@ def _columns(dim, windows, max_columns):
     return columns
 
 
-def _reads_text(dim: DimensionExplanation, window, max_terms=6):
+def _reads_text(dim, window, max_terms=6):
     if dim.transposed:
         terms = [f"x{t.input_index}*w{t.weight}" for t in window.taps if t.source == "input"]
         if not terms:
@@ -207,8 +202,18 @@ def _reads_text(dim: DimensionExplanation, window, max_terms=6):
     return text
 
 
-def render_strip(dim: DimensionExplanation, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS, indent="  "):
-    """The padded (zero-inserted) input as a row of cells, then one row per window."""
+def render_strip(dim, max_rows: int = MAX_ROWS, max_columns: int = MAX_COLUMNS, indent="  "):
+    """The padded (zero-inserted) input as a row of cells, then one row per window.
+
+    Args:
+        dim: one axis of an explanation.
+        max_rows: windows drawn before the middle ones are left out.
+        max_columns: cells drawn before unread stretches are left out.
+        indent: put before every line.
+
+    Returns:
+        A list of lines.
+    """
     if dim.canvas_length is None or dim.pad_before is None:
         return [f"{indent}(no diagram: the input length is unknown)"]
     if not dim.windows:
@@ -245,7 +250,7 @@ def render_strip(dim: DimensionExplanation, max_rows: int = MAX_ROWS, max_column
     return lines
 
 
-def _legend(e: Explanation):
+def _legend(e):
     parts = ["number = input pixel", ". = padding", "# = kernel tap"]
     if any(d.dilation > 1 for d in e.dims):
         parts.append("- = skipped by dilation")
@@ -256,7 +261,7 @@ def _legend(e: Explanation):
     return "  legend: " + ", ".join(parts)
 
 
-def _dim_section(e: Explanation, dims, diagram: bool, **strip_options):
+def _dim_section(e, dims, diagram: bool, **strip_options):
     dim = dims[0]
     lines = ["", _dim_title(dims)]
     reason = " ".join(dim.pad_reason)
@@ -281,9 +286,15 @@ def _dim_section(e: Explanation, dims, diagram: bool, **strip_options):
     return lines
 
 
-def render_explanation(e: Explanation, diagram: bool = True, **strip_options) -> str:
+def render_explanation(e, diagram: bool = True, **strip_options) -> str:
     """The whole explanation as text: header, table, then per axis the pads,
-    formulas, notes and an ASCII strip."""
+    formulas, notes and an ASCII strip.
+
+    Args:
+        e: an explanation.
+        diagram: whether to draw the ASCII strips.
+        **strip_options: ``max_rows`` and ``max_columns`` of :func:`render_strip`.
+    """
     lines = _header(e)
     lines.append("")
     lines.extend(_table(e))
@@ -307,7 +318,7 @@ def render_explanation(e: Explanation, diagram: bool = True, **strip_options) ->
     return "\n".join(lines) + "\n"
 
 
-def summary_line(e: Explanation) -> str:
+def summary_line(e) -> str:
     """One line: arguments and pads per axis."""
     pads = " ".join(f"({d.pad_before}, {d.pad_after})" for d in e.dims)
     where = " on the zero-inserted input" if e.transposed else ""
@@ -317,8 +328,14 @@ def summary_line(e: Explanation) -> str:
     return f"{args}  pads {pads}{where}"
 
 
-def render_model(m: ModelExplanation, detail: bool = False, **options) -> str:
-    """The shape chain of a model; with ``detail``, each conv layer in full."""
+def render_model(m, detail: bool = False, **options) -> str:
+    """The shape chain of a model.
+
+    Args:
+        m: a model explanation.
+        detail: also each conv layer in full.
+        **options: passed to :func:`render_explanation`.
+    """
     rows = [("layer (type)", "input", "output", "geometry")]
     for step in m.steps:
         geometry_text = summary_line(step.explanation) if step.explanation is not None else ""

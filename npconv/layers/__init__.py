@@ -1,5 +1,6 @@
 """Layers, named as in ``keras.layers``."""
 
+from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, Variable  # noqa: F401
 from .conv import (
     Conv1D,
@@ -13,9 +14,28 @@ from .conv import (
     SeparableConv1D,
     SeparableConv2D,
 )
-from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Identity, Reshape
+from .embedding import Embedding
 from .input_layer import Input, InputLayer  # noqa: F401
-from .normalization import BatchNormalization
+from .merging import (  # noqa: F401  (add ... concatenate: Keras's functional shortcuts)
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Merge,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from .normalization import BatchNormalization, LayerNormalization
+from .op_layers import OPERATION_LAYERS, LayerScale, OperationLayer  # noqa: F401
 from .pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -42,10 +62,13 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .preprocessing import Normalization, Rescaling
+from .regularization import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .reshaping import (
     Cropping1D,
     Cropping2D,
     Cropping3D,
+    Permute,
     UpSampling1D,
     UpSampling2D,
     UpSampling3D,
@@ -71,28 +94,62 @@ _CLASSES = {
         GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
         ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
         UpSampling1D, UpSampling2D, UpSampling3D,
+        ReLU, LeakyReLU, PReLU, ELU, Softmax,
+        Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
+        Rescaling, Normalization, LayerNormalization, Embedding, Identity, Permute,
+        SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     )
 }  # fmt: skip
 
 
+# Keras classes that configs name under a module other than keras.layers, each
+# rebuilt by an npconv class: (module, class_name) -> class. This is the whole
+# list: a config naming any other module is refused, and no module named in a
+# config is ever imported.
+KERAS_OPERATIONS = {
+    **{(cls.keras_module, cls.keras_class_name): cls for cls in OPERATION_LAYERS},
+    (LayerScale.keras_module, "LayerScale"): LayerScale,
+}
+_LAYERS_MODULES = (None, "keras.layers")
+
+
 def serialize(layer):
-    """A layer as a Keras-style config dict."""
+    """A layer as a Keras-style config dict, under the module and class name
+    Keras uses for it (``keras.layers``, or ``KERAS_OPERATIONS``' entry)."""
+    cls = type(layer)
+    module = getattr(cls, "keras_module", "keras.layers")
+    class_name = getattr(cls, "keras_class_name", None) or cls.__name__
     return {
-        "module": "keras.layers",
-        "class_name": type(layer).__name__,
+        "module": module,
+        "class_name": class_name,
         "config": layer.get_config(),
-        "registered_name": None,
+        "registered_name": None if module == "keras.layers" else class_name,
     }
 
 
 def deserialize(config):
-    """A layer from ``serialize``'s dict. Only npconv's own classes are built."""
-    if not isinstance(config, dict) or "class_name" not in config:
+    """A layer from ``serialize``'s dict (or Keras's): only npconv's own
+    classes are built, chosen by ``(module, class_name)``."""
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise invalid_layer_config(config)
-    cls = _CLASSES.get(config["class_name"])
-    if cls is None:
-        raise ValueError(f"Unknown layer class_name={config['class_name']!r}. npconv knows {sorted(_CLASSES)}.")
-    return cls.from_config(config.get("config", {}))
+    module, class_name = config.get("module"), config["class_name"]
+    if (module, class_name) in KERAS_OPERATIONS:
+        cls = KERAS_OPERATIONS[(module, class_name)]
+    elif module in _LAYERS_MODULES and class_name in _CLASSES:
+        cls = _CLASSES[class_name]
+    elif module in _LAYERS_MODULES:
+        raise ValueError(f"Unknown layer class_name={class_name!r}. npconv knows {sorted(_CLASSES)}.")
+    else:
+        known = sorted(f"{m}.{c}" for m, c in KERAS_OPERATIONS)
+        raise ValueError(
+            f"Unknown layer module={module!r}, class_name={class_name!r}. npconv builds layers of "
+            f"'keras.layers' ({len(_CLASSES)} classes) and these operations only: {known}. "
+            f"Modules named in a config are never imported."
+        )
+    arguments = config.get("config", {})
+    if not isinstance(arguments, dict):
+        raise invalid_layer_config(config)
+    return cls.from_config(arguments)
 
 
 def invalid_layer_config(config):

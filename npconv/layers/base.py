@@ -62,6 +62,13 @@ def check_bool(value, name):
     return bool(value)
 
 
+def require_none(name, value, reason):
+    """Accept a Keras argument only as None, the value that means "off" (such
+    as ``quantization_config``, which Keras 3 writes into every Dense config)."""
+    if value is not None:
+        raise invalid(name, f"None ({reason})", value, f"Remove `{name}` or set it to None.")
+
+
 def assign_all(variables, values):
     """Set each variable from its value, after checking every dtype and shape:
     a bad entry raises and changes nothing."""
@@ -117,6 +124,21 @@ class Layer:
     each weight's gradient to ``variable.grad`` (``Variable.add_grad``). With
     ``input_grad=False`` (a model's first layer) a layer may skip dx and
     return None.
+
+    Three call forms, and what backward returns for each:
+
+    - one array, ``layer(x)``: dx, an array shaped like x (None where the
+      input has no gradient, as Embedding's integer ids);
+    - a list, ``layer([a, b, ...])`` (merge layers): a list of dx, one per
+      list entry, in order, each shaped like its input;
+    - positional arguments, ``op(a, 3.0)`` (the operation layers Keras writes
+      for ``x + 3.0``): the gradients of the array arguments only, in
+      argument order (constants get none); a bare array when only one
+      argument was an array, else a list.
+
+    A graph can route all three the same way: the gradients line up with the
+    call's array inputs in order, wrapped in a list when backward returned a
+    bare array.
     """
 
     def __init__(

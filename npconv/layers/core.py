@@ -15,7 +15,7 @@ import numpy as np
 from .. import activations, constraints, initializers, regularizers
 from ..activations import gradient as activation_gradient
 from ..arguments import invalid, standardize_data_format, standardize_int
-from .base import Layer, check_bool, resolve, serialize_or_none  # noqa: F401  (re-exported)
+from .base import Layer, check_bool, require_none, resolve, serialize_or_none  # noqa: F401  (re-exported)
 
 
 def apply_activation(activation, z):
@@ -33,6 +33,10 @@ class Dense(Layer):
 
     x: (batch, ..., input_dim); kernel: (input_dim, units); bias: (units,);
     y: (batch, ..., units).
+
+    Keras 3's ``lora_rank``, ``lora_alpha`` and ``quantization_config`` are
+    accepted only as None (off); Keras writes ``quantization_config: null``
+    into every Dense config.
     """
 
     def __init__(
@@ -47,8 +51,14 @@ class Dense(Layer):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        lora_rank=None,
+        lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
+        require_none("lora_rank", lora_rank, "npconv has no LoRA")
+        require_none("lora_alpha", lora_alpha, "npconv has no LoRA")
+        require_none("quantization_config", quantization_config, "npconv does not quantize")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = standardize_int(units, "units")
         self.activation = resolve(activations, activation, "activation")
@@ -125,6 +135,7 @@ class Dense(Layer):
             bias_regularizer=serialize_or_none(regularizers, self.bias_regularizer),
             kernel_constraint=serialize_or_none(constraints, self.kernel_constraint),
             bias_constraint=serialize_or_none(constraints, self.bias_constraint),
+            quantization_config=None,
         )
         if self.activity_regularizer is not None:  # as Keras's base Layer: only when set
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
@@ -260,6 +271,21 @@ class Activation(Layer):
         config = super().get_config()
         config["activation"] = activations.serialize(self.activation)
         return config
+
+
+class Identity(Layer):
+    """Returns its input unchanged (a placeholder, e.g. where a block has no
+    stochastic depth).
+
+    Args:
+        **kwargs: base layer arguments (name, dtype, trainable).
+    """
+
+    def call(self, x, training=False):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return np.asarray(dy)
 
 
 def _standardize_rate(rate):

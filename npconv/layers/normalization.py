@@ -207,3 +207,152 @@ class BatchNormalization(Layer):
             renorm_momentum=self.renorm_momentum,
         )
         return config
+
+
+def _standardize_layer_norm_axis(axis):
+    if isinstance(axis, numbers.Integral) and not isinstance(axis, bool):
+        return int(axis)
+    if isinstance(axis, (list, tuple)) and axis:
+        if all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in axis):
+            return [int(a) for a in axis]
+    raise invalid("axis", "an int or a non-empty list of ints", axis, error=TypeError)
+
+
+class LayerNormalization(Layer):
+    """Normalises each sample over ``axis`` (the features), independently of the batch.
+
+    ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``, with the mean
+    and (biased) variance taken over ``axis`` for every sample. There are no
+    moving statistics, so training and inference compute the same thing.
+
+    Args:
+        axis: an int or a list of ints, the axes to normalise over (and the
+            axes gamma and beta span). -1 by default.
+        epsilon: a small number added to the variance.
+        center: whether to add the learnt offset beta.
+        scale: whether to multiply by the learnt gamma.
+        rms_scaling: Keras's deprecated variant: ``y = gamma * x / sqrt(variance
+            + epsilon)``, with no centering and no beta (the variance is still
+            taken about the mean).
+        beta_initializer, gamma_initializer: initializers of beta and gamma.
+        beta_regularizer, gamma_regularizer: optional regularizers.
+        beta_constraint, gamma_constraint: optional constraints.
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Weights, in get_weights() order: gamma (if scale or rms_scaling), beta (if
+    center and not rms_scaling), each shaped like the input along ``axis``.
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        rms_scaling=False,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.axis = _standardize_layer_norm_axis(axis)
+        self.epsilon = _check_number(epsilon, "epsilon", 0)
+        self.center = check_bool(center, "center")
+        self.scale = check_bool(scale, "scale")
+        self.rms_scaling = check_bool(rms_scaling, "rms_scaling")
+        self.beta_initializer = resolve(initializers, beta_initializer, "beta_initializer")
+        self.gamma_initializer = resolve(initializers, gamma_initializer, "gamma_initializer")
+        self.beta_regularizer = resolve(regularizers, beta_regularizer, "beta_regularizer")
+        self.gamma_regularizer = resolve(regularizers, gamma_regularizer, "gamma_regularizer")
+        self.beta_constraint = resolve(constraints, beta_constraint, "beta_constraint")
+        self.gamma_constraint = resolve(constraints, gamma_constraint, "gamma_constraint")
+        self.gamma = self.beta = None
+
+    def _axes(self, rank):
+        listed = [self.axis] if isinstance(self.axis, int) else self.axis
+        for a in listed:
+            if not -rank <= a < rank:
+                raise invalid("axis", f"axes between {-rank} and {rank - 1} for an input of rank {rank}", self.axis)
+        axes = tuple(sorted(a % rank for a in listed))
+        if len(set(axes)) != len(axes):
+            raise invalid("axis", "distinct axes", self.axis)
+        return axes
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        axes = self._axes(len(shape))
+        if any(shape[a] is None for a in axes):
+            raise ValueError(
+                f"Layer '{self.name}' needs the normalised axes (axis={self.axis}) to have known lengths "
+                f"to build gamma and beta. Received: input_shape={shape}."
+            )
+        size = tuple(shape[a] for a in axes)
+        if self.scale or self.rms_scaling:
+            self.gamma = self.add_weight(
+                size, self.gamma_initializer, "gamma", self.gamma_regularizer, self.gamma_constraint
+            )
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight(
+                size, self.beta_initializer, "beta", self.beta_regularizer, self.beta_constraint
+            )
+        self.input_spec_shape = tuple(shape[i] if i in axes else None for i in range(1, len(shape)))
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        self._axes(len(tuple(input_shape)))
+        return tuple(input_shape)
+
+    def call(self, x, training=False):
+        axes = self._axes(x.ndim)
+        shape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        variance = np.square(centered).mean(axis=axes, keepdims=True)
+        inv_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
+        normed = (x if self.rms_scaling else centered) * inv_std
+        gamma = None if self.gamma is None else self.gamma.value.reshape(shape)
+        y = normed * gamma if gamma is not None else normed.copy()
+        if self.beta is not None:
+            y += self.beta.value.reshape(shape)
+        self._cache = (axes, shape, x, centered, normed, inv_std, gamma)
+        return y
+
+    def backward(self, dy, input_grad=True):
+        """dx, plus dgamma = sum(dy * normed) and dbeta = sum(dy) over the other axes.
+
+        With xhat = (x - mean) * inv_std, n values per sample and g = dy * gamma:
+        dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)). For rms_scaling
+        (y = gamma * x * inv_std): dx = inv_std * g - inv_std**3 * (x - mean) * mean(g * x).
+        """
+        axes, shape, x, centered, normed, inv_std, gamma = self._cache
+        dy = np.asarray(dy)
+        others = tuple(i for i in range(dy.ndim) if i not in axes)
+        if self.gamma is not None:
+            self.gamma.add_grad((dy * normed).sum(axis=others).reshape(self.gamma.shape))
+        if self.beta is not None:
+            self.beta.add_grad(dy.sum(axis=others).reshape(self.beta.shape))
+        g = dy * gamma if gamma is not None else dy
+        if self.rms_scaling:
+            return inv_std * g - inv_std**3 * centered * (g * x).mean(axis=axes, keepdims=True)
+        return inv_std * (g - g.mean(axis=axes, keepdims=True) - normed * (g * normed).mean(axis=axes, keepdims=True))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            axis=self.axis,
+            epsilon=self.epsilon,
+            center=self.center,
+            scale=self.scale,
+            rms_scaling=self.rms_scaling,
+            beta_initializer=initializers.serialize(self.beta_initializer),
+            gamma_initializer=initializers.serialize(self.gamma_initializer),
+            beta_regularizer=serialize_or_none(regularizers, self.beta_regularizer),
+            gamma_regularizer=serialize_or_none(regularizers, self.gamma_regularizer),
+            beta_constraint=serialize_or_none(constraints, self.beta_constraint),
+            gamma_constraint=serialize_or_none(constraints, self.gamma_constraint),
+        )
+        return config

@@ -1,4 +1,4 @@
-"""Spatial reshaping layers: ZeroPadding, Cropping and UpSampling in 1D, 2D and 3D.
+"""Reshaping layers: ZeroPadding, Cropping and UpSampling in 1D, 2D and 3D, and Permute.
 
 Padding and cropping are each other's adjoint: the backward pass of one is the
 forward pass of the other. Nearest upsampling repeats pixels and its backward
@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from ..arguments import invalid, standardize_data_format, standardize_int, standardize_tuple
+from .base import Layer
 from .core import SpatialLayer
 
 _ORDINALS = ("1st", "2nd", "3rd")
@@ -347,4 +348,55 @@ class UpSampling3D(BaseUpSampling):
     def get_config(self):
         config = super().get_config()
         config.update(size=self.size, data_format=self.data_format)
+        return config
+
+
+# --------------------------------------------------------------------------
+# Permute
+# --------------------------------------------------------------------------
+class Permute(Layer):
+    """Reorders the axes after the batch: ``Permute((2, 1))`` turns
+    (batch, steps, features) into (batch, features, steps).
+
+    Args:
+        dims: a permutation of 1..n (1 is the first axis after the batch).
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Input: (batch, d1, ..., dn). Output: (batch, d[dims[0]], ..., d[dims[-1]]).
+    """
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        expected = "a permutation of the ints 1..n (axis 0, the batch, stays first)"
+        try:
+            dims = tuple(dims)
+        except TypeError:
+            raise invalid("dims", expected, dims, error=TypeError) from None
+        if not all(_is_int(d) for d in dims):
+            raise invalid("dims", expected, dims, error=TypeError)
+        if sorted(dims) != list(range(1, len(dims) + 1)):
+            raise invalid("dims", expected, dims)
+        self.dims = tuple(int(d) for d in dims)
+
+    def _check_rank(self, shape):
+        if len(shape) != len(self.dims) + 1:
+            raise invalid(
+                "inputs", f"an array of rank {len(self.dims) + 1} for dims={self.dims}", f"shape {tuple(shape)}"
+            )
+
+    def call(self, x, training=False):
+        self._check_rank(x.shape)
+        return np.transpose(x, (0, *self.dims))
+
+    def backward(self, dy, input_grad=True):
+        return np.transpose(np.asarray(dy), np.argsort((0, *self.dims)))
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        self._check_rank(shape)
+        return (shape[0], *[shape[d] for d in self.dims])
+
+    def get_config(self):
+        config = super().get_config()
+        config["dims"] = self.dims
         return config

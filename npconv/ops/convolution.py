@@ -79,11 +79,12 @@ def conv_transpose_output_size(input_size, kernel_size, strides, padding, output
 
 
 def check_padding_mode(input_size, pads, padding_mode):
-    """reflect needs pads < length; circular and replicate need pads <= length."""
-    if padding_mode in ("zeros", "replicate"):
+    """Pads within the mode's limit (geometry.PADDING_MODES): reflect < length, circular <= length."""
+    max_pad = geometry.PADDING_MODES[padding_mode].max_pad
+    if max_pad is None:
         return
     for axis, (n, (before, after)) in enumerate(zip(input_size, pads)):
-        limit = n - 1 if padding_mode == "reflect" else n
+        limit = max_pad(n)
         if max(before, after) > limit:
             raise ValueError(
                 f"Invalid value for argument `padding_mode`. padding_mode="

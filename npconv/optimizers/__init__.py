@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 
+from .._registry import keras_dict
 from ..arguments import invalid
 from . import schedules
 from .adam import Adam, AdamW
@@ -23,19 +24,22 @@ _CLASSES = {cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop)}
 
 
 def serialize(optimizer):
-    """Keras's serialized form: {'module', 'class_name', 'config', 'registered_name'}."""
+    """Keras's serialized form of an optimizer: ``{"module", "class_name", "config", "registered_name"}``.
+
+    Args:
+        optimizer: an npconv Optimizer.
+    """
     if not isinstance(optimizer, Optimizer):
         raise invalid("optimizer", "an npconv optimizer", type(optimizer).__name__, error=TypeError)
-    return {
-        "module": "keras.optimizers",
-        "class_name": type(optimizer).__name__,
-        "config": optimizer.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.optimizers", optimizer)
 
 
 def deserialize(config):
-    """Inverse of ``serialize``; class names match case-insensitively, as in Keras."""
+    """An optimizer from ``serialize``'s dict; class names match case-insensitively, as in Keras.
+
+    Args:
+        config: a dict with ``"class_name"`` and ``"config"``.
+    """
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
     cls = _CLASSES.get(config["class_name"].lower())
@@ -45,7 +49,17 @@ def deserialize(config):
 
 
 def get(identifier):
-    """An optimizer from a name ('sgd', 'adam', 'adamw', 'rmsprop'), a config dict, a class or an instance."""
+    """An optimizer from a name, a config dict, a class or an instance.
+
+    Args:
+        identifier: None (gives None), ``"sgd"``, ``"adam"``, ``"adamw"`` or
+            ``"rmsprop"`` (any case; default arguments), a serialized dict, an
+            Optimizer class, or an instance (returned as it is).
+
+    Example:
+        >>> get("Adam")
+        <Adam name=adam, iterations=0>
+    """
     if identifier is None:
         return None
     if isinstance(identifier, Optimizer):

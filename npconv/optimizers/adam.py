@@ -18,6 +18,20 @@ class Adam(Optimizer):
 
     epsilon is added to sqrt(v) outside the bias correction, so it is the
     "epsilon hat" of the Adam paper, not its epsilon.
+
+    Args:
+        learning_rate: a float, a schedule or a callable; see ``Optimizer``.
+        beta_1: in [0, 1], the decay of the first-moment estimate ``m``.
+        beta_2: in [0, 1], the decay of the second-moment estimate ``v``.
+        epsilon: ``>= 0``, added to ``sqrt(v)``.
+        amsgrad: whether to divide by the running maximum of ``v``.
+        **kwargs: the base ``Optimizer``'s arguments: ``weight_decay``,
+            ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``.
+
+    Example:
+        >>> opt = Adam(learning_rate=1e-3, global_clipnorm=5.0)
+        >>> opt.get_config()["beta_2"]
+        0.999
     """
 
     def __init__(
@@ -27,22 +41,9 @@ class Adam(Optimizer):
         beta_2=0.999,
         epsilon=1e-7,
         amsgrad=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate, **kwargs)
         self.beta_1 = check_number(beta_1, "beta_1", 0, 1)
         self.beta_2 = check_number(beta_2, "beta_2", 0, 1)
         self.epsilon = check_number(epsilon, "epsilon", 0)
@@ -75,38 +76,23 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: before each Adam step,
-    ``w -= w * weight_decay * lr`` (lr undecayed by Adam's bias correction)."""
+    """Adam with decoupled weight decay.
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        weight_decay=0.004,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
+    Before each Adam step, ``w -= w * weight_decay * lr``, with the learning
+    rate not scaled by Adam's bias correction.
+
+    Args:
+        learning_rate: a float, a schedule or a callable; see ``Optimizer``.
+        weight_decay: the decay factor, ``>= 0`` (None is refused: use Adam).
+        **kwargs: Adam's arguments (``beta_1``, ``beta_2``, ``epsilon``,
+            ``amsgrad``) and the base ``Optimizer``'s (``clipnorm``,
+            ``clipvalue``, ``global_clipnorm``, ``name``).
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
         if weight_decay is None:
             raise ValueError(
                 "Invalid value for argument `weight_decay`. Expected a number >= 0 (AdamW decays the "
                 "weights; use Adam for none). Received: weight_decay=None"
             )
-        super().__init__(
-            learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)

@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from .._registry import snake_case
 from ..arguments import invalid
 from . import schedules
 
@@ -34,11 +35,6 @@ _UNSUPPORTED_DEFAULTS = {
     "loss_scale_factor": None,
     "gradient_accumulation_steps": None,
 }
-
-
-def _snake_case(name):
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def keras_cast(value, dtype):
@@ -77,6 +73,7 @@ class OptimizerVariable:
     dtype = property(lambda self: self.value.dtype)
 
     def numpy(self):
+        """A copy of the value."""
         return np.array(self.value)
 
     def __repr__(self):
@@ -94,6 +91,29 @@ class Optimizer:
     ``update_step(gradient, value, slots, learning_rate)`` updates the array
     ``value`` in place; ``slots`` maps each slot name to that variable's state
     array; ``learning_rate`` is already in the variable's dtype.
+
+    Args:
+        learning_rate: a float ``>= 0``, a ``schedules.LearningRateSchedule``, or
+            a callable of no arguments returning the rate.
+        weight_decay: None, or a factor ``>= 0``: before each update,
+            ``w -= w * weight_decay * learning_rate``.
+        clipnorm: None, or clip each gradient to this L2 norm.
+        clipvalue: None, or clip each gradient entry to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: None, or scale all gradients together so that their
+            joint L2 norm is at most this. At most one of the three clips may be set.
+        name: the optimizer's name; the snake_case class name by default.
+        **kwargs: Keras arguments accepted only at their defaults (``use_ema``,
+            ``loss_scale_factor``, ...) so that Keras configs load; ``decay`` is ignored.
+
+    Example:
+        >>> from npconv.layers.base import Variable
+        >>> w = Variable(np.array([1.0, 2.0]), name="w")
+        >>> from npconv.optimizers import SGD
+        >>> opt = SGD(learning_rate=0.1)
+        >>> opt.apply_gradients([(np.array([1.0, -1.0]), w)])
+        1
+        >>> w.value
+        array([0.9, 2.1])
     """
 
     slot_groups = ()
@@ -120,7 +140,7 @@ class Optimizer:
             )
         if name is not None and not isinstance(name, str):
             raise invalid("name", "a string", name, error=TypeError)
-        self.name = name or _snake_case(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.weight_decay = check_number(weight_decay, "weight_decay", 0, allow_none=True)
         self.clipnorm = check_number(clipnorm, "clipnorm", 0, allow_none=True)
         self.clipvalue = check_number(clipvalue, "clipvalue", 0, allow_none=True)
@@ -211,9 +231,15 @@ class Optimizer:
         return out
 
     def get_weights(self):
+        """Copies of ``variables``' values, in Keras's order."""
         return [v.numpy() for v in self.variables]
 
     def set_weights(self, weights):
+        """Overwrite the state with arrays from ``get_weights`` (the optimizer must be built).
+
+        Args:
+            weights: a list of arrays, one per entry of ``variables``, each of its shape.
+        """
         if not self.built:
             raise ValueError(
                 "You are calling set_weights() on an optimizer that has not been built yet. "
@@ -293,6 +319,14 @@ class Optimizer:
         return {name: slot.value for name, slot in self._slots[self._index[id(variable)]].items()}
 
     def update_step(self, gradient, value, slots, learning_rate):
+        """Update one variable in place.
+
+        Args:
+            gradient: the clipped gradient, value's shape and dtype.
+            value: the variable's array, changed in place.
+            slots: maps each slot name to this variable's state array (changed in place).
+            learning_rate: the rate for this step, a 0-d array in value's dtype.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement update_step().")
 
     def _clip_gradients(self, grads):
@@ -315,6 +349,7 @@ class Optimizer:
 
     # --------------------------------------------------------------- config
     def get_config(self):
+        """The constructor arguments, as Keras lists them (a schedule as its serialized dict)."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             learning_rate = schedules.serialize(self._learning_rate)
         elif isinstance(self._learning_rate, OptimizerVariable):
@@ -338,6 +373,7 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config):
+        """A new optimizer from ``get_config()``'s dict."""
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"])

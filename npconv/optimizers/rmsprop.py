@@ -10,12 +10,21 @@ from .base import Optimizer, check_number
 class RMSprop(Optimizer):
     """RMSprop as Keras writes it::
 
-    v = rho * v + (1 - rho) * g * g
-    a = rho * a + (1 - rho) * g                  # centered only
-    step = lr * g / sqrt(v - a * a + epsilon)    # centered
-    step = lr * g / sqrt(v + epsilon)            # otherwise
-    mom = momentum * mom + step; w -= mom        # momentum > 0
-    w -= step                                    # otherwise
+        v = rho * v + (1 - rho) * g * g
+        a = rho * a + (1 - rho) * g                  # centered only
+        step = lr * g / sqrt(v - a * a + epsilon)    # centered
+        step = lr * g / sqrt(v + epsilon)            # otherwise
+        mom = momentum * mom + step; w -= mom        # momentum > 0
+        w -= step                                    # otherwise
+
+    Args:
+        learning_rate: a float, a schedule or a callable; see ``Optimizer``.
+        rho: in [0, 1], the decay of the mean square ``v``.
+        momentum: ``>= 0``; 0 keeps no momentum.
+        epsilon: ``>= 0``, added inside the square root.
+        centered: whether to subtract the squared mean gradient ``a`` from ``v``.
+        **kwargs: the base ``Optimizer``'s arguments: ``weight_decay``,
+            ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``.
     """
 
     def __init__(
@@ -25,22 +34,9 @@ class RMSprop(Optimizer):
         momentum=0.0,
         epsilon=1e-7,
         centered=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate, **kwargs)
         self.rho = check_number(rho, "rho", 0, 1)
         self.momentum = check_number(momentum, "momentum", 0)
         self.epsilon = check_number(epsilon, "epsilon", 0)

@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from .._registry import from_keras_dict, keras_dict
 from ..arguments import invalid
 
 __all__ = [
@@ -35,16 +36,24 @@ def _number(value, name, minimum=None, strict=False):
 
 
 class LearningRateSchedule:
-    """Base class: subclasses implement ``__call__(step)`` and ``get_config()``."""
+    """Base class of the schedules: ``schedule(step) -> learning rate``.
+
+    Subclasses implement ``__call__(step)`` and ``get_config()``. Pass a schedule
+    as an optimizer's ``learning_rate``; the optimizer calls it with its
+    ``iterations`` before each update.
+    """
 
     def __call__(self, step):
+        """The learning rate for optimizer step ``step`` (an int, 0 for the first update), as float32."""
         raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override __call__(step).")
 
     def get_config(self):
+        """The constructor arguments, as Keras lists them."""
         raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override get_config().")
 
     @classmethod
     def from_config(cls, config):
+        """A new schedule from ``get_config()``'s dict."""
         return cls(**config)
 
     def __repr__(self):
@@ -52,7 +61,20 @@ class LearningRateSchedule:
 
 
 class ExponentialDecay(LearningRateSchedule):
-    """initial_learning_rate * decay_rate ** (step / decay_steps), floored when ``staircase``."""
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``, floored when ``staircase``.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: ``> 0``, the steps over which the rate is multiplied by ``decay_rate``.
+        decay_rate: the factor per ``decay_steps``.
+        staircase: whether ``step / decay_steps`` is floored, so the rate drops in steps.
+        name: the schedule's name.
+
+    Example:
+        >>> schedule = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+        >>> float(schedule(20))
+        0.02500000037252903
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
@@ -78,9 +100,19 @@ class ExponentialDecay(LearningRateSchedule):
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
-    """values[0] while step <= boundaries[0], values[i] while step <= boundaries[i], then values[-1].
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``step <= boundaries[i]``, then ``values[-1]``.
 
     As in Keras, the boundaries are cast to the step's integer type (2.5 acts as 2).
+
+    Args:
+        boundaries: increasing step numbers, one fewer than ``values``.
+        values: the rates.
+        name: the schedule's name.
+
+    Example:
+        >>> schedule = PiecewiseConstantDecay([100], [0.1, 0.01])
+        >>> float(schedule(100)), float(schedule(101))
+        (0.10000000149011612, 0.009999999776482582)
     """
 
     def __init__(self, boundaries, values, name="PiecewiseConstant"):
@@ -111,8 +143,22 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class CosineDecay(LearningRateSchedule):
-    """Cosine decay from the initial (or warmup_target) rate to ``alpha`` times it over ``decay_steps``,
-    after an optional linear warmup of ``warmup_steps``."""
+    """Cosine decay to ``alpha`` times the starting rate, after an optional linear warmup.
+
+    Without warmup the rate goes from ``initial_learning_rate`` to
+    ``alpha * initial_learning_rate`` along half a cosine over ``decay_steps``.
+    With ``warmup_target``, it first rises linearly from
+    ``initial_learning_rate`` to ``warmup_target`` over ``warmup_steps``, then
+    decays from ``warmup_target``. After the decay it stays at its final value.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: ``> 0``, the length of the decay.
+        alpha: the final rate as a fraction of the rate the decay starts from.
+        name: the schedule's name.
+        warmup_target: None, or the rate the warmup reaches.
+        warmup_steps: ``>= 0``, the length of the warmup.
+    """
 
     def __init__(
         self,
@@ -163,22 +209,20 @@ _CLASSES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDec
 
 
 def serialize(schedule):
-    """Keras's serialized form of a schedule."""
+    """Keras's serialized form of a schedule.
+
+    Args:
+        schedule: a LearningRateSchedule.
+    """
     if not isinstance(schedule, LearningRateSchedule):
         raise invalid("schedule", "a LearningRateSchedule", type(schedule).__name__, error=TypeError)
-    return {
-        "module": "keras.optimizers.schedules",
-        "class_name": type(schedule).__name__,
-        "config": schedule.get_config(),
-        "registered_name": None,
-    }
+    return keras_dict("keras.optimizers.schedules", schedule)
 
 
 def deserialize(config):
-    """Inverse of ``serialize``."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)
-    cls = _CLASSES.get(config["class_name"])
-    if cls is None:
-        raise invalid("class_name", f"one of {sorted(_CLASSES)}", config["class_name"])
-    return cls.from_config(dict(config.get("config") or {}))
+    """A schedule from ``serialize``'s dict.
+
+    Args:
+        config: a dict with ``"class_name"`` and ``"config"``.
+    """
+    return from_keras_dict(config, _CLASSES)

@@ -13,6 +13,16 @@ class SGD(Optimizer):
         m = momentum * m - lr * g
         w += m                               # nesterov=False
         w += momentum * m - lr * g           # nesterov=True
+
+    Args:
+        learning_rate: a float, a schedule or a callable; see ``Optimizer``.
+        momentum: in [0, 1]; 0 keeps no velocity.
+        nesterov: whether to use Nesterov momentum.
+        **kwargs: the base ``Optimizer``'s arguments: ``weight_decay``,
+            ``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``name``.
+
+    Example:
+        >>> opt = SGD(learning_rate=0.01, momentum=0.9, clipnorm=1.0)
     """
 
     def __init__(
@@ -20,22 +30,9 @@ class SGD(Optimizer):
         learning_rate=0.01,
         momentum=0.0,
         nesterov=False,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name=None,
         **kwargs,
     ):
-        super().__init__(
-            learning_rate,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate, **kwargs)
         self.momentum = float(check_number(momentum, "momentum", 0, 1))
         self.nesterov = bool(nesterov)
         self.slot_groups = (("momentum",),) if self.momentum != 0 else ()
