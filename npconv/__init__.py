@@ -10,7 +10,7 @@ import importlib
 
 from . import activations, constraints, geometry, initializers, layers, models, ops, regularizers
 from .layers import Input, InputLayer
-from .models import Sequential
+from .models import Model, Sequential
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,7 @@ __all__ = [
     "regularizers",
     "Input",
     "InputLayer",
+    "Model",
     "Sequential",
     *sorted(_LAZY),
 ]

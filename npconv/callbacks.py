@@ -27,6 +27,32 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): ...
     def on_train_batch_begin(self, batch, logs=None): ...
     def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
+
+
+_HOOKS = (
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+)
 
 
 class CallbackList(Callback):
@@ -47,13 +73,9 @@ class CallbackList(Callback):
 
         return hook
 
-    on_train_begin = _each("on_train_begin")
-    on_train_end = _each("on_train_end")
-    on_epoch_begin = _each("on_epoch_begin")
-    on_epoch_end = _each("on_epoch_end")
-    on_train_batch_begin = _each("on_train_batch_begin")
-    on_train_batch_end = _each("on_train_batch_end")
-    del _each
+    for _name in _HOOKS:
+        locals()[_name] = _each(_name)
+    del _each, _name
 
 
 class History(Callback):
@@ -219,14 +241,7 @@ class LambdaCallback(Callback):
     """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=f)``."""
 
     def __init__(self, **hooks):
-        known = {
-            "on_train_begin",
-            "on_train_end",
-            "on_epoch_begin",
-            "on_epoch_end",
-            "on_train_batch_begin",
-            "on_train_batch_end",
-        }
+        known = set(_HOOKS)
         unknown = sorted(set(hooks) - known)
         if unknown:
             raise invalid("hooks", f"keyword arguments among {sorted(known)}", unknown, error=TypeError)
@@ -245,3 +260,167 @@ class TerminateOnNaN(Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             self.model.stop_training = True
+
+
+def _current_rate(model):
+    return float(np.asarray(model.optimizer.learning_rate))
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at the start of each epoch.
+
+    Args:
+        schedule: ``schedule(epoch, lr)`` (or ``schedule(epoch)``) returning
+            the new rate; ``epoch`` counts from 0.
+        verbose: 1 prints each change.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise invalid("schedule", "a function schedule(epoch, lr) -> float", schedule, error=TypeError)
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = _current_rate(self.model)
+        try:
+            new = self.schedule(epoch, rate)
+        except TypeError:
+            new = self.schedule(epoch)  # Keras 2's one-argument schedules
+        if isinstance(new, bool) or not isinstance(new, (float, int, np.floating, np.integer)) or not np.isfinite(new):
+            raise invalid("schedule", "a function returning a finite float", new, error=TypeError)
+        self.model.optimizer.learning_rate = float(new)
+        if self.verbose:
+            sys.stdout.write(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(new)}.\n")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = _current_rate(self.model)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved
+    by ``min_delta`` for ``patience`` epochs, as ``keras.callbacks.ReduceLROnPlateau``.
+
+    Args:
+        monitor: the log to watch ('val_loss' by default).
+        factor: the multiplier, in [0, 1).
+        patience: epochs without improvement before a reduction.
+        verbose: 1 prints each reduction.
+        mode: 'min', 'max' or 'auto' (max for accuracies).
+        min_delta: the smallest change that counts as an improvement.
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: the rate never goes below this.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+    ):
+        if mode not in ("auto", "min", "max"):
+            raise invalid("mode", "'auto', 'min' or 'max'", mode)
+        if not 0.0 <= factor < 1.0:
+            raise invalid("factor", "a float in [0, 1)", factor, "A factor of 1 would never change the rate.")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), patience, verbose
+        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, float(min_lr)
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.mode = mode
+        self._reset()
+
+    def _reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _better(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = _current_rate(self.model)
+        value = logs.get(self.monitor)
+        if value is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._better(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = _current_rate(self.model)
+                if old > self.min_lr:
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose:
+                        sys.stdout.write(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.\n")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as one CSV row: an ``epoch`` column, then the
+    log names in sorted order (with ``val_`` columns, 'NA' until validation
+    runs, when the first epoch has none), as ``keras.callbacks.CSVLogger``.
+
+    Args:
+        filename: the CSV file.
+        separator: the column separator (',' by default).
+        append: add to an existing file instead of starting a new one.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename = str(filename)
+        self.separator = separator
+        self.append = bool(append)
+        self.keys = None
+        self.file = None
+
+    def on_train_begin(self, logs=None):
+        import os
+
+        exists = os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self.file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
+        self._header_written = self.append and exists
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import csv
+
+        logs = dict(logs or {})
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if not any(key.startswith("val_") for key in self.keys):
+                # As Keras: columns for validation logs that may come later (validation_freq > 1).
+                self.keys += [f"val_{key}" for key in self.keys]
+        writer = csv.writer(self.file, delimiter=self.separator, lineterminator="\n")
+        if not self._header_written:
+            writer.writerow(["epoch", *self.keys])
+            self._header_written = True
+        writer.writerow([epoch, *(_csv_value(logs.get(key, "NA")) for key in self.keys)])
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _csv_value(value):
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return value

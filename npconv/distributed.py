@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import threading
 
@@ -25,10 +26,11 @@ import numpy as np
 
 from .arguments import invalid
 
-__all__ = ["is_dask_collection", "predict", "model_to_bytes", "model_from_bytes", "local_cluster"]
+__all__ = ["is_dask_collection", "predict", "evaluate", "model_to_bytes", "model_from_bytes", "local_cluster"]
 
 _cache_lock = threading.Lock()
 _models: dict[tuple[str, int], object] = {}  # (digest, thread id) -> rebuilt model, per worker process
+_WINDOW = 16  # chunks evaluate computes at once: their predictions come back to this process
 REBUILDS = 0  # how many times this process rebuilt a model from bytes (the tests read it on each worker)
 
 
@@ -58,14 +60,18 @@ def model_from_bytes(data: bytes):
 
 
 def _cached_model(payload):
-    """The model for ``payload`` (digest, bytes), rebuilt once per worker thread."""
+    """The model for ``payload`` (digest, bytes, compile config), rebuilt once per worker thread."""
     global REBUILDS
-    digest, data = payload
+    digest, data, compile_config = payload
     key = (digest, threading.get_ident())
     with _cache_lock:
         model = _models.get(key)
     if model is None:
         model = model_from_bytes(data)
+        if compile_config is not None:
+            from .saving.compile_state import compile_from_config
+
+            compile_from_config(model, json.loads(compile_config))
         with _cache_lock:
             _models[key] = model
             REBUILDS += 1
@@ -128,9 +134,8 @@ def _prepare(model, x, batch_size):
     return arrays, names, edges
 
 
-def _predict_chunk(payload, index, start, stop, expected, batch_size, names, *parts):
-    """One chunk's predictions on a worker; a chunk that is not what the graph
-    declared is refused with its index and rows named."""
+def _check_chunk(parts, expected, index, start, stop):
+    """A chunk that is not what the graph declared is refused with its index and rows named."""
     for part, (shape, dtype) in zip(parts, expected):
         part_shape = tuple(np.shape(part))
         if part_shape != (stop - start, *shape):
@@ -144,6 +149,11 @@ def _predict_chunk(payload, index, start, stop, expected, batch_size, names, *pa
                 f"Chunk {index} (samples {start} to {stop - 1}) has dtype {kind.name}, but the dask array "
                 f"declares {np.dtype(dtype).name}. Inputs must be numeric; fix the source of that chunk."
             )
+
+
+def _predict_chunk(payload, index, start, stop, expected, batch_size, names, *parts):
+    """One chunk's predictions, on a worker."""
+    _check_chunk(parts, expected, index, start, stop)
     model = _cached_model(payload)
     inputs = parts[0] if len(parts) == 1 else (dict(zip(names, parts)) if names else list(parts))
     outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
@@ -159,15 +169,22 @@ def _output_specs(model, arrays, names):
     return [(o.shape[1:], o.dtype) for o in (outputs if several else [outputs])], several
 
 
-def _payload(model):
-    """The model's bytes as one node of the task graph: whatever the scheduler,
-    each worker receives it once (from the client, or from a worker that already
-    holds it) and every chunk it runs reads the same copy."""
+def _payload(model, compiled=False):
+    """The model's bytes (and, for ``evaluate``, its compile settings as JSON) as
+    one node of the task graph: whatever the scheduler, each worker receives it
+    once (from the client, or from a worker that already holds it) and every
+    chunk it runs reads the same copy."""
     import dask
 
     data = model_to_bytes(model)
-    digest = hashlib.sha256(data).hexdigest()
-    return dask.delayed((digest, data), pure=True, traverse=False, name=f"npconv-model-{digest[:16]}")
+    compile_config = None
+    if compiled:
+        from .saving.compile_state import compile_config as config_of
+
+        compile_config = json.dumps(config_of(model))
+    digest = hashlib.sha256(data + (compile_config or "").encode()).hexdigest()
+    node = (digest, data, compile_config)
+    return dask.delayed(node, pure=True, traverse=False, name=f"npconv-model-{digest[:16]}")
 
 
 def predict(model, x, batch_size=None):
@@ -207,6 +224,68 @@ def predict(model, x, batch_size=None):
             columns[k].append(da.from_delayed(part, shape=(stop - start, *shape), dtype=dtype))
     outputs = [da.concatenate(column, axis=0) for column in columns]
     return outputs if several else outputs[0]
+
+
+def _evaluate_chunk(payload, index, start, stop, expected, batch_size, n_inputs, *parts):
+    """One chunk's per-batch (total loss, per-output losses, predictions), on a
+    worker, in the batches in-memory ``evaluate`` makes of the same rows."""
+    _check_chunk(parts, expected, index, start, stop)
+    model = _cached_model(payload)
+    xs, ys = parts[:n_inputs], parts[n_inputs:]
+    results = []
+    for begin in range(0, stop - start, batch_size):
+        rows = slice(begin, begin + batch_size)
+        results.append(model._step([x[rows] for x in xs], [y[rows] for y in ys], None, training=False))
+    return results
+
+
+def evaluate(model, x, y, batch_size=None, return_dict=False):
+    """``model.evaluate`` over dask arrays, with the forward passes and losses on the workers.
+
+    Each worker rebuilds the model and its compile settings once, and returns,
+    batch by batch, the losses and predictions; the metrics are then accumulated
+    here in the same order as in-memory ``evaluate``, so the results are the same.
+
+    Args:
+        model: a compiled npconv model.
+        x: a dask array (or a list/dict of them), chunked along the batch axis.
+        y: the targets, a dask or NumPy array (a list/dict for several outputs).
+        batch_size: samples per batch (default 32).
+        return_dict: as ``Model.evaluate``.
+    """
+    import dask
+    import dask.array as da
+
+    model._require_compiled("evaluate")
+    batch_size = _check_batch_size(batch_size)
+    ys = model._flatten_targets(y if is_dask_collection(y) else y)
+    if any(target is None for target in ys):
+        raise invalid("y", "a target for every output", "None for an output")
+    ys = [t if is_dask_collection(t) else da.from_array(np.asarray(t)) for t in ys]
+    inputs, names = _as_list(x, "x")
+    arrays, _, edges = _prepare(model, [*inputs, *ys], batch_size)
+    expected = [(a.shape[1:], a.dtype) for a in arrays]
+    payload = _payload(model, compiled=True)
+    blocks = [a.to_delayed().ravel() for a in arrays]
+    task = dask.delayed(_evaluate_chunk, pure=True)
+    chunks = [
+        (
+            task(payload, i, start, stop, expected, batch_size, len(inputs), *[b[i] for b in blocks]),
+            blocks[len(inputs) :],
+            i,
+        )
+        for i, (start, stop) in enumerate(zip(edges, edges[1:]))
+    ]
+    model._reset_metrics()
+    for first in range(0, len(chunks), _WINDOW):  # a window of chunks runs in parallel, in bounded memory
+        window = chunks[first : first + _WINDOW]
+        computed = dask.compute(*[(results, [b[i] for b in target_blocks]) for results, target_blocks, i in window])
+        for batches, targets in computed:
+            for number, result in enumerate(batches):
+                rows = slice(number * batch_size, (number + 1) * batch_size)
+                part = [t[rows] for t in targets]
+                model._update(result, part, len(part[0]))
+    return model._result(model._logs(), return_dict)
 
 
 def local_cluster(n_workers: int = 2, threads: int | None = None, **kwargs):

@@ -185,3 +185,26 @@ def test_cli_failure_mid_run_keeps_the_old_file(tmp_path, data, monkeypatch):
     assert max(calls) >= 96
     assert out.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npconv", "x.npy", "y.npy"]
+
+
+@pytest.mark.parametrize("chunk", [64, 45])
+def test_evaluate_matches_in_memory(data, chunk):
+    pytest.importorskip("npconv.saving.compile_state")
+    model = small_cnn(seed=7)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    labels = np.random.default_rng(2).integers(0, 10, len(data))
+    expected = model.evaluate(data, labels, batch_size=16, verbose=0, return_dict=True)
+    lazy_x = da.from_array(data, chunks=(chunk, 8, 8, 1))
+    result = model.evaluate(lazy_x, da.from_array(labels, chunks=chunk), batch_size=16, verbose=0, return_dict=True)
+    assert result == expected
+
+
+def test_evaluate_on_the_cluster(data, cluster):
+    pytest.importorskip("npconv.saving.compile_state")
+    _, client = cluster
+    model = small_cnn(seed=8)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    labels = np.random.default_rng(3).integers(0, 10, len(data))
+    expected = model.evaluate(data, labels, verbose=0, return_dict=True)
+    result = model.evaluate(da.from_array(data, chunks=(32, 8, 8, 1)), labels, verbose=0, return_dict=True)
+    assert result == expected

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..arguments import invalid
 from ..ops import as_float_array
+from .node import is_symbolic, map_structure, symbolic_leaves
 
 _name_counters = defaultdict(itertools.count)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -60,6 +61,18 @@ def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise invalid(name, "True or False", value, error=TypeError)
     return bool(value)
+
+
+def _drop_off_kwargs(layer, kwargs):
+    """Keras passes ``mask=None`` to some layer calls (it is in every config's
+    node kwargs); npconv has no masks, so only None is accepted."""
+    if kwargs.pop("mask", None) is not None:
+        raise invalid("mask", "None (npconv layers take no masks)", "an array")
+    if kwargs:
+        raise TypeError(
+            f"Layer '{layer.name}' was called with unexpected keyword arguments {sorted(kwargs)}. "
+            f"npconv layers take (inputs, training=None)."
+        )
 
 
 def require_none(name, value, reason):
@@ -219,18 +232,87 @@ class Layer:
     def build(self, input_shape):
         self.built = True
 
-    def __call__(self, inputs, training=None):
+    def __call__(self, inputs, training=None, **kwargs):
+        """Run the layer on arrays, or record a graph node on KerasTensors.
+
+        A list or tuple of inputs (merge layers) reaches ``call`` as a list of
+        arrays, and ``backward`` then returns a list of dx, one per input.
+        """
+        if is_symbolic(inputs) or (isinstance(inputs, (list, tuple)) and symbolic_leaves(inputs)):
+            if training is not None:
+                kwargs["training"] = training
+            return self._symbolic_call((inputs,), kwargs)
+        _drop_off_kwargs(self, kwargs)
+        if isinstance(inputs, (list, tuple)):
+            x = [as_float_array(value, "inputs", self.dtype) for value in inputs]
+            if not self.built:
+                self._build_or_undo([value.shape for value in x])
+            return self.call(x, training=bool(training))
         if self.built and type(inputs) is np.ndarray and inputs.dtype == self.dtype:
             x = inputs  # the common case: skip the conversion
         else:
             x = as_float_array(inputs, "inputs", self.dtype)
             if not self.built:
-                self.build(x.shape)
+                self._build_or_undo(x.shape)
         checked = (x.shape, self.input_spec_shape)
         if checked != getattr(self, "_checked", None):
             self._check_input(x.shape)
             self._checked = checked
         return self.call(x, training=bool(training))
+
+    def _build_or_undo(self, input_shape):
+        """build(input_shape); a build that raises leaves the layer unbuilt, with no weights."""
+        try:
+            self.build(input_shape)
+        except Exception:
+            self._weights, self.built = [], False
+            raise
+
+    def _symbolic_call(self, args, kwargs):
+        """Record ``self(*args, **kwargs)`` on KerasTensors; returns the output
+        KerasTensor (a list of them for several outputs).
+
+        ``build`` gets the first argument's shape (a list of shapes for a
+        list), ``compute_output_shape`` gets every argument with each tensor
+        replaced by its shape, so constants such as ``x * 2.0`` pass through.
+        """
+        from .input_layer import KerasTensor
+        from .node import Node
+
+        shapes = map_structure(lambda v: tuple(v.shape) if is_symbolic(v) else v, tuple(args))
+        if not self.built:
+            self._build_or_undo(shapes[0])
+        elif is_symbolic(args[0]):
+            self._check_input(shapes[0])
+        output_shape = self.compute_output_shape(*shapes)
+        several = isinstance(output_shape, list)
+        outputs = [
+            KerasTensor(shape, self.dtype, name=f"{self.name}_output{i}" if several else f"{self.name}_output")
+            for i, shape in enumerate(output_shape if several else [output_shape])
+        ]
+        Node(self, args, kwargs, outputs)
+        return outputs if several else outputs[0]
+
+    # ------------------------------------------------------------ graph info
+    def _node_attribute(self, attribute):
+        nodes = getattr(self, "_inbound_nodes", [])
+        if not nodes:
+            raise AttributeError(
+                f"Layer '{self.name}' has never been called on a symbolic tensor, so it has no "
+                f"{attribute}. Call it on npconv.Input(...) or a layer's output first."
+            )
+        tensors = getattr(nodes[0], "inputs" if attribute == "input" else "outputs")
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+    @property
+    def input(self):
+        """The KerasTensor(s) this layer was first called on."""
+        return self._node_attribute("input")
+
+    @property
+    def output(self):
+        """The KerasTensor(s) of this layer's first call."""
+        return self._node_attribute("output")
 
     def call(self, x, training=False):
         return x

@@ -1,8 +1,11 @@
-"""Models, named as in ``keras.models``."""
+"""Models, named as in ``keras.models``: Model (the Functional API) and Sequential."""
 
+from .functional import Model
 from .sequential import Sequential
 
-__all__ = ["Sequential", "load_model"]
+Functional = Model
+
+__all__ = ["Model", "Sequential", "load_model"]
 
 
 def load_model(filepath, custom_objects=None, compile=True):

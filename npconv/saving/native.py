@@ -100,8 +100,8 @@ def _json_default(value):
 
 
 def load_model(filepath):
-    """A Sequential model from ``save``'s archive, weights included."""
-    from ..models import Sequential
+    """A Sequential or Functional model from ``save``'s archive, weights included."""
+    from ..models import Model, Sequential
 
     _reject_keras_paths(filepath)
     try:
@@ -112,7 +112,8 @@ def load_model(filepath):
         raise ValueError(
             f"{str(filepath)!r} is not a readable npconv model file ({type(error).__name__}: {error})."
         ) from None
-    model = Sequential.from_config(config)
+    functional = isinstance(config, dict) and "input_layers" in config
+    model = (Model if functional else Sequential).from_config(config)
     arrays = _read_weights(io.BytesIO(weights), filepath)
     if not model.built:
         raise ValueError(f"{str(filepath)!r} holds a model with no input shape; it cannot be rebuilt.")
