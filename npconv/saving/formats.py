@@ -16,12 +16,10 @@ _KERAS_WEIGHTS = (".weights.h5", ".weights.json")
 
 
 def _path(filepath):
-    if not isinstance(filepath, (str, os.PathLike)):
-        raise TypeError(
-            f"Invalid value for argument `filepath`. Expected a str or os.PathLike path. "
-            f"Received: filepath={type(filepath).__name__}"
-        )
-    return os.fspath(filepath)
+    """The path as a str, or None for a file object (which npconv's own format takes)."""
+    if isinstance(filepath, (str, os.PathLike)):
+        return os.fspath(filepath)
+    return None
 
 
 def save_model(model, filepath):
@@ -29,6 +27,8 @@ def save_model(model, filepath):
     from . import keras_archive, native
 
     path = _path(filepath)
+    if path is None:
+        return native.save_model(model, filepath)
     if path.endswith(".keras"):
         return keras_archive.save_model(model, path)
     if path.endswith((".h5", ".hdf5")):
@@ -44,6 +44,8 @@ def load_model(filepath, custom_objects=None, compile=True):
     from . import keras_archive, native
 
     path = _path(filepath)
+    if path is None:
+        return native.load_model(filepath)
     if path.endswith((".keras", ".h5", ".hdf5")) and not path.endswith(_KERAS_WEIGHTS):
         return keras_archive.load_model(path, custom_objects=custom_objects, compile=compile)
     if path.endswith(_KERAS_WEIGHTS):
@@ -59,6 +61,8 @@ def save_weights(model, filepath, max_shard_size=None):
     from . import keras_archive, native
 
     path = _path(filepath)
+    if path is None:
+        return native.save_weights(model, filepath)
     if path.endswith(_KERAS_WEIGHTS) or max_shard_size is not None:
         return keras_archive.save_weights(model, path, max_shard_size=max_shard_size)
     return native.save_weights(model, path)
@@ -69,6 +73,8 @@ def load_weights(model, filepath):
     from . import keras_archive, native
 
     path = _path(filepath)
+    if path is None:
+        return native.load_weights(model, filepath)
     if path.endswith(_KERAS_WEIGHTS + (".keras", ".h5", ".hdf5")):
         return keras_archive.load_weights(model, path)
     return native.load_weights(model, path)
