@@ -5,6 +5,12 @@ TensorFlow backend, with TensorFlow's C++ logging silenced. Tests that need it
 take the ``keras`` fixture (or call ``pytest.importorskip("keras")``), so the
 suite still runs, with those tests skipped, where Keras is not installed.
 
+The oracle modules named in ``BACKEND_MODULES`` run once per kernel backend
+(``npconv_backend`` fixture): every backend that loads here, or the ones
+listed in ``NPCONV_TEST_BACKENDS`` (comma-separated, e.g. ``numpy,onednn``).
+A listed backend that cannot load is an error, so CI cannot silently test
+numpy twice.
+
 Slow oracle sweeps carry ``@pytest.mark.slow``. pyproject's ``addopts`` already
 deselects them (``-m 'not slow'``); run them with ``pytest -m slow``. If the
 marker expression is overridden without naming ``slow`` (``pytest -m ''``),
@@ -19,6 +25,37 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+BACKEND_MODULES = {"test_keras_oracle", "test_gradients", "test_training", "test_reference"}
+
+
+def test_backends():
+    """The kernel backends to run the oracle modules on."""
+    from npconv.ops.registry import backend_module
+
+    listed = [name.strip() for name in os.environ.get("NPCONV_TEST_BACKENDS", "").split(",") if name.strip()]
+    if listed:
+        return listed
+    return [name for name in ("numpy", "onednn") if backend_module(name).available()[0]]
+
+
+test_backends.__test__ = False  # a helper, not a test
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in BACKEND_MODULES and "npconv_backend" in metafunc.fixturenames:
+        metafunc.parametrize("npconv_backend", test_backends(), indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def npconv_backend(request):
+    """Select a kernel backend for the module's tests (``config.set_backend``), then restore."""
+    from npconv import config
+
+    previous = config.backend()
+    config.set_backend(getattr(request, "param", previous))
+    yield config.backend()
+    config.set_backend(previous)
 
 
 def pytest_addoption(parser):

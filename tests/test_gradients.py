@@ -104,3 +104,7 @@ def test_gradients_accumulate(rng):
     once = layer.kernel.grad.copy()
     layer.backward(dy)
     np.testing.assert_allclose(layer.kernel.grad, 2 * once)
+
+
+# Every test here runs once per kernel backend (conftest.py).
+pytestmark = pytest.mark.usefixtures("npconv_backend")

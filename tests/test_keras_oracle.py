@@ -730,3 +730,7 @@ def test_compute_output_shape_with_unknown_dims(name, data_format):
     for spatial in itertools.product(*[(None, 7)] * rank):
         shape = (None, *spatial, 3) if data_format == "channels_last" else (None, 3, *spatial)
         assert np_layer.compute_output_shape(shape) == tuple(keras_layer.compute_output_shape(shape)), shape
+
+
+# Every test here runs once per kernel backend (conftest.py).
+pytestmark = pytest.mark.usefixtures("npconv_backend")

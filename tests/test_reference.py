@@ -582,7 +582,7 @@ def test_non_contiguous_transposed_input(rng):
 
 def test_chunked_workspace_gives_the_same_result(rng, monkeypatch):
     """The batch is split into chunks when the im2col workspace is large; force it."""
-    from npconv.ops import kernels
+    from npconv.ops.backends import numpy as kernels
 
     x = rng.standard_normal((5, 7, 6, 4)).astype("float32")
     conv, weights = make_layer(layers.Conv2D, x, rng, filters=6, kernel_size=3, strides=2, padding="same", groups=2)
@@ -625,3 +625,7 @@ def test_padding_mode_channels_first(cls, mode, rng):
     layer.set_weights(weights)
     expected = expected_forward(cls, x_last, weights, 3, 2, ((2, 1),) * rank, 1, padding_mode=mode)
     close(layer(x_first), np.moveaxis(expected, -1, 1))
+
+
+# Every test here runs once per kernel backend (conftest.py).
+pytestmark = pytest.mark.usefixtures("npconv_backend")

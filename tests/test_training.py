@@ -340,3 +340,7 @@ def test_dropout_is_active_only_in_training(rng):
     x = rng.standard_normal((4, 8, 8, 1))
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
     assert not np.allclose(model(x, training=True), model(x, training=True))
+
+
+# Every test here runs once per kernel backend (conftest.py).
+pytestmark = pytest.mark.usefixtures("npconv_backend")

@@ -43,6 +43,7 @@ class _BaseConv(Layer):
     ``_weight_shapes``, ``_output_channels`` and ``_output_size``."""
 
     rank = None
+    _fuses = True  # _op takes the bias and the activation to fuse
     allow_causal = False
 
     def _init_conv(
@@ -123,27 +124,37 @@ class _BaseConv(Layer):
     def call(self, x, training=False):
         x = to_channels_last(x, self.data_format)
         keep = {} if training else None  # what the backward pass may reuse
-        z = self._op(x, keep)
-        if self.use_bias:
-            z += self.bias.value
+        bias = self.bias.value if self.use_bias else None
+        fused = kernels.fusable_activation(self.activation, training) if self._fuses else None
+        if self._fuses:
+            z = self._op(x, keep, bias, fused)
+        else:
+            z = self._op(x, keep)
+            if bias is not None:
+                z += bias
         # The activation sees the output in data_format's layout, as in Keras
         # (softmax on a channels_first output runs over its last axis).
         z = from_channels_last(z, self.data_format)
-        y = z if self.activation is None or self.activation is activations.linear else self.activation(z)
-        self._last = (x, z, y, keep)
+        if fused is not None or self.activation is None or self.activation is activations.linear:
+            y, z = z, None
+        else:
+            y = self.activation(z)
+        self._last = (x, z, y, keep, fused)
         return y
 
     def backward(self, dy, input_grad=True):
         """dx for the last call (None when ``input_grad`` is False); kernel and
         bias gradients go to their Variables."""
-        x, z, y, keep = self._last
+        x, z, y, keep, fused = self._last
         dz = np.asarray(dy, dtype=y.dtype)
-        if self.activation is not None:
+        if fused is not None:
+            dz = kernels.gradient_from_output(fused, y, dz)
+        elif z is not None:
             dz = activations.gradient(self.activation, z, y, dz)
         dz = to_channels_last(dz, self.data_format)
+        dx, dbias = self._op_backward(x, dz, input_grad, keep)
         if self.use_bias:
-            self.bias.add_grad(kernels.bias_grad(dz))
-        dx = self._op_backward(x, dz, input_grad, keep)
+            self.bias.add_grad(kernels.bias_grad(dz) if dbias is None else dbias)
         return None if dx is None else from_channels_last(dx, self.data_format)
 
     def compute_output_shape(self, input_shape):
@@ -254,13 +265,22 @@ class BaseConv(_BaseConv):
     def _output_size(self, spatial):
         return conv_output_size(spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
-    def _op(self, x, keep=None):
+    def _op(self, x, keep=None, bias=None, activation=None):
         return conv_nd(
-            x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.groups, self.padding_mode, keep
+            x,
+            self.kernel.value,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.groups,
+            self.padding_mode,
+            keep,
+            bias,
+            activation,
         )
 
     def _op_backward(self, x, dz, input_grad, kept=None):
-        dx, dkernel = conv_nd_backward(
+        dx, dkernel, dbias = conv_nd_backward(
             x,
             self.kernel.value,
             dz,
@@ -271,9 +291,10 @@ class BaseConv(_BaseConv):
             self.padding_mode,
             input_grad,
             kept,
+            self.use_bias,
         )
         self.kernel.add_grad(dkernel)
-        return dx
+        return dx, dbias
 
     def _own_config(self):
         return {"filters": self.filters, "groups": self.groups, "padding_mode": self.padding_mode}
@@ -301,6 +322,8 @@ class BaseConvTranspose(_BaseConv):
     Beyond Keras: ``output_shape`` names the target spatial size and picks the
     output_padding that reaches it (keras#9883); it excludes output_padding.
     """
+
+    _fuses = False
 
     def __init__(
         self,
@@ -387,7 +410,7 @@ class BaseConvTranspose(_BaseConv):
             x, self.kernel.value, dz, self.strides, self.padding, output_padding, self.dilation_rate, input_grad
         )
         self.kernel.add_grad(dkernel)
-        return dx
+        return dx, None
 
     def _own_config(self):
         config = {"filters": self.filters, "output_padding": self.output_padding}
@@ -475,17 +498,25 @@ class BaseDepthwiseConv(_BaseConv):
     def _output_size(self, spatial):
         return conv_output_size(spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
-    def _op(self, x, keep=None):
+    def _op(self, x, keep=None, bias=None, activation=None):
         return depthwise_conv_nd(
-            x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.padding_mode
+            x, self.kernel.value, self.strides, self.padding, self.dilation_rate, self.padding_mode, bias, activation
         )
 
     def _op_backward(self, x, dz, input_grad, kept=None):
-        dx, dkernel = depthwise_conv_nd_backward(
-            x, self.kernel.value, dz, self.strides, self.padding, self.dilation_rate, self.padding_mode, input_grad
+        dx, dkernel, dbias = depthwise_conv_nd_backward(
+            x,
+            self.kernel.value,
+            dz,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.padding_mode,
+            input_grad,
+            self.use_bias,
         )
         self.kernel.add_grad(dkernel)
-        return dx
+        return dx, dbias
 
     def _own_config(self):
         return {"depth_multiplier": self.depth_multiplier, "padding_mode": self.padding_mode}
@@ -554,7 +585,7 @@ class BaseSeparableConv(_BaseConv):
     def _output_size(self, spatial):
         return conv_output_size(spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
-    def _op(self, x, keep=None):
+    def _op(self, x, keep=None, bias=None, activation=None):
         return separable_conv_nd(
             x,
             self.depthwise_kernel.value,
@@ -563,10 +594,12 @@ class BaseSeparableConv(_BaseConv):
             self.padding,
             self.dilation_rate,
             self.padding_mode,
+            bias,
+            activation,
         )
 
     def _op_backward(self, x, dz, input_grad, kept=None):
-        dx, ddepthwise, dpointwise = separable_conv_nd_backward(
+        dx, ddepthwise, dpointwise, dbias = separable_conv_nd_backward(
             x,
             self.depthwise_kernel.value,
             self.pointwise_kernel.value,
@@ -576,10 +609,11 @@ class BaseSeparableConv(_BaseConv):
             self.dilation_rate,
             self.padding_mode,
             input_grad,
+            self.use_bias,
         )
         self.depthwise_kernel.add_grad(ddepthwise)
         self.pointwise_kernel.add_grad(dpointwise)
-        return dx
+        return dx, dbias
 
     def _own_config(self):
         return {"filters": self.filters, "depth_multiplier": self.depth_multiplier, "padding_mode": self.padding_mode}

@@ -22,7 +22,7 @@ from .convolution import (
     separable_conv_nd,
     to_channels_last,
 )
-from .dispatch import get_algorithm, record, set_algorithm  # force an algorithm: docs/performance.md
+from .registry import get_algorithm, record, set_algorithm  # force an algorithm: docs/performance.md
 
 __all__ = [
     "conv",

@@ -1,8 +1,11 @@
-"""Convolution ops on arrays: standardised arguments in, geometry asked, kernels run.
+"""Convolution ops on arrays: standardised arguments in, geometry asked, a spec
+built, the kernel seam (:mod:`.kernels`) called.
 
-``x`` is channels_last here: (batch, *spatial, channels). ``padding`` is
-already standardised by :mod:`npconv.arguments`: a mode string or a tuple of
-(before, after) pairs.
+``x`` is channels_last here: (batch, *spatial, channels), possibly a view of a
+channels_first array. ``padding`` is already standardised by
+:mod:`npconv.arguments`: a mode string or a tuple of (before, after) pairs.
+Padding modes other than zeros are applied here, so kernels only ever see
+zero pads.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import functools
 import numpy as np
 
 from .. import geometry
-from . import kernels
-from .kernels import conv_forward, conv_transpose_forward
+from .kernels import conv_forward, conv_input_grad, conv_kernel_grad, pad_spatial, pad_spatial_backward
+from .spec import ConvSpec
 
 
 def _per_dim(padding, i):
@@ -101,37 +104,102 @@ def _forward_pads(input_size, kernel_size, strides, padding, dilation):
     return tuple(map(tuple, conv_pads(input_size, kernel_size, strides, padding, dilation)))
 
 
-def conv_nd(x, kernel, strides, padding, dilation, groups=1, padding_mode="zeros", keep=None):
-    """Forward conv. x: (batch, *spatial, in); kernel: (*k, in/groups, filters).
-    ``keep``: a dict for what the backward pass can reuse (a training step)."""
-    pads = _forward_pads(x.shape[1:-1], kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
-    check_padding_mode(x.shape[1:-1], pads, padding_mode)
-    return conv_forward(x, kernel, strides, pads, dilation, groups, padding_mode, keep)
+@functools.lru_cache(maxsize=1024)
+def _forward_spec(x_shape, kernel_shape, strides, padding, dilation, groups, padding_mode, dtype, cf, activation, bias):
+    """(spec, pads) of a forward conv; with a padding mode, the spec is of the
+    padded input and has zero pads, and ``pads`` are what to pad x by."""
+    strides, dilation = tuple(strides), tuple(dilation)
+    pads = _forward_pads(x_shape[1:-1], kernel_shape[:-2], strides, padding, dilation)
+    check_padding_mode(x_shape[1:-1], pads, padding_mode)
+    spec_pads = pads
+    if padding_mode != "zeros":
+        x_shape = (x_shape[0], *[n + b + a for n, (b, a) in zip(x_shape[1:-1], pads)], x_shape[-1])
+        spec_pads = ((0, 0),) * len(pads)
+    spec = ConvSpec(x_shape, kernel_shape, strides, spec_pads, dilation, groups, dtype.name, cf, activation, bias)
+    return spec, pads
+
+
+def _layout(x):
+    """Whether x is stored channels_first (a channels_last view), for the spec."""
+    return x.ndim > 2 and x.strides[-1] != x.itemsize
+
+
+def _spec_of(x, kernel, strides, padding, dilation, groups, padding_mode, activation=None, bias=False):
+    dtype = x.dtype if x.dtype == kernel.dtype else np.result_type(x.dtype, kernel.dtype)
+    return _forward_spec(
+        x.shape,
+        kernel.shape,
+        strides,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        dtype,
+        _layout(x),
+        activation,
+        bias,
+    )
+
+
+def conv_nd(
+    x, kernel, strides, padding, dilation, groups=1, padding_mode="zeros", keep=None, bias=None, activation=None
+):
+    """Forward conv, then bias and activation. x: (batch, *spatial, in);
+    kernel: (*k, in/groups, filters); bias: (filters,) or None; activation: a
+    name from :data:`.kernels.FUSED_ACTIVATIONS` or None. ``keep``: a dict for
+    what the backward pass can reuse (a training step)."""
+    spec, pads = _spec_of(x, kernel, strides, padding, dilation, groups, padding_mode, activation, bias is not None)
+    if padding_mode != "zeros":
+        x = pad_spatial(x, pads, padding_mode)
+    return conv_forward(spec, x, kernel, bias, keep)
+
+
+def _transpose_spec(x, kernel, strides, padding, output_padding, dilation):
+    """The spec of the forward conv whose input gradient is this transposed conv:
+    its input is the transposed conv's output. kernel: (*k, filters, in)."""
+    kernel_size = kernel.shape[:-2]
+    out_size = conv_transpose_output_size(x.shape[1:-1], kernel_size, strides, padding, output_padding, dilation)
+    inserted = conv_transpose_pads(x.shape[1:-1], kernel_size, strides, padding, output_padding, dilation)
+    pads = []
+    for n, k, s, d, (b, _), length in zip(x.shape[1:-1], kernel_size, strides, dilation, inserted, out_size):
+        k_eff = (k - 1) * d + 1
+        before = k_eff - 1 - b
+        pads.append((before, (n - 1) * s + k_eff - length - before))
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    shape = (x.shape[0], *out_size, kernel.shape[-2])
+    return ConvSpec(shape, kernel.shape, tuple(strides), tuple(pads), tuple(dilation), 1, dtype.name, _layout(x))
 
 
 def conv_transpose_nd(x, kernel, strides, padding, output_padding, dilation):
     """Transposed conv. x: (batch, *spatial, in); kernel: (*k, filters, in)."""
-    kernel_size = kernel.shape[:-2]
-    conv_transpose_output_size(x.shape[1:-1], kernel_size, strides, padding, output_padding, dilation)
-    pads = conv_transpose_pads(x.shape[1:-1], kernel_size, strides, padding, output_padding, dilation)
-    return conv_transpose_forward(x, kernel, strides, pads, dilation)
+    spec = _transpose_spec(x, kernel, strides, padding, output_padding, dilation)
+    return conv_input_grad(spec, x, kernel)
 
 
-def depthwise_conv_nd(x, kernel, strides, padding, dilation, padding_mode="zeros"):
+def depthwise_conv_nd(x, kernel, strides, padding, dilation, padding_mode="zeros", bias=None, activation=None):
     """Depthwise conv. x: (batch, *spatial, in); kernel: (*k, in, multiplier).
 
     Output channel c * multiplier + m reads input channel c, as in Keras.
     """
     *kernel_size, channels, multiplier = kernel.shape
     grouped = kernel.reshape(*kernel_size, 1, channels * multiplier)
-    return conv_nd(x, grouped, strides, padding, dilation, channels, padding_mode)
+    return conv_nd(x, grouped, strides, padding, dilation, channels, padding_mode, None, bias, activation)
 
 
-def separable_conv_nd(x, depthwise_kernel, pointwise_kernel, strides, padding, dilation, padding_mode="zeros"):
-    """Depthwise conv, then a 1x1 conv. pointwise_kernel: (1, ..., in*mult, filters)."""
+def _pointwise(y, pointwise_kernel):
+    """pointwise_kernel (1, ..., in*mult, filters) as a 1x1 conv kernel of y's rank."""
+    rank = y.ndim - 2
+    return pointwise_kernel.reshape((1,) * rank + pointwise_kernel.shape[-2:])
+
+
+def separable_conv_nd(
+    x, depthwise_kernel, pointwise_kernel, strides, padding, dilation, padding_mode="zeros", bias=None, activation=None
+):
+    """Depthwise conv, then a 1x1 conv (with the bias and activation). pointwise_kernel: (1, ..., in*mult, filters)."""
     y = depthwise_conv_nd(x, depthwise_kernel, strides, padding, dilation, padding_mode)
-    pointwise = pointwise_kernel.reshape(pointwise_kernel.shape[-2:])
-    return y @ pointwise.astype(y.dtype, copy=False)
+    rank = y.ndim - 2
+    pointwise = _pointwise(y, pointwise_kernel)
+    return conv_nd(y, pointwise, (1,) * rank, "valid", (1,) * rank, 1, "zeros", None, bias, activation)
 
 
 def to_channels_last(x, data_format):
@@ -143,49 +211,66 @@ def from_channels_last(y, data_format):
 
 
 # --------------------------------------------------------------------------
-# backward: (dx, dkernel) for the last forward call's arguments
+# backward: (dx, dkernel, dbias) for the last forward call's arguments
 # --------------------------------------------------------------------------
 def conv_nd_backward(
-    x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros", input_grad=True, kept=None
+    x, kernel, dy, strides, padding, dilation, groups=1, padding_mode="zeros", input_grad=True, kept=None, bias=False
 ):
-    """Gradients of :func:`conv_nd` with respect to x and kernel (dx is None
-    when ``input_grad`` is False, e.g. for a model's first layer). ``kept``:
+    """Gradients of :func:`conv_nd` (before its activation) with respect to x,
+    kernel and bias: (dx, dkernel, dbias). dx is None when ``input_grad`` is
+    False (a model's first layer); dbias is None unless ``bias``. ``kept``:
     the ``keep`` dict of the forward call."""
-    input_size = x.shape[1:-1]
-    pads = _forward_pads(input_size, kernel.shape[:-2], tuple(strides), padding, tuple(dilation))
+    spec, pads = _spec_of(x, kernel, strides, padding, dilation, groups, padding_mode, None, bias)
+    xp = x if padding_mode == "zeros" else pad_spatial(x, pads, padding_mode)
     dx = None
     if input_grad:
-        dx = kernels.conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups, padding_mode)
-    dkernel = kernels.conv_kernel_grad(x, dy, kernel.shape, strides, pads, dilation, groups, padding_mode, kept)
-    return dx, dkernel
+        dx = conv_input_grad(spec, dy, kernel)
+        if padding_mode != "zeros":
+            dx = pad_spatial_backward(dx, pads, padding_mode)
+    dkernel, dbias = conv_kernel_grad(spec, xp, dy, kept)
+    return dx, dkernel, dbias
 
 
 def conv_transpose_nd_backward(x, kernel, dy, strides, padding, output_padding, dilation, input_grad=True):
     """Gradients of :func:`conv_transpose_nd` with respect to x and kernel."""
-    input_size = x.shape[1:-1]
-    pads = conv_transpose_pads(input_size, kernel.shape[:-2], strides, padding, output_padding, dilation)
-    dx = kernels.conv_transpose_input_grad(dy, kernel, strides, pads, dilation, input_size) if input_grad else None
-    dkernel = kernels.conv_transpose_kernel_grad(x, dy, kernel.shape, strides, pads, dilation)
+    spec = _transpose_spec(x, kernel, strides, padding, output_padding, dilation)
+    dx = conv_forward(spec, dy, kernel) if input_grad else None
+    dkernel, _ = conv_kernel_grad(spec, dy, x)
     return dx, dkernel
 
 
-def depthwise_conv_nd_backward(x, kernel, dy, strides, padding, dilation, padding_mode="zeros", input_grad=True):
-    """Gradients of :func:`depthwise_conv_nd`: the grouped conv's, reshaped."""
+def depthwise_conv_nd_backward(
+    x, kernel, dy, strides, padding, dilation, padding_mode="zeros", input_grad=True, bias=False
+):
+    """Gradients of :func:`depthwise_conv_nd`: the grouped conv's, reshaped: (dx, dkernel, dbias)."""
     *kernel_size, channels, multiplier = kernel.shape
     grouped = kernel.reshape(*kernel_size, 1, channels * multiplier)
-    dx, dkernel = conv_nd_backward(x, grouped, dy, strides, padding, dilation, channels, padding_mode, input_grad)
-    return dx, dkernel.reshape(kernel.shape)
+    dx, dkernel, dbias = conv_nd_backward(
+        x, grouped, dy, strides, padding, dilation, channels, padding_mode, input_grad, None, bias
+    )
+    return dx, dkernel.reshape(kernel.shape), dbias
 
 
 def separable_conv_nd_backward(
-    x, depthwise_kernel, pointwise_kernel, dy, strides, padding, dilation, padding_mode="zeros", input_grad=True
+    x,
+    depthwise_kernel,
+    pointwise_kernel,
+    dy,
+    strides,
+    padding,
+    dilation,
+    padding_mode="zeros",
+    input_grad=True,
+    bias=False,
 ):
-    """Gradients of :func:`separable_conv_nd`: (dx, ddepthwise, dpointwise)."""
+    """Gradients of :func:`separable_conv_nd`: (dx, ddepthwise, dpointwise, dbias)."""
     middle = depthwise_conv_nd(x, depthwise_kernel, strides, padding, dilation, padding_mode)
-    pointwise = pointwise_kernel.reshape(pointwise_kernel.shape[-2:])
-    dpointwise = middle.reshape(-1, middle.shape[-1]).T @ dy.reshape(-1, dy.shape[-1])
-    dmiddle = dy @ pointwise.T.astype(dy.dtype, copy=False)
-    dx, ddepthwise = depthwise_conv_nd_backward(
+    rank = middle.ndim - 2
+    pointwise = _pointwise(middle, pointwise_kernel)
+    dmiddle, dpointwise, dbias = conv_nd_backward(
+        middle, pointwise, dy, (1,) * rank, "valid", (1,) * rank, 1, "zeros", True, None, bias
+    )
+    dx, ddepthwise, _ = depthwise_conv_nd_backward(
         x, depthwise_kernel, dmiddle, strides, padding, dilation, padding_mode, input_grad
     )
-    return dx, ddepthwise, dpointwise.reshape(pointwise_kernel.shape)
+    return dx, ddepthwise, dpointwise.reshape(pointwise_kernel.shape), dbias

@@ -1,321 +1,201 @@
-"""N-d convolution kernels on arrays, channels_last, explicit pads.
+"""The kernel seam: every convolution kernel call goes through these functions.
 
-Nothing here decides a length or a pad: callers pass ``pads`` as
-``(pad_before, pad_after)`` per spatial dimension, computed by
-:mod:`npconv.geometry`.
+Each takes a :class:`~npconv.ops.spec.ConvSpec` (zero pads only; a negative
+pad, a crop, is turned into a slice here) and the arrays, asks
+:mod:`.registry` which algorithm runs this pass of this spec on the selected
+backend (:func:`npconv.config.backend`), runs it, and adds the bias and the
+activation where the algorithm did not fuse them.
 
-Each kernel asks :mod:`.dispatch` for an algorithm (from the shape, cached per
-shape, overridable with ``set_algorithm``) and runs it:
+- :func:`conv_forward`: y = activation(conv(x, kernel) + bias);
+- :func:`conv_input_grad`: dx of the conv, given dy (a transposed conv's forward);
+- :func:`conv_kernel_grad`: dkernel (and dbias) of the conv, given x and dy.
 
-- :func:`conv_forward`: ``small``, ``gemm`` (1x1), ``winograd`` (3x3 stride 1),
-  ``depthwise`` (per-tap multiply-adds) or ``im2col`` (bounded chunks);
-- :func:`conv_transpose_forward`: ``subpixel`` (one stride-1 conv per output
-  phase) or ``scatter`` (GEMM, then an overlap-add);
-- the backward passes are the same operations with the roles swapped: a
-  stride-1 conv's input gradient is a forward conv of dy with the flipped
-  kernel, a strided one is a transposed conv of dy; a kernel gradient contracts
-  the windows of x with dy (``winograd``, ``depthwise``, ``gemm``, ``im2col``);
-  a transposed conv's input gradient is a forward conv of dy.
-
-Every algorithm holds at most about ``WORKSPACE_BYTES`` of temporaries at once,
-splitting its work into batch, then row (or tile-row) chunks.
+Nothing here decides a length or a pad: :mod:`npconv.geometry` does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import depthwise, dispatch, im2col, transpose, winograd
-from .primitives import Pads, overlap_add, pad_spatial, pad_spatial_backward, windows
-from .primitives import output_size as _output_size
+from .. import activations, config
+from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
+from .registry import choose, fallback, note
+from .spec import ConvSpec
 
 __all__ = [
-    "WORKSPACE_BYTES",
+    "FUSED_ACTIVATIONS",
+    "bias_grad",
     "conv_forward",
-    "conv_transpose_forward",
     "conv_input_grad",
     "conv_kernel_grad",
-    "conv_transpose_input_grad",
-    "conv_transpose_kernel_grad",
+    "fusable_activation",
+    "gradient_from_output",
+    "overlap_add",
     "pad_spatial",
     "pad_spatial_backward",
     "windows",
-    "overlap_add",
-    "bias_grad",
 ]
 
-# Bytes of temporaries (im2col columns, padded blocks, transform tiles) one call
-# may hold at once; work beyond this is split into batch, then row chunks.
-WORKSPACE_BYTES = 64 * 2**20
+# Element-wise activations a forward pass may fuse, by name. Those in
+# GRADIENT_FROM_OUTPUT may be fused while training too: their gradient needs
+# only the output.
+FUSED_ACTIVATIONS = {
+    "relu": activations.relu,
+    "sigmoid": activations.sigmoid,
+    "tanh": activations.tanh,
+    "elu": activations.elu,
+    "gelu": activations.gelu,
+    "silu": activations.silu,
+}
 
-_group_kernel = im2col.group_kernel
+
+def _relu_grad(y, dy):
+    return dy * (y > 0)
+
+
+def _sigmoid_grad(y, dy):
+    return dy * y * (1 - y)
+
+
+def _tanh_grad(y, dy):
+    return dy * (1 - y * y)
+
+
+GRADIENT_FROM_OUTPUT = {"relu": _relu_grad, "sigmoid": _sigmoid_grad, "tanh": _tanh_grad}
+_NAMES = {id(function): name for name, function in FUSED_ACTIVATIONS.items()}
+
+
+def fusable_activation(activation, training: bool = False) -> str | None:
+    """The name under which a forward pass can fuse ``activation``, or None.
+
+    Only npconv's own element-wise functions with their default arguments
+    qualify; while ``training``, only those whose gradient needs just the
+    output (:func:`gradient_from_output`).
+    """
+    name = _NAMES.get(id(activation))
+    if name is None or FUSED_ACTIVATIONS[name] is not activation:
+        return None
+    if training and name not in GRADIENT_FROM_OUTPUT:
+        return None
+    return name
+
+
+def gradient_from_output(name: str, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """dz for a fused activation ``name``, from its output y and dy."""
+    return GRADIENT_FROM_OUTPUT[name](y, dy)
 
 
 def bias_grad(dy: np.ndarray) -> np.ndarray:
     """dbias of ``y = conv(x) + bias``: dy (batch, *spatial, filters) summed over
-    everything but the channels, as one BLAS product with a ones vector (about
-    twice as fast as ``dy.sum(axis=...)`` and summed in blocks, so closer to exact)."""
+    everything but the channels, as one BLAS product with a ones vector."""
     rows = dy.reshape(-1, dy.shape[-1])
     return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
 
 
-def _describe(x_shape, kernel_shape, strides, pads, dilation, groups, padding_mode, output_size):
-    return {
-        "x_shape": x_shape,
-        "kernel_size": kernel_shape[:-2],
-        "cin": kernel_shape[-2],
-        "filters": kernel_shape[-1],
-        "strides": strides,
-        "pads": pads,
-        "dilation": dilation,
-        "groups": groups,
-        "padding_mode": padding_mode,
-        "output_size": output_size,
-    }
-
-
-def _forward(x, kernel, strides, pads, dilation, groups=1, padding_mode="zeros", keep=None):
-    """(y, algorithm) of the grouped N-d cross-correlation (``keep``: see :func:`conv_forward`)."""
-    if not (
-        type(strides) is tuple
-        and type(dilation) is tuple
-        and type(pads) is tuple
-        and all(type(p) is tuple for p in pads)
-    ):
-        strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))  # hashable, for the cache
-    dtype = x.dtype if x.dtype == kernel.dtype else np.result_type(x.dtype, kernel.dtype)
-    key = ("conv", x.shape, kernel.shape, strides, pads, dilation, groups, padding_mode, dtype)
-
-    def describe():
-        padded = [n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)]
-        osize = _output_size(padded, kernel.shape[:-2], strides, dilation)
-        return _describe(x.shape, kernel.shape, strides, pads, dilation, groups, padding_mode, osize)
-
-    algorithm = dispatch.choose("conv", key, describe)
-    workspace = WORKSPACE_BYTES
-    if algorithm == "small":
-        y = im2col.forward_small(x, kernel, strides, pads, dilation, dtype, key, keep)
-    elif algorithm == "gemm":
-        y = im2col.forward_gemm(x, kernel, strides, pads, groups, padding_mode, workspace, dtype)
-    elif algorithm == "window":
-        y = im2col.forward_window(x, kernel, strides, pads, padding_mode, workspace, dtype)
-    elif algorithm in ("winograd", "winograd2"):
-        m = 4 if algorithm == "winograd" else 2
-        y = winograd.forward(x, kernel, pads, dilation, padding_mode, workspace, dtype, m)
-    elif algorithm == "depthwise":
-        y = depthwise.forward(x, kernel, strides, pads, dilation, padding_mode, workspace, dtype)
+def _crop_of(spec: ConvSpec):
+    """(spec with non-negative pads, slices of x or None, whether x or y is empty)."""
+    if all(b >= 0 and a >= 0 for b, a in spec.pads):
+        cropped, slices = spec, None
     else:
-        y = im2col.forward(x, kernel, strides, pads, dilation, groups, padding_mode, workspace, dtype, keep)
-    return y, algorithm
+        slices, pads, shape = [slice(None)], [], [spec.x_shape[0]]
+        for n, (b, a) in zip(spec.x_shape[1:-1], spec.pads):
+            start, stop = max(-b, 0), n - max(-a, 0)
+            slices.append(slice(start, max(stop, start)))
+            shape.append(max(stop - start, 0))
+            pads.append((max(b, 0), max(a, 0)))
+        shape.append(spec.x_shape[-1])
+        cropped, slices = spec._replace(x_shape=tuple(shape), pads=tuple(pads)), tuple(slices)
+    return cropped, slices, 0 in cropped.x_shape or 0 in cropped.y_shape
 
 
-def conv_forward(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    strides,
-    pads: Pads,
-    dilation,
-    groups: int = 1,
-    padding_mode: str = "zeros",
-    keep: dict | None = None,
-) -> np.ndarray:
-    """Grouped N-d cross-correlation.
+_crops: dict = {}
 
-    x: (batch, *spatial, in_channels); kernel: (*kernel_size, in_channels/groups,
-    filters). Returns y: (batch, *output_size, filters). ``keep``, a dict, may
-    receive the im2col columns for :func:`conv_kernel_grad` (a training step).
-    """
-    y, algorithm = _forward(x, kernel, strides, pads, dilation, groups, padding_mode, keep)
-    dispatch.note("forward", algorithm)
+
+def _crop(spec: ConvSpec):
+    """:func:`_crop_of`, cached per spec."""
+    plan = _crops.get(spec)
+    if plan is None:
+        if len(_crops) > 4096:
+            _crops.clear()
+        plan = _crops[spec] = _crop_of(spec)
+    return plan
+
+
+def _epilogue(y, bias, activation):
+    if bias is not None:
+        y += bias
+    if activation is not None:
+        y = FUSED_ACTIVATIONS[activation](y)
     return y
 
 
-# --------------------------------------------------------------------------
-# transposed convolution
-# --------------------------------------------------------------------------
-def _transpose_geometry(in_size, kernel_size, strides, pads, dilation):
-    """Output size and crop offset of a transposed conv whose zero-inserted
-    input is padded by ``pads``."""
-    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
-    out_size = [(n - 1) * s + 1 + b + a - ke + 1 for n, s, (b, a), ke in zip(in_size, strides, pads, k_eff)]
-    offset = [ke - 1 - b for ke, (b, _) in zip(k_eff, pads)]
-    return out_size, offset
+def conv_forward(spec: ConvSpec, x, kernel, bias=None, keep: dict | None = None) -> np.ndarray:
+    """y = activation(conv(x, kernel) + bias).
 
+    Args:
+        spec: the conv; ``spec.activation`` names the activation (or None),
+            ``spec.bias`` says whether ``bias`` is given.
+        x: (batch, *spatial, in_channels).
+        kernel: (*kernel_size, in_channels / groups, filters).
+        bias: (filters,) or None.
+        keep: a dict for what the backward pass may reuse (a training step), or None.
 
-def _transpose(x, kernel, strides, dilation, offset, size, groups=1):
-    """(y, algorithm): input pixel i, tap j lands at i*s + j*d - offset of y
-    (batch, *size, out). kernel: (*k, out/groups, in)."""
-    strides, dilation, offset, size = tuple(strides), tuple(dilation), tuple(offset), tuple(size)
-    dtype = np.result_type(x.dtype, kernel.dtype)
-    key = ("conv_transpose", x.shape, kernel.shape, strides, dilation, offset, size, groups, dtype)
-
-    def describe():
-        shape = _describe(x.shape, kernel.shape, strides, None, dilation, groups, "zeros", size)
-        shape["offset"] = offset
-        return shape
-
-    algorithm = dispatch.choose("conv_transpose", key, describe)
-    if algorithm == "subpixel":
-
-        def conv(xs, sub, s, p, d, g):
-            return _forward(xs, sub, s, p, d, g)[0]
-
-        y = transpose.subpixel(x, kernel, strides, offset, size, groups, conv, dtype, WORKSPACE_BYTES)
-    else:
-        y = transpose.scatter(x, kernel, strides, dilation, offset, size, groups, WORKSPACE_BYTES, dtype)
-    return y, algorithm
-
-
-def conv_transpose_forward(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    strides,
-    pads: Pads,
-    dilation,
-) -> np.ndarray:
-    """N-d transposed convolution (the gradient of a conv with respect to its input).
-
-    x: (batch, *spatial, in_channels); kernel: (*kernel_size, filters,
-    in_channels), Keras's layout. ``pads`` are the pads on the zero-inserted
-    input of the equivalent forward conv; a negative pad crops.
-    Returns y: (batch, *output_size, filters).
+    Returns:
+        y: (batch, *output_size, filters).
     """
-    kernel_size = kernel.shape[:-2]
-    filters = kernel.shape[-2]
-    dtype = np.result_type(x.dtype, kernel.dtype)
-    out_size, offset = _transpose_geometry(x.shape[1:-1], kernel_size, strides, pads, dilation)
-    if x.size == 0 or min(out_size) <= 0:
-        return np.zeros((x.shape[0], *[max(n, 0) for n in out_size], filters), dtype=dtype)
-    y, algorithm = _transpose(x, kernel, strides, dilation, offset, out_size)
-    dispatch.note("conv_transpose", algorithm)
-    return y
+    spec, crop, empty = _crop(spec)
+    if crop is not None:
+        x = x[crop]
+    if empty:
+        y = np.zeros(spec.y_shape, dtype=spec.dtype)
+        return _epilogue(y, bias, spec.activation)
+    algorithm = choose("forward", spec, config.backend())
+    y = algorithm.run(spec, x, kernel, bias, keep)
+    if y is None:  # the backend refused this spec when it came to it
+        algorithm = fallback("forward", spec)
+        y = algorithm.run(spec, x, kernel, bias, keep)
+    note("forward", algorithm.name)
+    return y if algorithm.fuses else _epilogue(y, bias, spec.activation)
 
 
-# --------------------------------------------------------------------------
-# backward passes
-# --------------------------------------------------------------------------
-def _flipped(kernel, groups):
-    """The kernel of the stride-1 conv that is a conv's input gradient:
-    (*k, in/G, F) -> (*k, F/G, in), taps reversed."""
-    rank = kernel.ndim - 2
-    flipped = kernel[(slice(None, None, -1),) * rank]
-    return transpose.as_forward_kernel(flipped, groups)
+def conv_input_grad(spec: ConvSpec, dy, kernel) -> np.ndarray:
+    """dx of the conv ``spec``: dy (batch, *output_size, filters) -> (batch, *spatial, in_channels).
+
+    With the roles swapped, this is the transposed conv of dy."""
+    cropped, crop, empty = _crop(spec)
+    if empty:
+        return np.zeros(spec.x_shape, dtype=spec.dtype)
+    algorithm = choose("input_grad", cropped, config.backend())
+    dx = algorithm.run(cropped, dy, kernel)
+    if dx is None:
+        algorithm = fallback("input_grad", cropped)
+        dx = algorithm.run(cropped, dy, kernel)
+    note("input_grad", algorithm.name)
+    if crop is None:
+        return dx
+    full = np.zeros(spec.x_shape, dtype=dx.dtype)
+    full[crop] = dx
+    return full
 
 
-def conv_input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, padding_mode="zeros"):
-    """dx of :func:`conv_forward`. dy: (batch, *output_size, filters); returns
-    (batch, *input_size, in_channels)."""
-    kernel_size = kernel.shape[:-2]
-    rank = len(kernel_size)
-    input_size = tuple(input_size)
-    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
-    channels = groups * kernel.shape[-2]
-    dtype = np.result_type(dy.dtype, kernel.dtype)
-    padded = [n + b + a for n, (b, a) in zip(input_size, pads)]
-    if dy.size == 0 or np.prod(input_size) == 0:
-        return np.zeros((dy.shape[0], *input_size, channels), dtype=dtype)
-    unit = all(s == 1 for s in strides)
-    depthwise_form = groups == channels and kernel.shape[-2] == 1 and channels > 1
-    if depthwise_form and not (unit and kernel.shape[-1] == channels):
-        dx = depthwise.input_grad(
-            dy, kernel, channels, strides, pads, dilation, input_size, padding_mode, WORKSPACE_BYTES, dtype
-        )
-        algorithm = "depthwise"
-    elif unit and all(b <= ke - 1 and a <= ke - 1 for (b, a), ke in zip(pads, k_eff)):
-        flipped = _flipped(kernel, groups)
-        if padding_mode == "zeros":
-            inner = [(ke - 1 - b, ke - 1 - a) for (b, a), ke in zip(pads, k_eff)]
-            dx, algorithm = _forward(dy, flipped, (1,) * rank, inner, dilation, groups)
-        else:
-            full = [(ke - 1, ke - 1) for ke in k_eff]
-            dxp, algorithm = _forward(dy, flipped, (1,) * rank, full, dilation, groups)
-            dx = pad_spatial_backward(dxp, pads, padding_mode)
-    elif padding_mode == "zeros":
-        dx, algorithm = _transpose(dy, kernel, strides, dilation, [b for b, _ in pads], input_size, groups)
-    else:
-        dxp, algorithm = _transpose(dy, kernel, strides, dilation, [0] * rank, padded, groups)
-        dx = pad_spatial_backward(dxp, pads, padding_mode)
-    dispatch.note("input_grad", algorithm)
-    return dx
+def conv_kernel_grad(spec: ConvSpec, x, dy, kept: dict | None = None):
+    """(dkernel, dbias) of the conv ``spec``; dbias is None unless ``spec.bias``.
 
-
-def _kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding_mode="zeros"):
-    """(dkernel, algorithm) of :func:`conv_forward`."""
-    kernel_shape = tuple(kernel_shape)
-    strides, dilation, pads = tuple(strides), tuple(dilation), tuple(map(tuple, pads))
-    dtype = x.dtype if x.dtype == dy.dtype else np.result_type(x.dtype, dy.dtype)
-    key = ("kernel_grad", x.shape, dy.shape, kernel_shape, strides, pads, dilation, groups, padding_mode, dtype)
-
-    def describe():
-        return _describe(x.shape, kernel_shape, strides, pads, dilation, groups, padding_mode, dy.shape[1:-1])
-
-    algorithm = dispatch.choose("kernel_grad", key, describe)
-    workspace = WORKSPACE_BYTES
-    if x.size == 0 or dy.size == 0:
-        return np.zeros(kernel_shape, dtype=dtype), algorithm
-    if algorithm == "small":
-        dk = im2col.kernel_grad_small(x, dy, kernel_shape, strides, pads, dilation, dtype)
-    elif algorithm == "gemm":
-        dk = im2col.kernel_grad_gemm(x, dy, kernel_shape, strides, groups, dtype)
-    elif algorithm == "window":
-        dk = im2col.kernel_grad_window(x, dy, kernel_shape, strides, pads, padding_mode, workspace, dtype)
-    elif algorithm in ("winograd", "winograd2"):
-        m = 4 if algorithm == "winograd" else 2
-        dk = winograd.kernel_grad(x, dy, pads, dilation, padding_mode, workspace, dtype, m)
-    elif algorithm == "depthwise":
-        dk = depthwise.kernel_grad(x, dy, kernel_shape, strides, pads, dilation, padding_mode, workspace, dtype)
-    else:
-        dk = im2col.kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups, padding_mode, workspace, dtype)
-    return dk, algorithm
-
-
-def conv_kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, padding_mode="zeros", kept=None):
-    """dkernel of :func:`conv_forward`: the windows of x contracted with dy.
-    Returns an array of ``kernel_shape`` (*kernel_size, in/groups, filters).
-    ``kept``: the dict given to the forward call as ``keep``; its columns, if
-    any, replace a second im2col."""
-    cols = kept.get("cols") if kept else None
-    if cols is not None and cols.dtype == np.result_type(x.dtype, dy.dtype):
-        dispatch.note("kernel_grad", "im2col")
-        return im2col.kernel_grad_from_columns(cols, dy, tuple(kernel_shape))
-    dk, algorithm = _kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups, padding_mode)
-    dispatch.note("kernel_grad", algorithm)
-    return dk
-
-
-def _transpose_source(dy, in_size, kernel_size, strides, pads, dilation):
-    """dy as the padded input of the forward conv that is the transposed conv's
-    adjoint: (a slice of dy, pads around it), so the forward conv pads block
-    by block instead of copying all of dy."""
-    _, offset = _transpose_geometry(in_size, kernel_size, strides, pads, dilation)
-    needed = [(n - 1) * s + (k - 1) * d + 1 for n, s, k, d in zip(in_size, strides, kernel_size, dilation)]
-    crop, width = [], []
-    for o, need, size in zip(offset, needed, dy.shape[1:-1]):
-        lo, hi = -o, -o + need  # the window of dy the adjoint reads
-        start, stop = max(lo, 0), min(hi, size)
-        if stop <= start:  # reads only zeros
-            start = stop = 0
-            crop.append(slice(0, 0))
-            width.append((hi - lo, 0))
-            continue
-        crop.append(slice(start, stop))
-        width.append((start - lo, hi - stop))
-    return dy[(slice(None), *crop)], width
-
-
-def conv_transpose_input_grad(dy, kernel, strides, pads, dilation, input_size):
-    """dx of :func:`conv_transpose_forward`: a forward conv of dy."""
-    kernel_size = kernel.shape[:-2]
-    source, width = _transpose_source(dy, input_size, kernel_size, strides, pads, dilation)
-    dx, algorithm = _forward(source, kernel, strides, width, dilation)
-    dispatch.note("input_grad", algorithm)
-    return dx
-
-
-def conv_transpose_kernel_grad(x, dy, kernel_shape, strides, pads, dilation):
-    """dkernel of :func:`conv_transpose_forward`, kernel (*k, filters, in)."""
-    kernel_size = kernel_shape[:-2]
-    source, width = _transpose_source(dy, x.shape[1:-1], kernel_size, strides, pads, dilation)
-    dk, algorithm = _kernel_grad(source, x, kernel_shape, strides, width, dilation)
-    dispatch.note("kernel_grad", algorithm)
-    return dk
+    x: (batch, *spatial, in_channels); dy: (batch, *output_size, filters).
+    ``kept``: the ``keep`` dict of the forward call."""
+    spec, crop, empty = _crop(spec)
+    if crop is not None:
+        x = x[crop]
+    if empty:
+        dbias = np.zeros(spec.filters, dtype=spec.dtype) if spec.bias else None
+        return np.zeros(spec.kernel_shape, dtype=spec.dtype), dbias
+    algorithm = choose("kernel_grad", spec, config.backend())
+    result = algorithm.run(spec, x, dy, kept)
+    if result is None:
+        algorithm = fallback("kernel_grad", spec)
+        result = algorithm.run(spec, x, dy, kept)
+    dkernel, dbias = result
+    note("kernel_grad", algorithm.name)
+    if dbias is None and spec.bias:
+        dbias = bias_grad(dy)
+    return dkernel, dbias

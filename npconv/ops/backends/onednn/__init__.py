@@ -1,0 +1,580 @@
+"""The onednn backend: oneDNN's convolution primitives, called through ctypes.
+
+One algorithm per pass, all named ``onednn``:
+
+- forward: ``dnnl_convolution_forward`` with the bias and the activation fused
+  as an eltwise post-op (relu, sigmoid, tanh, elu, gelu, silu);
+- input_grad: ``dnnl_convolution_backward_data`` (also a transposed conv's forward);
+- kernel_grad: ``dnnl_convolution_backward_weights``, with the bias gradient.
+
+It runs float32 specs of rank 1 to 3; anything else (float64, for one), and
+any spec the library refuses, runs on numpy. Arrays are handed to oneDNN as
+they lie in memory, described by their strides (channels_last or
+channels_first alike, and Keras's kernel layout as it is), so nothing is
+copied on the way in or out.
+
+Primitives are created once per pass, spec and array layout, and kept in a
+bounded, thread-safe LRU cache (:data:`CACHE_SIZE`). Each thread has its own
+stream, memory objects and scratchpad, so one primitive can run in several
+threads at once.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ...kernels import FUSED_ACTIVATIONS
+from ...registry import Algorithm
+from . import library as L
+
+NAME = "onednn"
+CACHE_SIZE = 256  # primitives kept; the least recently used is released beyond this
+# Up to this many multiply-adds a primitive runs (and is created) on one thread: an
+# OpenMP parallel region costs microseconds when the cores are free, and a whole
+# time slice (milliseconds) when another process holds one of them.
+ONE_THREAD_MACS = 1 << 21
+# From this many multiply-adds, forward primitives take their weights in the primitive's
+# own layout (see _create_forward).
+PACK_MIN_MACS = 1 << 20
+# Forward passes up to this many multiply-adds run on numpy: executing a primitive costs a
+# few microseconds more than numpy's one gather and one small matrix product (measured here:
+# the article's 5x5 layer call, 15 us on oneDNN and 10 us on numpy).
+NUMPY_FORWARD_MACS = 1 << 16
+
+K = L.CONSTANTS
+# Each activation as a chain of eltwise post-ops (algorithm, alpha, beta), chosen so that
+# NaN and +-Inf come out as the definitions give them. oneDNN's relu turns -Inf into NaN
+# (it multiplies by 0), its clips turn NaN into 0, and its logistic turns NaN into 0; so
+# relu is elu with alpha 0 (x if x > 0, else 0 * (exp(x) - 1)), and sigmoid is
+# 0.5 * tanh(x / 2) + 0.5.
+_ELTWISE = {
+    "relu": ((K["dnnl_eltwise_elu"], 0.0, 0.0),),
+    "sigmoid": (
+        (K["dnnl_eltwise_linear"], 0.5, 0.0),
+        (K["dnnl_eltwise_tanh"], 0.0, 0.0),
+        (K["dnnl_eltwise_linear"], 0.5, 0.5),
+    ),
+    "tanh": ((K["dnnl_eltwise_tanh"], 0.0, 0.0),),
+    "elu": ((K["dnnl_eltwise_elu"], 1.0, 0.0),),
+    "gelu": ((K["dnnl_eltwise_gelu_erf"], 0.0, 0.0),),
+    "silu": ((K["dnnl_eltwise_swish"], 1.0, 0.0),),
+}
+_F32 = np.dtype("float32")
+
+
+def available():
+    """(True, library path) or (False, why not)."""
+    library, detail = L.load()
+    return library is not None, detail
+
+
+def _applies(spec) -> bool:
+    return (
+        spec.dtype == "float32"
+        and 1 <= spec.rank <= 3
+        and (spec.activation is None or spec.activation in _ELTWISE)
+        and all(b >= 0 and a >= 0 for b, a in spec.pads)
+    )
+
+
+# ----------------------------------------------------------------------- memory descriptors
+def _elements(strides, itemsize):
+    return [s // itemsize for s in strides]
+
+
+def _activation_md(lib, shape, strides, itemsize=4):
+    """(batch, *spatial, channels) array -> logical (N, C, *spatial) md, by strides."""
+    el = _elements(strides, itemsize)
+    dims = (shape[0], shape[-1], *shape[1:-1])
+    order = (el[0], el[-1], *el[1:-1])
+    return _md(lib, dims, order)
+
+
+def _weights_md(lib, shape, strides, groups, itemsize=4):
+    """Keras kernel (*k, in/groups, filters) -> logical (O, I, *k) or (G, O/G, I/G, *k)."""
+    el = _elements(strides, itemsize)
+    *kernel_size, cin, filters = shape
+    if groups == 1:
+        return _md(lib, (filters, cin, *kernel_size), (el[-1], el[-2], *el[:-2]))
+    fo = filters // groups
+    return _md(lib, (groups, fo, cin, *kernel_size), (fo * el[-1], el[-1], el[-2], *el[:-2]))
+
+
+def _md(lib, dims, strides):
+    md = L.V()
+    L.check(
+        lib.dnnl_memory_desc_create_with_strides(
+            C.byref(md), len(dims), L.Dims(*dims), K["dnnl_f32"], L.Dims(*strides)
+        ),
+        "memory descriptor creation",
+    )
+    return md
+
+
+class _Memories:
+    """One thread's memory objects (and scratchpad) for one primitive."""
+
+    def __init__(self, primitive):
+        self.lib = primitive.lib
+        self.handles = []
+        for md in primitive.mds:
+            mem = L.V()
+            L.check(self.lib.dnnl_memory_create(C.byref(mem), md, primitive.engine, None), "memory creation")
+            self.handles.append(mem)
+        self.scratch = np.empty(max(primitive.scratch_bytes, 1), dtype=np.uint8)
+        ids = list(primitive.arg_ids)
+        if primitive.scratch_md:
+            mem = L.V()
+            L.check(
+                self.lib.dnnl_memory_create(
+                    C.byref(mem), primitive.scratch_md, primitive.engine, self.scratch.ctypes.data
+                ),
+                "scratchpad memory creation",
+            )
+            self.handles.append(mem)
+            ids.append(K["DNNL_ARG_SCRATCHPAD"])
+        self.args = (L.ExecArg * len(ids))(*[L.ExecArg(i, m) for i, m in zip(ids, self.handles)])
+        self.count = len(ids)
+        self.set = [self.lib.dnnl_memory_set_data_handle] * len(primitive.mds)
+        self.last = [None] * len(primitive.mds)  # the arrays the handles point at (kept alive here)
+
+    def __del__(self):
+        for mem in getattr(self, "handles", ()):
+            try:
+                self.lib.dnnl_memory_destroy(mem)
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+
+class Primitive:
+    """A created oneDNN primitive, its argument descriptors, and per-thread memories."""
+
+    borrowed = ()  # indices of ``mds`` owned by ``pd`` (not destroyed here)
+    activation = None  # an activation to apply after the primitive (not fused into it)
+    packing = None  # a _Packing when the primitive wants its weights in its own layout
+
+    def __init__(self, library, pd, arg_ids, mds, threads):
+        self.lib, self.engine = library.lib, library.engine
+        self.library = library
+        self.pd, self.arg_ids, self.mds = pd, tuple(arg_ids), mds
+        self.handle = L.V()
+        L.check(self.lib.dnnl_primitive_create(C.byref(self.handle), pd), "primitive creation")
+        self.scratch_md = self.lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_scratchpad_md"], 0)
+        self.scratch_bytes = self.lib.dnnl_memory_desc_get_size(self.scratch_md) if self.scratch_md else 0
+        if not self.scratch_bytes:
+            self.scratch_md = None
+        name = C.c_char_p()
+        self.lib.dnnl_primitive_desc_query(pd, K["dnnl_query_impl_info_str"], 0, C.byref(name))
+        self.implementation = (name.value or b"").decode()
+        self.threads = threads
+        self._local = threading.local()
+
+    def __call__(self, *arrays):
+        """Run on arrays given in the order of ``arg_ids``."""
+        memories = getattr(self._local, "memories", None)
+        if memories is None:
+            memories = self._local.memories = _Memories(self)
+        lib, last = self.lib, memories.last
+        for i, array in enumerate(arrays):
+            if array is not last[i]:  # the same kernel and bias arrays come back call after call
+                memories.set[i](memories.handles[i], array.ctypes.data)
+                last[i] = array
+        library = self.library
+        stream = library.stream
+        if self.threads == library.threads:
+            L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
+            L.check(lib.dnnl_stream_wait(stream), "stream wait")
+            return
+        # Fewer threads for this call only: the OpenMP setting is per thread and
+        # shared with any other library using the same runtime, so it is put back.
+        library.use_threads(self.threads)
+        try:
+            L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
+            L.check(lib.dnnl_stream_wait(stream), "stream wait")
+        finally:
+            library.use_threads(library.threads)
+
+    def __del__(self):
+        try:
+            self.lib.dnnl_primitive_destroy(self.handle)
+            self.lib.dnnl_primitive_desc_destroy(self.pd)
+            for i, md in enumerate(self.mds):
+                if i not in self.borrowed:
+                    self.lib.dnnl_memory_desc_destroy(md)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+# ----------------------------------------------------------------------- the primitive cache
+_cache: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+_REFUSED = object()
+
+
+def cached(key, create):
+    """The primitive for ``key`` = (pass, spec, *layouts), created by ``create()``
+    on a miss, or None when oneDNN refused it (remembered too)."""
+    with _lock:
+        primitive = _cache.get(key)
+        if primitive is not None:
+            _cache.move_to_end(key)
+            return None if primitive is _REFUSED else primitive
+    library, _ = L.load()
+    library.use_threads(threads(key[1]))  # created for the thread count it will run on
+    try:
+        primitive = create()
+    except L.OneDNNError:
+        primitive = _REFUSED
+    finally:
+        library.use_threads(library.threads)
+    with _lock:
+        _cache[key] = primitive
+        _cache.move_to_end(key)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return None if primitive is _REFUSED else primitive
+
+
+def clear_cache():
+    """Release every cached primitive."""
+    with _lock:
+        _cache.clear()
+
+
+def threads(spec) -> int:
+    """OpenMP threads for this spec's primitives: one for tiny problems, else all."""
+    library, _ = L.load()
+    return 1 if spec.macs <= ONE_THREAD_MACS else library.threads
+
+
+def _geometry(spec):
+    """strides, dilates (oneDNN counts from 0), padding_l, padding_r of a spec."""
+    strides = L.Dims(*spec.strides)
+    dilates = L.Dims(*[d - 1 for d in spec.dilation])
+    pad_l = L.Dims(*[b for b, _ in spec.pads])
+    pad_r = L.Dims(*[a for _, a in spec.pads])
+    return strides, dilates, pad_l, pad_r
+
+
+def _attr(lib, activation=None):
+    attr = L.V()
+    L.check(lib.dnnl_primitive_attr_create(C.byref(attr)), "attr creation")
+    L.check(lib.dnnl_primitive_attr_set_scratchpad_mode(attr, K["dnnl_scratchpad_mode_user"]), "scratchpad mode")
+    if activation is not None:
+        post_ops = L.V()
+        L.check(lib.dnnl_post_ops_create(C.byref(post_ops)), "post-ops creation")
+        for alg, alpha, beta in _ELTWISE[activation]:
+            L.check(lib.dnnl_post_ops_append_eltwise(post_ops, alg, alpha, beta), "eltwise post-op")
+        L.check(lib.dnnl_primitive_attr_set_post_ops(attr, post_ops), "set post-ops")
+        lib.dnnl_post_ops_destroy(post_ops)
+    return attr
+
+
+def _forward_pd(library, spec, src, wei, bias, dst, prop, activation):
+    lib = library.lib
+    pd, attr = L.V(), _attr(lib, activation)
+    try:
+        L.check(
+            lib.dnnl_convolution_forward_primitive_desc_create(
+                C.byref(pd),
+                library.engine,
+                prop,
+                K["dnnl_convolution_direct"],
+                src,
+                wei,
+                bias,
+                dst,
+                *_geometry(spec),
+                attr,
+            ),
+            "forward primitive descriptor",
+        )
+    finally:
+        lib.dnnl_primitive_attr_destroy(attr)
+    return pd
+
+
+def _layouts(spec, x_strides, k_strides, y_strides):
+    library, _ = L.load()
+    lib = library.lib
+    src = _activation_md(lib, spec.x_shape, x_strides)
+    wei = _weights_md(lib, spec.kernel_shape, k_strides, spec.groups)
+    dst = _activation_md(lib, spec.y_shape, y_strides)
+    bias = _md(lib, (spec.filters,), (1,))
+    return library, lib, src, wei, dst, bias
+
+
+def _forward_primitive(spec, x_strides, k_strides, y_strides, weights_layout="plain"):
+    """The forward primitive with Keras's kernel layout ("plain"), or with the
+    layout the primitive prefers for its weights ("preferred"; None when that
+    is the plain one)."""
+    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
+    plain_wei = wei
+    if weights_layout == "preferred":
+        dims = (spec.filters, spec.kernel_shape[-2], *spec.kernel_size)
+        if spec.groups > 1:
+            dims = (spec.groups, spec.filters // spec.groups, spec.kernel_shape[-2], *spec.kernel_size)
+        wei = L.V()
+        L.check(
+            lib.dnnl_memory_desc_create_with_tag(
+                C.byref(wei), len(dims), L.Dims(*dims), K["dnnl_f32"], K["dnnl_format_tag_any"]
+            ),
+            "memory descriptor creation",
+        )
+    try:
+        pd = _forward_pd(
+            library, spec, src, wei, bias if spec.bias else None, dst, K["dnnl_forward_inference"], spec.activation
+        )
+    finally:
+        if wei is not plain_wei:
+            lib.dnnl_memory_desc_destroy(wei)
+    ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DST"]]
+    mds = [src, plain_wei, dst]
+    if spec.bias:
+        ids.append(K["DNNL_ARG_BIAS"])
+        mds.append(bias)
+    else:
+        lib.dnnl_memory_desc_destroy(bias)
+    packing = None
+    if weights_layout == "preferred":
+        preferred = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_weights_md"], 0)
+        if lib.dnnl_memory_desc_equal(preferred, plain_wei):
+            for md in mds:
+                lib.dnnl_memory_desc_destroy(md)
+            lib.dnnl_primitive_desc_destroy(pd)
+            return None
+        packing = _Packing(library, plain_wei, preferred)
+        mds[1] = preferred
+    primitive = Primitive(library, pd, ids, mds, threads(spec))
+    if packing is not None:
+        primitive.packing, primitive.borrowed = packing, (1,)
+    primitive.out_shape = spec.y_shape
+    return primitive
+
+
+class _Packing:
+    """Weights reordered into a primitive's preferred layout, kept until they change.
+
+    The last kernel packed is kept as a copy beside its packed form; a call
+    whose kernel equals that copy (compared in full, so weights updated in
+    place are noticed) reuses the packed form."""
+
+    def __init__(self, library, plain_md, preferred_md):
+        lib = library.lib
+        pd = L.V()
+        L.check(
+            lib.dnnl_reorder_primitive_desc_create(
+                C.byref(pd), plain_md, library.engine, preferred_md, library.engine, None
+            ),
+            "reorder primitive descriptor",
+        )
+        self.reorder = Primitive(library, pd, [K["DNNL_ARG_SRC"], K["DNNL_ARG_DST"]], [plain_md, preferred_md], 1)
+        self.reorder.borrowed = (0, 1)  # the conv primitive owns both
+        self.size = lib.dnnl_memory_desc_get_size(preferred_md)
+        self.source = self.packed = None
+        self.lock = threading.Lock()
+
+    def __call__(self, kernel):
+        with self.lock:
+            if self.source is not None and np.array_equal(self.source, kernel):
+                return self.packed
+            packed = np.empty(self.size // 4 + 16, dtype=_F32)
+            self.reorder(kernel, packed)
+            self.source, self.packed = kernel.copy(), packed
+            return packed
+
+
+def _create_forward(spec, x, kernel, y, bias):
+    """The forward primitive for this spec and layout.
+
+    From ``PACK_MIN_MACS`` multiply-adds the weights go in the primitive's own
+    preferred layout (packed once, see :class:`_Packing`): measured here on an
+    AVX2 CPU, that turns oneDNN's GEMM-based convolution (``gemm:jit``) into its
+    direct one (``brgconv``), 1.5x to 2x faster on 1x1, 3x3 and 5x5 kernels.
+    The rule depends on the spec only, never on a timing, so every process
+    computes the same numbers."""
+    plain = _forward_primitive(spec, x.strides, kernel.strides, y.strides)
+    if spec.activation is not None and "gemm" in plain.implementation:
+        # oneDNN's GEMM-based convolution applies post-ops element by element, slower
+        # than NumPy's pass over the output (3x to 20x here): the activation runs after.
+        unfused = spec._replace(activation=None)
+        plain = _forward_primitive(unfused, x.strides, kernel.strides, y.strides)
+        plain.activation = spec.activation
+    if spec.macs < PACK_MIN_MACS:
+        return plain
+    try:
+        packed = _forward_primitive(spec, x.strides, kernel.strides, y.strides, "preferred")
+    except L.OneDNNError:
+        return plain
+    return plain if packed is None else packed
+
+
+def _hint(library, spec, src, wei, bias, dst):
+    return _forward_pd(library, spec, src, wei, bias, dst, K["dnnl_forward_training"], None)
+
+
+def _create_input_grad(spec, x_strides, k_strides, y_strides):
+    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
+    hint = _hint(library, spec, src, wei, None, dst)
+    pd, attr = L.V(), _attr(lib)
+    try:
+        L.check(
+            lib.dnnl_convolution_backward_data_primitive_desc_create(
+                C.byref(pd), library.engine, K["dnnl_convolution_direct"], src, wei, dst, *_geometry(spec), hint, attr
+            ),
+            "backward data primitive descriptor",
+        )
+    finally:
+        lib.dnnl_primitive_attr_destroy(attr)
+        lib.dnnl_primitive_desc_destroy(hint)
+        lib.dnnl_memory_desc_destroy(bias)
+    ids = [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DIFF_SRC"]]
+    return Primitive(library, pd, ids, [dst, wei, src], threads(spec))
+
+
+def _create_kernel_grad(spec, x_strides, k_strides, y_strides):
+    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
+    with_bias = bias if spec.bias else None
+    hint = _hint(library, spec, src, wei, with_bias, dst)
+    pd, attr = L.V(), _attr(lib)
+    try:
+        L.check(
+            lib.dnnl_convolution_backward_weights_primitive_desc_create(
+                C.byref(pd),
+                library.engine,
+                K["dnnl_convolution_direct"],
+                src,
+                wei,
+                with_bias,
+                dst,
+                *_geometry(spec),
+                hint,
+                attr,
+            ),
+            "backward weights primitive descriptor",
+        )
+    finally:
+        lib.dnnl_primitive_attr_destroy(attr)
+        lib.dnnl_primitive_desc_destroy(hint)
+    ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_DIFF_WEIGHTS"]]
+    mds = [src, dst, wei]
+    if spec.bias:
+        ids.append(K["DNNL_ARG_DIFF_BIAS"])
+        mds.append(bias)
+    else:
+        lib.dnnl_memory_desc_destroy(bias)
+    return Primitive(library, pd, ids, mds, threads(spec))
+
+
+# ----------------------------------------------------------------------- arrays
+def _usable(array):
+    """array as float32 whose strides oneDNN can take (non-negative, whole elements)."""
+    if array.dtype != _F32:
+        array = array.astype(_F32)
+    if not array.flags.c_contiguous and any(s < 0 or s % 4 for s in array.strides):
+        array = np.ascontiguousarray(array)
+    return array
+
+
+def _empty_like_layout(shape, channels_first):
+    """An empty (batch, *spatial, channels) array, stored channels_first if asked."""
+    if channels_first:
+        return np.moveaxis(np.empty((shape[0], shape[-1], *shape[1:-1]), dtype=_F32), 1, -1)
+    return np.empty(shape, dtype=_F32)
+
+
+def _channels_first(array):
+    return array.ndim > 2 and array.strides[-1] != array.itemsize
+
+
+# The runs return None when oneDNN refused the spec; the seam then asks numpy.
+def forward(spec, x, kernel, bias=None, keep=None):
+    """y = activation(conv(x, kernel) + bias) on oneDNN (x and y in the same layout)."""
+    x, kernel = _usable(x), _usable(kernel)
+    key = ("forward", spec, x.strides, kernel.strides)
+    bias = None if bias is None else _usable(bias)
+    primitive = _cache.get(key)  # the common case, without the lock (a dict read is atomic)
+    if primitive is None or primitive is _REFUSED:
+        y = _empty_like_layout(spec.y_shape, _channels_first(x))
+        primitive = cached(key, lambda: _create_forward(spec, x, kernel, y, bias))
+        if primitive is None:
+            return None
+    y = _empty_like_layout(primitive.out_shape, _channels_first(x))
+    if primitive.packing is not None:
+        kernel = primitive.packing(kernel)
+    if bias is None:
+        primitive(x, kernel, y)
+    else:
+        primitive(x, kernel, y, bias)
+    if primitive.activation is not None:
+        y = FUSED_ACTIVATIONS[primitive.activation](y)
+    return y
+
+
+def input_grad(spec, dy, kernel):
+    """dx of the conv ``spec`` on oneDNN (dx in dy's layout)."""
+    dy, kernel = _usable(dy), _usable(kernel)
+    dx = _empty_like_layout(spec.x_shape, _channels_first(dy))
+    key = ("input_grad", spec, dy.strides, kernel.strides)
+    primitive = cached(key, lambda: _create_input_grad(spec, dx.strides, kernel.strides, dy.strides))
+    if primitive is None:
+        return None
+    primitive(dy, kernel, dx)
+    return dx
+
+
+def kernel_grad(spec, x, dy, kept=None):
+    """(dkernel, dbias or None) of the conv ``spec`` on oneDNN."""
+    x, dy = _usable(x), _usable(dy)
+    dkernel = np.empty(spec.kernel_shape, dtype=_F32)
+    key = ("kernel_grad", spec, x.strides, dy.strides)
+    primitive = cached(key, lambda: _create_kernel_grad(spec, x.strides, dkernel.strides, dy.strides))
+    if primitive is None:
+        return None
+    if spec.bias:
+        dbias = np.empty(spec.filters, dtype=_F32)
+        primitive(x, dy, dkernel, dbias)
+        return dkernel, dbias
+    primitive(x, dy, dkernel)
+    return dkernel, None
+
+
+ALGORITHMS = (
+    Algorithm(
+        "onednn",
+        NAME,
+        "forward",
+        _applies,
+        forward,
+        fuses=True,
+        summary="float32, rank 1-3, above 2^16 multiply-adds (below, numpy is faster): oneDNN's convolution forward with the bias and activation fused (after the primitive when it is GEMM-based); from 2^20 multiply-adds the weights go in the primitive's own layout (packed once, kept until the kernel changes)",
+    ),
+    Algorithm(
+        "onednn",
+        NAME,
+        "input_grad",
+        _applies,
+        input_grad,
+        summary="float32, rank 1-3: oneDNN's convolution backward data (also every transposed conv)",
+    ),
+    Algorithm(
+        "onednn",
+        NAME,
+        "kernel_grad",
+        _applies,
+        kernel_grad,
+        summary="float32, rank 1-3: oneDNN's convolution backward weights, with the bias gradient",
+    ),
+)
+_BY_PASS = {a.pass_: a for a in ALGORITHMS}
+
+
+def default(pass_, spec):
+    """The oneDNN algorithm for this pass, or None where this backend does not take the spec."""
+    if pass_ == "forward" and spec.macs <= NUMPY_FORWARD_MACS:
+        return None
+    return _BY_PASS[pass_] if _applies(spec) else None

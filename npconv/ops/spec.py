@@ -1,0 +1,99 @@
+"""The spec of one convolution kernel call: what every backend and the registry key on.
+
+A :class:`ConvSpec` describes one forward convolution, channels_last, with
+zero pads only: padding modes are applied before a spec is made, and negative
+pads (crops, from transposed geometry) are turned into slices. The same spec
+names all three passes of that convolution: ``"forward"`` (y from x),
+``"input_grad"`` (dx from dy) and ``"kernel_grad"`` (dkernel, and dbias when
+``bias``, from x and dy). A transposed convolution is the ``input_grad`` pass
+of the forward convolution that maps its output back to its input.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import NamedTuple
+
+__all__ = ["ConvSpec", "PASSES", "make_spec"]
+
+PASSES = ("forward", "input_grad", "kernel_grad")
+
+
+class ConvSpec(NamedTuple):
+    """One convolution, as the kernels see it (immutable and hashable).
+
+    Args:
+        x_shape: (batch, *spatial, in_channels) of the input.
+        kernel_shape: (*kernel_size, in_channels / groups, filters).
+        strides: one positive int per spatial dimension.
+        pads: one (pad_before, pad_after) pair of non-negative ints per spatial dimension.
+        dilation: one positive int per spatial dimension.
+        groups: the number of channel groups.
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+        channels_first: whether the arrays are channels_first in memory (x is a
+            channels_last view of a C-contiguous (batch, channels, *spatial) array).
+        activation: the element-wise activation to fuse into the forward pass, or None.
+        bias: whether a bias is added in the forward pass (and its gradient wanted).
+    """
+
+    x_shape: tuple
+    kernel_shape: tuple
+    strides: tuple
+    pads: tuple
+    dilation: tuple
+    groups: int
+    dtype: str
+    channels_first: bool = False
+    activation: str | None = None
+    bias: bool = False
+
+    @property
+    def rank(self) -> int:
+        return len(self.strides)
+
+    @property
+    def kernel_size(self) -> tuple:
+        return self.kernel_shape[:-2]
+
+    @property
+    def in_channels(self) -> int:
+        return self.x_shape[-1]
+
+    @property
+    def filters(self) -> int:
+        return self.kernel_shape[-1]
+
+    @property
+    def output_size(self) -> tuple:
+        return tuple(
+            (n + b + a - (k - 1) * d - 1) // s + 1
+            for n, (b, a), k, d, s in zip(self.x_shape[1:-1], self.pads, self.kernel_size, self.dilation, self.strides)
+        )
+
+    @property
+    def y_shape(self) -> tuple:
+        return (self.x_shape[0], *self.output_size, self.filters)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of the forward pass."""
+        return self.x_shape[0] * prod(self.output_size) * self.filters * prod(self.kernel_size) * self.kernel_shape[-2]
+
+    @property
+    def depthwise(self) -> bool:
+        """groups == in_channels > 1: every group reads one input channel."""
+        return self.groups == self.in_channels > 1 and self.kernel_shape[-2] == 1
+
+
+def make_spec(x_shape, kernel_shape, strides, pads, dilation, groups=1, dtype="float32", **options) -> ConvSpec:
+    """A :class:`ConvSpec` from sequences (converted to tuples of ints)."""
+    return ConvSpec(
+        tuple(x_shape),
+        tuple(kernel_shape),
+        tuple(strides),
+        tuple((int(b), int(a)) for b, a in pads),
+        tuple(dilation),
+        int(groups),
+        str(dtype),
+        **options,
+    )
