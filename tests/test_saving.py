@@ -389,3 +389,75 @@ def test_random_corruption_is_refused_or_harmless(kind):
             continue
         for a, b in zip(model.get_weights(), loaded):
             np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------ compile state
+def _compiled_model(optimizer):
+    model = bad_files.target_model()
+    model.compile(optimizer, "mse", metrics=["mae"])
+    return model
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        lambda: npconv.optimizers.Adam(1e-2),
+        lambda: npconv.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+        lambda: npconv.optimizers.RMSprop(1e-3, momentum=0.5, centered=True),
+        lambda: npconv.optimizers.Adam(npconv.optimizers.schedules.ExponentialDecay(0.01, 2, 0.5), amsgrad=True),
+    ],
+)
+def test_loaded_model_continues_training_exactly_where_it_stopped(tmp_path, rng, optimizer):
+    x, y = rng.standard_normal((16, 6, 6, 3)), rng.standard_normal((16, 4, 4, 2))
+    model = _compiled_model(optimizer())
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
+    model.save(tmp_path / "m.npconv")
+    loaded = npconv.models.load_model(tmp_path / "m.npconv")
+    assert loaded.compiled and loaded.optimizer.iterations == model.optimizer.iterations == 8
+    assert type(loaded.optimizer) is type(model.optimizer)
+    for a, b in zip(model.optimizer.get_weights(), loaded.optimizer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    loaded.fit(x, y, epochs=1, batch_size=4, verbose=0, shuffle=False)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_load_model_compile_false_returns_it_uncompiled(tmp_path, rng):
+    model = _compiled_model("adam")
+    model.fit(rng.standard_normal((4, 6, 6, 3)), rng.standard_normal((4, 4, 4, 2)), epochs=1, verbose=0)
+    model.save(tmp_path / "m.npconv")
+    loaded = npconv.models.load_model(tmp_path / "m.npconv", compile=False)
+    assert not loaded.compiled
+    with pytest.raises(RuntimeError, match=r"compile\(\) before evaluate"):
+        loaded.evaluate(np.zeros((1, 6, 6, 3)), np.zeros((1, 4, 4, 2)))
+
+
+def test_compiled_but_untrained_model_round_trips_without_optimizer_state(tmp_path):
+    model = _compiled_model("sgd")
+    model.save(tmp_path / "m.npconv")
+    with zipfile.ZipFile(tmp_path / "m.npconv") as archive:
+        assert "compile.json" in archive.namelist() and "optimizer.weights.npz" not in archive.namelist()
+    loaded = npconv.models.load_model(tmp_path / "m.npconv")
+    assert loaded.compiled and loaded.optimizer.iterations == 0
+
+
+def test_optimizer_state_of_the_wrong_shape_is_refused(tmp_path, rng):
+    model = _compiled_model("adam")
+    model.fit(rng.standard_normal((4, 6, 6, 3)), rng.standard_normal((4, 4, 4, 2)), epochs=1, verbose=0)
+    model.save(tmp_path / "m.npconv")
+    with zipfile.ZipFile(tmp_path / "m.npconv") as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    # a state for SGD (no slots) where the config says Adam
+    sgd = _compiled_model("sgd")
+    sgd.fit(rng.standard_normal((4, 6, 6, 3)), rng.standard_normal((4, 4, 4, 2)), epochs=1, verbose=0)
+    sgd.save(tmp_path / "sgd.npconv")
+    with zipfile.ZipFile(tmp_path / "sgd.npconv") as source:
+        members["optimizer.weights.npz"] = source.read("optimizer.weights.npz")
+    with zipfile.ZipFile(tmp_path / "mixed.npconv", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"mixed.npconv.*optimizer 'adam' of the model"):
+        npconv.models.load_model(tmp_path / "mixed.npconv")
+    assert npconv.models.load_model(tmp_path / "mixed.npconv", compile=False).get_config() == model.get_config()

@@ -55,6 +55,7 @@ _CHUNK = 2**20
 _NPY_HEADER_LIMIT = 10_000  # numpy's own default for a trusted .npy header
 _MANIFEST_BYTES_PER_WEIGHT = 4096  # a manifest entry is about 100 bytes
 _MODEL_MEMBERS = ("metadata.json", "config.json", "model.weights.npz")
+_COMPILE_MEMBERS = ("compile.json", "optimizer.weights.npz")  # present when the model was compiled
 _WEIGHT_KINDS = "fiub"  # float, signed and unsigned int, bool: no objects, no records
 
 __all__ = [
@@ -145,6 +146,11 @@ def save_weights(model, filepath):
 def save_model(model, filepath):
     """Write ``model``'s config and weights to one ``.npconv`` archive, atomically.
 
+    A compiled model also keeps its compile settings (``compile.json``, in
+    Keras 3's ``compile_config`` form) and its optimizer's state
+    (``optimizer.weights.npz``, in Keras 3's variable order), so
+    ``load_model`` returns it compiled and training continues where it stopped.
+
     Args:
         model: a built npconv model whose config is plain JSON (no Python
             functions as activations).
@@ -152,17 +158,31 @@ def save_model(model, filepath):
             replaced only once the new one is complete. A binary file object
             (``io.BytesIO``) is written in place.
     """
+    from .compile_state import compile_config
+
     output = _output(filepath, ".npconv", "save()")
     _check_built(model, "save")
     config = json.dumps(model.get_config(), default=_json_default)  # fails before any file is opened
     metadata = json.dumps({"format": "npconv", "version": FORMAT_VERSION})
+    compiled = compile_config(model)
+    compiled = None if compiled is None else json.dumps(compiled, default=_json_default)
+    optimizer = getattr(model, "optimizer", None) if compiled is not None else None
     with output as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("metadata.json", metadata)
         archive.writestr("config.json", config)
-        stored = zipfile.ZipInfo("model.weights.npz", date_time=(1980, 1, 1, 0, 0, 0))
-        stored.compress_type = zipfile.ZIP_STORED
-        with archive.open(stored, "w", force_zip64=True) as member, zipfile.ZipFile(member, "w") as inner:
-            _write_weights(inner, model.weights)
+        _write_nested(archive, "model.weights.npz", model.weights)
+        if compiled is not None:
+            archive.writestr("compile.json", compiled)
+            if optimizer is not None and optimizer.built:
+                _write_nested(archive, "optimizer.weights.npz", optimizer.variables)
+
+
+def _write_nested(archive, name, variables):
+    """A weights archive as an uncompressed member, so loading reads its arrays in place."""
+    stored = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    stored.compress_type = zipfile.ZIP_STORED
+    with archive.open(stored, "w", force_zip64=True) as member, zipfile.ZipFile(member, "w") as inner:
+        _write_weights(inner, variables)
 
 
 def _json_default(value):
@@ -209,11 +229,12 @@ def _open_zip(file, what):
     return archive
 
 
-def _check_members(archive, expected, what):
+def _check_members(archive, expected, what, optional=()):
     names = archive.namelist()
-    unexpected = [name for name in names if name not in expected]
+    allowed = set(expected) | set(optional)
+    unexpected = [name for name in names if name not in allowed]
     if unexpected:
-        listed = sorted(expected) if len(expected) <= 4 else "manifest.npy, w0.npy, w1.npy, ..."
+        listed = sorted(allowed) if len(allowed) <= 8 else "manifest.npy, w0.npy, w1.npy, ..."
         raise _Refused(f"it holds an unexpected member {_short(unexpected[0])}; {what} holds only {listed}.")
     missing = [name for name in expected if name not in names]
     if missing:
@@ -481,7 +502,7 @@ def _open_weights(file):
     archive = _open_zip(file, "an npconv weights file")
     names = archive.namelist()
     if "config.json" in names and "model.weights.npz" in names:
-        _check_members(archive, set(_MODEL_MEMBERS), "an npconv model file")
+        _check_members(archive, _MODEL_MEMBERS, "an npconv model file", _COMPILE_MEMBERS)
         _check_metadata(_read_json(archive, "metadata.json"))
         archive = _open_zip(_nested(file, archive, "model.weights.npz"), "an npconv weights file")
     return _WeightsFile(archive)
@@ -565,7 +586,7 @@ def _model_from_config(config):
             raise _Refused(f"config.json does not describe a model npconv can build ({error}).") from None
 
 
-def load_model(filepath):
+def load_model(filepath, compile=True):
     """A Sequential or Functional model from the ``.npconv`` archive ``model.save`` wrote, weights included.
 
     The config is checked and the model built with placeholder weights; its
@@ -576,6 +597,9 @@ def load_model(filepath):
     Args:
         filepath: a file written by ``model.save`` (or a seekable binary file
             object holding one, such as ``io.BytesIO``).
+        compile: if the model was compiled when saved, compile it again with the
+            saved settings and restore its optimizer's state (iterations, learning
+            rate, moments), as Keras does. ``False`` returns it uncompiled.
     """
     path, source = _input(filepath, "model")
     with _refusals(path, "No model was loaded."), source as file:
@@ -583,7 +607,7 @@ def load_model(filepath):
         names = archive.namelist()
         if "manifest.npy" in names and "config.json" not in names:
             raise _Refused("it is a weights file (from save_weights); read it with model.load_weights(path).")
-        _check_members(archive, set(_MODEL_MEMBERS), "an npconv model file")
+        _check_members(archive, _MODEL_MEMBERS, "an npconv model file", _COMPILE_MEMBERS)
         _check_metadata(_read_json(archive, "metadata.json"))
         config = _read_json(archive, "config.json")
         _check_trainable(config)
@@ -596,6 +620,30 @@ def load_model(filepath):
             arrays = weights.read()
         finally:
             weights.close()
-    for variable, array in zip(model.weights, arrays):
-        variable.value = np.ascontiguousarray(array, dtype=variable.dtype)
+        for variable, array in zip(model.weights, arrays):
+            variable.value = np.ascontiguousarray(array, dtype=variable.dtype)
+        if compile and "compile.json" in names:
+            _restore_compile_state(file, archive, model)
     return model
+
+
+def _restore_compile_state(file, archive, model):
+    """Compile ``model`` from compile.json and restore optimizer.weights.npz, checked before any change."""
+    from .compile_state import compile_from_config, set_optimizer_variables
+
+    compiled = _read_json(archive, "compile.json")
+    try:
+        compile_from_config(model, compiled)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise _Refused(f"compile.json does not describe settings npconv can compile with ({error}).") from None
+    if "optimizer.weights.npz" not in archive.namelist():
+        return
+    state = _WeightsFile(_open_zip(_nested(file, archive, "optimizer.weights.npz"), "an npconv weights file"))
+    try:
+        optimizer = model.optimizer
+        optimizer.build(model.trainable_weights)
+        state.check_against(optimizer.variables, f"optimizer '{optimizer.name}' of the model")
+        arrays = state.read()
+    finally:
+        state.close()
+    set_optimizer_variables(optimizer, arrays, model.trainable_weights)
