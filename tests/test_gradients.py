@@ -10,7 +10,6 @@ from npconv import layers
 
 EPS = 1e-6
 
-
 def check_layer(layer, x, rng):
     """Compare backward() with finite differences of <layer(x), dy>."""
     y = layer(x)
