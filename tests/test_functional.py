@@ -453,3 +453,18 @@ def test_integer_inputs_reach_embedding_uncast_and_train_like_keras(keras, rng):
         np.testing.assert_allclose(ours.train_on_batch(x, y), keras_model.train_on_batch(x, y), rtol=1e-5)
     for expected, got in zip(keras_model.get_weights(), ours.get_weights()):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_from_config_takes_kerass_config_as_returned(keras, rng):
+    """keras_model.get_config() holds tuples (node args, shapes); no JSON round trip needed."""
+    inputs = keras.Input((6, 6, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    b = keras.layers.Conv2D(4, 1)(inputs)
+    outputs = keras.layers.Add()([a, b])
+    theirs = keras.Model(inputs, outputs)
+    config = theirs.get_config()
+    assert isinstance(config["layers"][1]["inbound_nodes"][0]["args"], tuple)
+    ours = npconv.models.Model.from_config(config)
+    ours.set_weights(theirs.get_weights())
+    x = rng.standard_normal((2, 6, 6, 3)).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(theirs(x)), rtol=1e-5, atol=1e-6)

@@ -593,7 +593,7 @@ def _deserialize_arg(value, created):
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
             history = value.get("config", {}).get("keras_history")
-            if not isinstance(history, list) or len(history) != 3:
+            if not isinstance(history, (list, tuple)) or len(history) != 3:
                 raise invalid("config", "a __keras_tensor__ with keras_history [layer, node, index]", history)
             return _node_output(created, *history)
         if value.get("class_name") == "__tuple__":
@@ -604,8 +604,8 @@ def _deserialize_arg(value, created):
                 f"npconv reads tensors, tuples, lists, dicts and plain numbers."
             )
         return {key: _deserialize_arg(v, created) for key, v in value.items()}
-    if isinstance(value, list):
-        return [_deserialize_arg(v, created) for v in value]
+    if isinstance(value, (list, tuple)):  # tuples: a config straight from get_config(), not through JSON
+        return type(value)(_deserialize_arg(v, created) for v in value)
     return value
 
 
