@@ -37,6 +37,11 @@ from ..ops.convolution import (
 )
 from .base import Layer, check_bool, resolve, serialize_or_none
 
+__all__ = [  # the public layers, re-exported by npconv.layers and npconv.layers.convolutional
+    *("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"),
+    *("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"),
+]
+
 
 class _BaseConv(Layer):
     """Shared by every conv layer. Subclasses set ``rank`` and write ``_op``,
