@@ -269,31 +269,24 @@ class _Extremum(_ElementwiseMerge):
         return [np.where(self._winner == i, dy, 0).astype(dy.dtype) for i in range(len(xs))]
 
 
-class Maximum(_Extremum):
-    """The element-wise maximum of a list of inputs.
+_EXTREMUM_DOC = """The element-wise {0} of a list of inputs.
 
     Args:
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Call arguments:
         inputs: a list of at least one array, broadcast as in Add. On ties
-            the gradient goes to the first input holding the maximum.
+            the gradient goes to the first input holding the {0}.
     """
 
+
+class Maximum(_Extremum):
+    __doc__ = _EXTREMUM_DOC.format("maximum")
     pick, beats = staticmethod(np.maximum), staticmethod(np.greater)
 
 
 class Minimum(_Extremum):
-    """The element-wise minimum of a list of inputs.
-
-    Args:
-        **kwargs: base layer arguments (name, dtype, trainable).
-
-    Call arguments:
-        inputs: a list of at least one array, broadcast as in Add. On ties
-            the gradient goes to the first input holding the minimum.
-    """
-
+    __doc__ = _EXTREMUM_DOC.format("minimum")
     pick, beats = staticmethod(np.minimum), staticmethod(np.less)
 
 
