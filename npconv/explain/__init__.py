@@ -4,8 +4,8 @@
 ``npconv.explain.explain(...)`` return an :class:`Explanation`: one
 :class:`DimensionExplanation` per spatial axis with the pads, the reason for
 them, the output length with its formula written out, and for every output
-position the input positions it reads. Layers have ``layer.explain(shape)`` and
-Sequential models ``model.explain()``.
+position the input positions it reads. ``npconv.explain(layer, shape)`` takes
+a conv layer object too, and Sequential models have ``model.explain()``.
 
 Renderers only render that data: :func:`render_text` (a table, the formulas
 and ASCII strips), :func:`render_svg` (conv-arithmetic-style pictures), and

@@ -171,12 +171,6 @@ class _BaseConv(Layer):
             return (batch, *size, channels)
         return (batch, channels, *size)
 
-    def explain(self, input_shape=None):
-        """How this layer pads and sizes its output for ``input_shape`` (see npconv.explain)."""
-        from ..explain import explain_layer
-
-        return explain_layer(self, input_shape)
-
     # ----------------------------------------------------------------- config
     def get_config(self):
         config = super().get_config()
