@@ -85,7 +85,7 @@ def info() -> dict:
     """
     import numpy as np
 
-    from . import __version__
+    from ._version import __version__
     from .ops.backends.onednn import ONE_THREAD_MACS
     from .ops.backends.onednn import library as onednn_library
 

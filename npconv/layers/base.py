@@ -11,7 +11,7 @@ import numpy as np
 
 from ..arguments import invalid
 from ..ops import as_float_array
-from .node import is_symbolic, map_structure, symbolic_leaves
+from .node import KerasTensor, Node, is_symbolic, map_structure, symbolic_leaves
 
 _name_counters = defaultdict(itertools.count)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -276,9 +276,6 @@ class Layer:
         list), ``compute_output_shape`` gets every argument with each tensor
         replaced by its shape, so constants such as ``x * 2.0`` pass through.
         """
-        from .input_layer import KerasTensor
-        from .node import Node
-
         shapes = map_structure(lambda v: tuple(v.shape) if is_symbolic(v) else v, tuple(args))
         if not self.built:
             self._build_or_undo(shapes[0])

@@ -29,6 +29,7 @@ from ..arguments import invalid
 from ..ops import as_float_array
 from .base import Layer, snake_case, unique_name
 from .merging import _is_symbolic, broadcast_dims, check_no_mask, unbroadcast
+from .node import SYMBOLIC_OPERATIONS
 
 _OPS_MODULE = "keras.src.ops.numpy"
 
@@ -198,6 +199,9 @@ OPERATION_LAYERS = (
     NumpyMaximum,
     NumpyMinimum,
     NumpyNegative,
+)
+SYMBOLIC_OPERATIONS.update(
+    {cls.keras_class_name: cls for cls in OPERATION_LAYERS if cls.keras_module == _OPS_MODULE}
 )
 
 

@@ -46,8 +46,9 @@ class Sequential(Model):
         A layer that does not fit the current output shape is rejected and the
         model is left as it was.
         """
-        if isinstance(layer, KerasTensor):
-            layer = layer._input_layer or layer
+        if isinstance(layer, KerasTensor):  # Input(...): its InputLayer
+            source = layer._keras_history[0] if layer._keras_history else None
+            layer = source if isinstance(source, InputLayer) else layer
         if not isinstance(layer, Layer):
             raise invalid("layer", "an npconv layer or npconv.Input(...)", type(layer).__name__, error=TypeError)
         if isinstance(layer, InputLayer):

@@ -27,8 +27,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ...kernels import FUSED_ACTIVATIONS
 from ...registry import Algorithm
+from ...spec import FUSED_ACTIVATIONS
 from . import library as L
 
 NAME = "onednn"
