@@ -14,18 +14,25 @@ from pathlib import Path
 PACKAGE = "npconv"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
-# Cycles that pass through npconv.saving, left for the saving refactor to remove.
-# Each entry is the set of modules in one strongly connected component, with the reason it is still here.
+# Cycles through npconv.saving, left for the saving refactor to remove: each is a path of
+# imports that returns to its start, with the reason it is still here. The checker
+# ignores each path's last import (the one out of saving) and nothing else.
 KNOWN_SAVING_CYCLES = {
-    frozenset(
-        {
-            "npconv.distributed",
-            "npconv.models",
-            "npconv.models.functional",
-            "npconv.models.training",
-            "npconv.saving",
-        }
-    ): "Model.save/load call into saving, which rebuilds models; training's checkpoints go through distributed",
+    (
+        "npconv.models",
+        "npconv.saving",
+        "npconv.saving.native",
+        "npconv.models",
+    ): "Model.save and models.load_model call saving, and saving's loader rebuilds models",
+    (
+        "npconv.models.training",
+        "npconv.distributed",
+        "npconv.saving",
+        "npconv.saving.native",
+        "npconv.models",
+        "npconv.models.functional",
+        "npconv.models.training",
+    ): "evaluate/predict on dask arrays go through distributed, which ships the model to workers with saving",
 }
 
 
@@ -123,6 +130,8 @@ def test_checker_finds_a_cycle_through_a_function_level_relative_import(tmp_path
 
 
 def test_no_import_cycles():
-    found = set(cycles(import_graph(module_names())))
-    unexpected = found - set(KNOWN_SAVING_CYCLES)
-    assert not unexpected, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in unexpected)
+    graph = import_graph(module_names())
+    for path in KNOWN_SAVING_CYCLES:
+        graph[path[-2]].discard(path[-1])
+    found = cycles(graph)
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in found)

@@ -8,7 +8,7 @@ from .. import layers as layers_module
 from ..arguments import invalid
 from ..layers.base import Layer, unique_name
 from ..layers.input_layer import InputLayer, KerasTensor
-from .functional import Model, deserialize_layer, serialize_layer
+from .functional import MODEL_CLASSES, Model, _check_shape, deserialize_layer, serialize_layer
 
 
 class Sequential(Model):
@@ -118,8 +118,6 @@ class Sequential(Model):
 
     def _check_input(self, shape):
         if self._input_layer is not None:
-            from .functional import _check_shape
-
             _check_shape(self._input_layer.output, shape, "inputs")
 
     def _flatten_inputs(self, x, name):
@@ -234,3 +232,6 @@ def _build_layer(layer, input_shape):
 
 
 __all__ = ["Sequential"]
+
+
+MODEL_CLASSES["Sequential"] = Sequential
