@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from ..examples.digits import train
+
 
 def add_arguments(parser):
     parser.add_argument("--epochs", type=int, default=11, help="epochs (default 11)")
@@ -12,8 +14,6 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..examples.digits import train
-
     start = time.perf_counter()
     model, history, accuracy = train(args.epochs, args.batch_size, args.seed)
     seconds = time.perf_counter() - start

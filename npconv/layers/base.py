@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .. import regularizers
 from ..arguments import invalid
 from ..ops import as_float_array
 from .node import KerasTensor, Node, is_symbolic, map_structure, symbolic_leaves
@@ -170,8 +171,6 @@ class Layer:
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: "
                 f"{sorted(kwargs)}. Check the spelling against the Keras signature."
             )
-        from .. import regularizers
-
         if name is not None and not isinstance(name, str):
             raise invalid("name", "a string", name, error=TypeError)
         self.name = name or unique_name(snake_case(type(self).__name__))

@@ -200,9 +200,7 @@ OPERATION_LAYERS = (
     NumpyMinimum,
     NumpyNegative,
 )
-SYMBOLIC_OPERATIONS.update(
-    {cls.keras_class_name: cls for cls in OPERATION_LAYERS if cls.keras_module == _OPS_MODULE}
-)
+SYMBOLIC_OPERATIONS.update({cls.keras_class_name: cls for cls in OPERATION_LAYERS if cls.keras_module == _OPS_MODULE})
 
 
 class LayerScale(Layer):

@@ -10,6 +10,6 @@ __all__ = ["Model", "Sequential", "load_model"]
 
 def load_model(filepath):
     """Load a model saved with ``model.save`` (see npconv.saving)."""
-    from ..saving import load_model as _load
+    from ..saving import load_model as _load  # reason: saving imports models (cycle)
 
     return _load(filepath)

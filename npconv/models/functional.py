@@ -384,19 +384,19 @@ class Model(Trainer, Layer):
     # ---------------------------------------------------------------- saving
     def save_weights(self, filepath):
         """Write the weights to an .npz file (see npconv.saving)."""
-        from .. import saving
+        from .. import saving  # reason: saving imports models (cycle)
 
         saving.save_weights(self, filepath)
 
     def load_weights(self, filepath):
         """Read weights saved by save_weights; a damaged file changes nothing."""
-        from .. import saving
+        from .. import saving  # reason: saving imports models (cycle)
 
         saving.load_weights(self, filepath)
 
     def save(self, filepath):
         """Write config and weights to one '.npconv' archive (see npconv.saving)."""
-        from .. import saving
+        from .. import saving  # reason: saving imports models (cycle)
 
         saving.save_model(self, filepath)
 

@@ -193,7 +193,7 @@ class Sequential(Model):
 
     def explain(self):
         """The shape chain, layer by layer, with each conv's pads (see npconv.explain)."""
-        from ..explain import explain_model
+        from ..explain import explain_model  # reason: import time, ~40 ms measured, off `import npconv`
 
         return explain_model(self)
 
