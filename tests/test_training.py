@@ -231,9 +231,15 @@ def test_weights_file_for_another_model_is_rejected(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_keras_file_formats_are_refused_clearly(tmp_path):
-    with pytest.raises(ValueError, match=r"\.keras/\.h5"):
-        small_model().save(tmp_path / "model.keras")
+def test_extension_picks_the_format(tmp_path):
+    model = small_model()
+    model.save(tmp_path / "model.keras")
+    loaded = npconv.models.load_model(tmp_path / "model.keras")
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"writes Keras 3's '\.keras'"):
+        model.save(tmp_path / "model.h5")
+    assert not (tmp_path / "model.h5").exists()
 
 
 def test_nan_loss_stops_training_and_keeps_weights(rng, capsys):

@@ -14,6 +14,7 @@ COMMANDS = {
     "train-digits": ("train_digits", "train the example CNN on the bundled 8x8 digits"),
     "predict": ("predict", "batch inference over .npy files on Dask, locally or on a cluster"),
     "info": ("info", "show the kernel backend, oneDNN's library, CPU ISA and thread count"),
+    "inspect": ("inspect", "show what a .keras/.h5/.weights.h5/.npconv file holds and what npconv refuses in it"),
 }
 
 

@@ -8,8 +8,15 @@ Functional = Model
 __all__ = ["Model", "Sequential", "load_model"]
 
 
-def load_model(filepath):
-    """Load a model saved with ``model.save`` (see npconv.saving)."""
-    from ..saving import load_model as _load  # reason: saving imports models (cycle)
+def load_model(filepath, custom_objects=None, compile=True):
+    """Load a model from ``.keras``, legacy ``.h5`` or ``.npconv`` (the extension picks the format).
 
-    return _load(filepath)
+    Args:
+        filepath: the model file.
+        custom_objects: optional dict of name -> class for classes of your own; a
+            file alone can never bring in a class npconv does not provide.
+        compile: restore the saved compile settings and optimizer state.
+    """
+    from ..saving.formats import load_model as _load  # reason: saving imports models (cycle)
+
+    return _load(filepath, custom_objects=custom_objects, compile=compile)

@@ -382,23 +382,24 @@ class Model(Trainer, Layer):
         return functional_from_config(cls, config)
 
     # ---------------------------------------------------------------- saving
-    def save_weights(self, filepath):
-        """Write the weights to an .npz file (see npconv.saving)."""
-        from .. import saving  # reason: saving imports models (cycle)
+    def save_weights(self, filepath, max_shard_size=None):
+        """Write the weights: '.weights.h5' (or, with ``max_shard_size`` in GB, sharded
+        '.weights.json') in Keras 3's layout, else npconv's .npz (see npconv.saving)."""
+        from ..saving import formats  # reason: saving imports models (cycle)
 
-        saving.save_weights(self, filepath)
+        formats.save_weights(self, filepath, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath):
-        """Read weights saved by save_weights; a damaged file changes nothing."""
-        from .. import saving  # reason: saving imports models (cycle)
+        """Read '.weights.h5', '.weights.json', '.keras', '.h5' or npconv weights; a bad file changes nothing."""
+        from ..saving import formats  # reason: saving imports models (cycle)
 
-        saving.load_weights(self, filepath)
+        formats.load_weights(self, filepath)
 
     def save(self, filepath):
-        """Write config and weights to one '.npconv' archive (see npconv.saving)."""
-        from .. import saving  # reason: saving imports models (cycle)
+        """Write config and weights: '.keras' as Keras 3 does, '.npconv' as npconv's own archive."""
+        from ..saving import formats  # reason: saving imports models (cycle)
 
-        saving.save_model(self, filepath)
+        formats.save_model(self, filepath)
 
     # --------------------------------------------------------------- summary
     def summary(self, line_length=None, positions=None, print_fn=None):
