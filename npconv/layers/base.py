@@ -10,7 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import regularizers
-from ..arguments import invalid
+from ..arguments import check_keras_init, invalid
 from ..ops import as_float_array
 from .node import KerasTensor, Node, is_symbolic, map_structure, symbolic_leaves
 
@@ -166,13 +166,7 @@ class Layer:
         input_dim=None,
         **kwargs,
     ):
-        if kwargs:
-            raise TypeError(
-                f"Unrecognized keyword arguments passed to {type(self).__name__}: "
-                f"{sorted(kwargs)}. Check the spelling against the Keras signature."
-            )
-        if name is not None and not isinstance(name, str):
-            raise invalid("name", "a string", name, error=TypeError)
+        check_keras_init(self, kwargs, name)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.dtype = standardize_dtype(dtype)
         self.trainable = bool(trainable)
