@@ -200,7 +200,14 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model (or its weights) after each epoch, or only the best one."""
+    """Save the model (or its weights) after each epoch, or only the best one.
+
+    Each save is atomic: a checkpoint that fails or is killed part-way leaves
+    the previous file as it was. ``filepath`` may hold ``{epoch}`` and log
+    names (``"ckpt-{epoch}-{val_loss:.3f}.npconv"``); it must end in
+    ``.npconv`` (or ``.keras``), or in ``.weights.npz`` (or ``.weights.h5``)
+    with ``save_weights_only=True``, and is checked when the callback is made.
+    """
 
     def __init__(
         self,
@@ -213,6 +220,15 @@ class ModelCheckpoint(Callback):
     ):
         if mode not in ("auto", "min", "max"):
             raise invalid("mode", "'auto', 'min' or 'max'", mode)
+        suffixes = (".weights.npz", ".weights.h5") if save_weights_only else (".npconv", ".keras")
+        if not str(filepath).endswith(suffixes):
+            writer = "model.save_weights()" if save_weights_only else "model.save()"
+            raise invalid(
+                "filepath",
+                f"a path ending in {suffixes[0]!r} (or {suffixes[1]!r}), as {writer} writes with "
+                f"save_weights_only={bool(save_weights_only)}",
+                str(filepath),
+            )
         self.filepath = str(filepath)
         self.monitor = monitor
         self.verbose = verbose

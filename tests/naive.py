@@ -15,8 +15,8 @@ time, vectorised only over the batch and the channels:
 Arrays are channels_last: ``x: (batch, *spatial, channels)``. Pads and crops are
 lists of ``(before, after)`` pairs, one per spatial dimension.
 
-The second half writes Keras 3's documented geometry rules (REFERENCE.md) out
-as plain formulas, so tests can turn ``padding='same'`` etc. into the explicit
+The second half writes Keras 3's geometry rules (as its ops compute output
+shapes and pads) out as plain formulas, so tests can turn ``padding='same'`` etc. into the explicit
 amounts these loops take, without asking npconv.geometry.
 """
 
@@ -194,7 +194,7 @@ def separable_conv(x, depthwise_kernel, pointwise_kernel, strides=1, pads=None, 
 
 
 # --------------------------------------------------------------------------
-# Keras 3's geometry rules, written out from REFERENCE.md (not from npconv)
+# Keras 3's geometry rules, written out from Keras's definitions (not from npconv)
 # --------------------------------------------------------------------------
 
 
@@ -238,7 +238,7 @@ def keras_transpose_length(n, k, s, d, padding, op):
 def keras_transpose_crops(n, k, s, d, padding, op):
     """Keras's transposed conv as (crop_before, crop_after) of the full scatter output.
 
-    From the explicit pads on the stride-dilated input (REFERENCE.md): the full
+    From the explicit pads on the stride-dilated input: the full
     output corresponds to pads (k_eff-1, k_eff-1), so crop = (k_eff-1) - pad.
     """
     ke = k_eff(k, d)

@@ -1,4 +1,4 @@
-"""The seed article's experiment, ported with only the import lines changed.
+"""The article's experiment, ported with only the import lines changed.
 
 The article ("How to use the convolution layer Conv2D in Keras") builds a
 Sequential model holding one Conv2D (then one

@@ -20,7 +20,7 @@ def run(argv, capsys):
 def test_demo_reproduces_the_article(capsys):
     code, out, _ = run(["demo", "--no-color"], capsys)
     assert code == 0
-    # NOTES.md's table, 5x5 input: Conv2D same strides=2 is 3x3 of 4 6 4 / 6 9 6 / 4 6 4
+    # what the article's code prints in Keras, 5x5 input: Conv2D same strides=2 is 3x3 of 4 6 4 / 6 9 6 / 4 6 4
     assert "strides=2: 3x3" in out and "4 6 4" in out and "6 9 6" in out
     assert "strides=3: 15x15" in out and "strides=2: 11x11" in out  # transposed valid
     assert "WRONG in 39 of 180" in out and "WRONG in 54 of 180" in out

@@ -1,8 +1,8 @@
-"""npconv.geometry against independent formulas, definitions and the seed table.
+"""npconv.geometry against independent formulas, definitions and the article's table.
 
 Expected values never come from npconv.geometry itself: they come from
 ``naive`` (Keras's rules written out, and window counting straight from the
-definition) or are typed in from what Keras prints for the seed article's experiments.
+definition) or are typed in from what Keras prints for the article's experiments.
 """
 
 import itertools
@@ -202,7 +202,7 @@ def test_transpose_target_range():
 
 
 # --------------------------------------------------------------------------
-# the seed article: what Keras prints for its experiments
+# the article: what Keras prints for its experiments
 # --------------------------------------------------------------------------
 KERAS_TABLE = {
     # (layer, padding, stride): (output for 5x5, output for 6x6), kernel 3

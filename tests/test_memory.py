@@ -151,7 +151,7 @@ def test_transposed_stays_under_the_cap(cap, algorithm):
     assert extra <= cap + ALLOWANCE
 
 
-def test_the_issues_2048_image_runs_in_bounded_memory():
+def test_a_2048_image_runs_in_bounded_memory():
     """1x2048x2048x16 -> 16 channels, 3x3 'same', with the default cap."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 2048, 2048, 16), dtype=np.float32)

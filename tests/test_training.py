@@ -225,7 +225,7 @@ def test_weights_file_for_another_model_is_rejected(tmp_path):
     small_model().save_weights(path)
     other = npconv.Sequential([npconv.Input((6, 6, 3)), layers.Conv2D(3, 3)])
     before = other.get_weights()
-    with pytest.raises(ValueError, match="argument `weights`"):
+    with pytest.raises(ValueError, match="holds 4 weights"):
         other.load_weights(path)
     for a, b in zip(before, other.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -27,7 +27,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(chosen=None):
     """The parser. Only the ``chosen`` subcommand's module is imported and
     asked for its arguments, so ``npconv demo`` never loads the explainer."""
+    from .. import __version__
+
     parser = _Parser(prog="npconv", description="Keras convolution layers on NumPy, explained.")
+    parser.add_argument("--version", action="version", version=f"npconv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():
@@ -45,6 +48,9 @@ def _module(name):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    if not argv:  # no command: say what there is, as a usage error
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         return _module(args._module).run(args) or 0

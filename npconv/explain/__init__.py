@@ -10,7 +10,7 @@ a conv layer object too, and Sequential models have ``model.explain()``.
 Renderers only render that data: :func:`render_text` (a table, the formulas
 and ASCII strips), :func:`render_svg` (conv-arithmetic-style pictures), and
 :func:`npconv.translate.translate` (the same op in PyTorch, ONNX or JAX). The
-inverse question is :func:`solve`; the seed article's rules beside the true
+inverse question is :func:`solve`; the article's rules beside the true
 ones are :func:`article_rules`.
 
 The renderers, the solver and the article load on first use: together they
@@ -111,7 +111,7 @@ def solve(input_length, target_length, transposed=False, **limits):
 
 
 def article_rules():
-    """The seed article's rules beside the true ones, with counts over the sweep.
+    """The article's rules beside the true ones, with counts over the sweep.
 
     Returns:
         A list of :class:`npconv.explain.article.RuleCheck`.

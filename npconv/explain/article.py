@@ -1,4 +1,4 @@
-"""The seed article's rules for Conv2D and Conv2DTranspose, set beside the truth.
+"""The article's rules for Conv2D and Conv2DTranspose, set beside the truth.
 
 The article ("How to use the convolution layer Conv2D in Keras") worked its
 rules out by experiment. Each rule here is the article's claim as a function,

@@ -71,7 +71,7 @@ def add_arguments(parser):
     parser.add_argument("--solve", action="store_true", help="list settings that map --input to --target")
     parser.add_argument("--transposed", action="store_true", help="with --solve: transposed convs")
     parser.add_argument("--target", type=int, help="with --solve: the output length wanted")
-    parser.add_argument("--article", action="store_true", help="the seed article's rules beside the true ones")
+    parser.add_argument("--article", action="store_true", help="the article's rules beside the true ones")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained page for this configuration")
     parser.add_argument("--serve", action="store_true", help="the interactive padding explorer, in the browser")
     parser.add_argument("--host", default="127.0.0.1", help="with --serve: the address to bind")

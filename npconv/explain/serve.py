@@ -6,7 +6,7 @@ from Python: the page asks ``GET /api/explain`` with the options spelt as on
 the command line (``layer=conv2d&input=5x5&kernel=3&strides=2&padding=same``,
 plus ``to=torch|onnx|jax`` for the snippet), and the answer is the
 explanation's dataclass fields as JSON, plus the SVG drawing (the ``--svg
---animate`` renderer), the seed article's rule for the case beside the truth,
+--animate`` renderer), the article's rule for the case beside the truth,
 and the snippet. Bad options get HTTP 400 with the command line's one-line
 message, as ``{"error": ..., "param": ...}``.
 
@@ -220,7 +220,7 @@ def query_for(explanation) -> dict:
 
 
 def article_rows(explanation) -> list:
-    """The seed article's rules that speak about this case, each with what it
+    """The article's rules that speak about this case, each with what it
     says on every axis beside what Keras does (the explanation's numbers)."""
     layer = "Conv2DTranspose" if explanation.transposed else "Conv2D"
     rows = []

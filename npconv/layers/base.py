@@ -3,6 +3,8 @@ compute_output_shape -> get_config, plus Keras's weight API."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import re
 from collections import defaultdict
@@ -15,6 +17,7 @@ from ..ops import as_float_array
 from .node import KerasTensor, Node, is_symbolic, map_structure, symbolic_leaves
 
 _name_counters = defaultdict(itertools.count)
+_placeholders = contextvars.ContextVar("npconv_placeholder_weights", default=False)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
@@ -92,6 +95,22 @@ def assign_all(variables, values):
             raise invalid("weights", f"shape {variable.shape} for weight '{variable.name}'", f"shape {array.shape}")
     for variable, array in zip(variables, arrays):
         variable.value[...] = array
+
+
+@contextlib.contextmanager
+def placeholder_weights():
+    """Inside this block, ``add_weight`` gives each weight a read-only
+    zero-memory placeholder of its shape and dtype instead of initialising it.
+
+    The loader builds a model this way, checks every weight's shape against the
+    file, and only then puts the file's arrays in place, so a config that asks
+    for huge weights costs nothing before it is refused.
+    """
+    token = _placeholders.set(True)
+    try:
+        yield
+    finally:
+        _placeholders.reset(token)
 
 
 class Variable:
@@ -181,7 +200,10 @@ class Layer:
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, shape, initializer, name, regularizer=None, constraint=None, trainable=True):
-        value = np.asarray(initializer(tuple(shape), dtype=self.dtype), dtype=self.dtype)
+        if _placeholders.get():
+            value = np.broadcast_to(np.zeros((), self.dtype), tuple(shape))  # no memory, not initialised
+        else:
+            value = np.asarray(initializer(tuple(shape), dtype=self.dtype), dtype=self.dtype)
         variable = Variable(value, f"{self.name}/{name}", trainable, regularizer, constraint)
         self._weights.append(variable)
         return variable

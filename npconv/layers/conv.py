@@ -113,6 +113,7 @@ class _BaseConv(Layer):
                 f"to build its weights. Received: input_shape={tuple(input_shape)} with "
                 f"data_format={self.data_format!r}."
             )
+        self.compute_output_shape(input_shape)  # refuses an empty output before any weight is allocated
         shapes = self._weight_shapes(int(channels))
         for role, shape in shapes.items():
             if role == "bias" and not self.use_bias:

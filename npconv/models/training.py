@@ -393,10 +393,15 @@ class Trainer:
             callback_list.on_train_batch_begin(step)
             result = self._train_step(xs, ys, weights)
             if not np.isfinite(result[0]):
+                finite = all(np.isfinite(w.value).all() for w in self.weights)
+                state = (
+                    "the weights are those of the last finite step"
+                    if finite
+                    else "the weights already hold NaN or Inf from an earlier update, so reload a checkpoint"
+                )
                 sys.stderr.write(
                     f"Epoch {epoch + 1}, batch {step}: the loss is {result[0]}. Training stopped before "
-                    f"this update; the weights are those of the last finite step. Lower the "
-                    f"learning rate or check the data for NaN/Inf.\n"
+                    f"this update; {state}. Lower the learning rate or check the data for NaN/Inf.\n"
                 )
                 self.stop_training = True
                 return None

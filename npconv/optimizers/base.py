@@ -17,6 +17,7 @@ variable, so float64 variables see the same rate Keras gives them.
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 import warnings
@@ -45,7 +46,7 @@ def keras_cast(value, dtype):
 
 
 def check_number(value, name, minimum=None, maximum=None, allow_none=False):
-    """A real number (not a bool) in [minimum, maximum]."""
+    """A finite real number (not a bool, NaN or infinity) in [minimum, maximum]."""
     if value is None and allow_none:
         return None
     expected = "a number"
@@ -57,6 +58,8 @@ def check_number(value, name, minimum=None, maximum=None, allow_none=False):
         expected = f"None or {expected}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise invalid(name, expected, value, error=TypeError)
+    if not math.isfinite(value):
+        raise invalid(name, expected.replace("a number", "a finite number"), float(value))
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise invalid(name, expected, value)
     return value
@@ -299,6 +302,11 @@ class Optimizer:
         grads = [_check_gradient(g, v) for g, v in zip(grads, variables)]
         grads = self._clip_gradients(grads)
         learning_rate = self.learning_rate
+        if not np.all(np.isfinite(learning_rate)):
+            raise ValueError(
+                f"The learning rate for step {self.iterations} is {float(np.asarray(learning_rate))}, which is "
+                f"not finite; no weight was changed. Check the learning-rate schedule or callable."
+            )
         self._apply_weight_decay(variables, learning_rate)
         for grad, variable in zip(grads, variables):
             lr = np.asarray(learning_rate).astype(variable.value.dtype)

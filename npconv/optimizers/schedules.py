@@ -29,7 +29,9 @@ _F32 = np.float32
 
 def _number(value, name, minimum=None, strict=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise invalid(name, "a number", value, error=TypeError)
+        raise invalid(name, "a finite number", value, error=TypeError)
+    if not math.isfinite(value):
+        raise invalid(name, "a finite number", float(value))
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise invalid(name, f"a number {'>' if strict else '>='} {minimum}", value)
     return value

@@ -45,7 +45,7 @@ def load_model(filepath, custom_objects=None, compile=True):
 
     path = _path(filepath)
     if path is None:
-        return native.load_model(filepath)
+        return native.load_model(filepath, compile=compile)
     if path.endswith((".keras", ".h5", ".hdf5")) and not path.endswith(_KERAS_WEIGHTS):
         return keras_archive.load_model(path, custom_objects=custom_objects, compile=compile)
     if path.endswith(_KERAS_WEIGHTS):
@@ -53,7 +53,7 @@ def load_model(filepath, custom_objects=None, compile=True):
             f"Invalid value for argument `filepath`. {path!r} holds weights only; build the model, then call "
             f"model.load_weights({path!r})."
         )
-    return native.load_model(path)
+    return native.load_model(path, compile=compile)
 
 
 def save_weights(model, filepath, max_shard_size=None):
