@@ -9,10 +9,9 @@ need at import time (training, saving, explain) load on first use, so
 import importlib
 
 from . import activations, constraints, geometry, initializers, layers, models, ops, regularizers
+from ._version import __version__  # noqa: F401
 from .layers import Input, InputLayer
 from .models import Model, Sequential
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "callbacks",

@@ -35,6 +35,17 @@ def invalid(name, expected, value, fix=None, error=ValueError):
     return error(message)
 
 
+def check_keras_init(owner, kwargs, name):
+    """Refuse keyword arguments ``owner``'s Keras signature does not have, and a ``name`` that is not a string."""
+    if kwargs:
+        raise TypeError(
+            f"Unrecognized keyword arguments passed to {type(owner).__name__}: {sorted(kwargs)}. "
+            f"Check the spelling against the Keras signature."
+        )
+    if name is not None and not isinstance(name, str):
+        raise invalid("name", "a string", name, error=TypeError)
+
+
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 

@@ -3,7 +3,9 @@ ModelCheckpoint, LambdaCallback and TerminateOnNaN, with Keras's hooks."""
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 import sys
 import time
 
@@ -407,16 +409,12 @@ class CSVLogger(Callback):
         self.file = None
 
     def on_train_begin(self, logs=None):
-        import os
-
         exists = os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self.file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115
         self._header_written = self.append and exists
         self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
-        import csv
-
         logs = dict(logs or {})
         if self.keys is None:
             self.keys = sorted(logs)

@@ -12,6 +12,11 @@ from __future__ import annotations
 import os
 import threading
 
+import numpy as np
+
+from ._version import __version__
+from .ops.registry import backend_module
+
 __all__ = ["BACKEND_NAMES", "backend", "info", "set_backend"]
 
 BACKEND_NAMES = ("numpy", "onednn")
@@ -28,8 +33,6 @@ def _check(name, argument):
 
 
 def _resolve(requested: str | None, argument: str) -> str:
-    from .ops.registry import backend_module
-
     if requested is None:
         return "onednn" if backend_module("onednn").available()[0] else "numpy"
     _check(requested, argument)
@@ -83,9 +86,7 @@ def info() -> dict:
         why it cannot load), the CPU ISA oneDNN detected, and the OpenMP
         thread count with the environment variables that set it.
     """
-    import numpy as np
-
-    from . import __version__
+    # reason: import time: the oneDNN bindings (ctypes) load on first use, not on `import npconv`
     from .ops.backends.onednn import ONE_THREAD_MACS
     from .ops.backends.onednn import library as onednn_library
 

@@ -45,7 +45,7 @@ def is_dask_collection(value) -> bool:
 
 def model_to_bytes(model) -> bytes:
     """The model as npconv's own archive (config and weights), in memory."""
-    from .saving import save_model
+    from .saving import save_model  # reason: saving imports models, which import this module (cycle)
 
     buffer = io.BytesIO()
     save_model(model, buffer)
@@ -54,7 +54,7 @@ def model_to_bytes(model) -> bytes:
 
 def model_from_bytes(data: bytes):
     """A model rebuilt from :func:`model_to_bytes`'s archive, with no code execution."""
-    from .saving import load_model
+    from .saving import load_model  # reason: saving imports models (cycle)
 
     return load_model(io.BytesIO(data))
 
@@ -69,7 +69,7 @@ def _cached_model(payload):
     if model is None:
         model = model_from_bytes(data)
         if compile_config is not None:
-            from .saving.compile_state import compile_from_config
+            from .saving.compile_state import compile_from_config  # reason: saving imports models (cycle)
 
             compile_from_config(model, json.loads(compile_config))
         with _cache_lock:
@@ -109,7 +109,7 @@ def _boundaries(chunks, rows, batch_size):
 
 def _prepare(model, x, batch_size):
     """Inputs rechunked along the batch axis on batch_size multiples, checked against the model."""
-    import dask.array as da
+    import dask.array as da  # reason: optional dependency (npconv[dask])
 
     arrays, names = _as_list(x, "x")
     arrays = [v if is_dask_collection(v) else da.from_array(np.asarray(v)) for v in arrays]
@@ -174,12 +174,12 @@ def _payload(model, compiled=False):
     one node of the task graph: whatever the scheduler, each worker receives it
     once (from the client, or from a worker that already holds it) and every
     chunk it runs reads the same copy."""
-    import dask
+    import dask  # reason: optional dependency (npconv[dask])
 
     data = model_to_bytes(model)
     compile_config = None
     if compiled:
-        from .saving.compile_state import compile_config as config_of
+        from .saving.compile_state import compile_config as config_of  # reason: saving imports models (cycle)
 
         compile_config = json.dumps(config_of(model))
     digest = hashlib.sha256(data + (compile_config or "").encode()).hexdigest()
@@ -204,7 +204,7 @@ def predict(model, x, batch_size=None):
         >>> y = model.predict(dask.array.from_array(x, chunks=(256, 28, 28, 1)))  # doctest: +SKIP
         >>> y.compute()  # doctest: +SKIP
     """
-    import dask
+    import dask  # reason: optional dependency (npconv[dask])
     import dask.array as da
 
     batch_size = _check_batch_size(batch_size)
@@ -253,7 +253,7 @@ def evaluate(model, x, y, batch_size=None, return_dict=False):
         batch_size: samples per batch (default 32).
         return_dict: as ``Model.evaluate``.
     """
-    import dask
+    import dask  # reason: optional dependency (npconv[dask])
     import dask.array as da
 
     model._require_compiled("evaluate")
@@ -295,7 +295,7 @@ def local_cluster(n_workers: int = 2, threads: int | None = None, **kwargs):
     the cores divided by ``n_workers``), set before its process starts through
     ``OMP_NUM_THREADS`` and the BLAS variables, so no core is oversubscribed.
     """
-    from distributed import LocalCluster
+    from distributed import LocalCluster  # reason: optional dependency (npconv[dask])
 
     threads = threads or max(1, (os.cpu_count() or 1) // max(1, n_workers))
     env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}

@@ -44,8 +44,6 @@ def to_categorical(x, num_classes=None):
     Returns:
         A float32 array of shape ``(*x.shape, num_classes)``.
     """
-    from .arguments import invalid
-
     labels = np.asarray(x)
     if labels.dtype.kind == "f" and labels.size and not np.all(labels == np.round(labels)):
         raise invalid("x", "integer class labels", "non-integer floats", error=TypeError)

@@ -809,15 +809,15 @@ def test_explain_of_a_layer_object_uses_the_layer():
     assert layer(np.zeros((1, 5, 4))).shape == (1, 9, 2)
 
 
-def test_layer_explain_and_model_explain_methods():
+def test_explain_of_layer_objects_and_the_model_explain_method():
     model = small_model()
     assert model.explain() == explain_model(model)
     for layer, step in zip(model.layers, model.explain().steps):
         if step.explanation is not None:
-            assert layer.explain(step.input_shape) == step.explanation
+            assert npconv.explain(layer, step.input_shape) == step.explanation
     layer = layers.Conv2D(4, 3, strides=2, padding="same", input_shape=(9, 9, 3))
     direct = npconv.explain("conv2d", (None, 9, 9, 3), 3, 2, "same", filters=4)
-    assert layer.explain() == dataclasses.replace(direct, name=layer.name)  # the input_shape= argument
+    assert npconv.explain(layer) == dataclasses.replace(direct, name=layer.name)  # the input_shape= argument
 
 
 # --------------------------------------------------------------------------

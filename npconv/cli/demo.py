@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from ..explain.article import render_article
+
 STRIDES = (1, 2, 3)
 
 
@@ -41,6 +43,7 @@ def run(args):
 
 def article_model(layer_name, padding, stride, v_input):
     """The article's code, unchanged but for the import."""
+    # reason: these are the article's own lines, imports included, so they stay inside the function
     import npconv as keras
     from npconv.layers import convolutional
     from npconv.models import Sequential
@@ -90,8 +93,6 @@ def _side_by_side(blocks, gap=4):
 
 
 def _rules(style):
-    from ..explain.article import render_article
-
     return [render_article(style)]
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 
+from .. import explain as explain_module
+from .. import geometry
 from ..explain.options import MISSING as _MISSING
 from ..explain.options import add_arguments, build_explanation  # noqa: F401  (the subcommand's arguments)
 from ..saving.atomic import atomic_write
@@ -22,29 +24,27 @@ from ..saving.atomic import atomic_write
 
 def run(args):
     if args.article:
-        from ..explain.article import render_article
+        from ..explain.article import render_article  # reason: import time, only for --article
 
         print(render_article())
         return 0
     if args.solve:
         return _solve(args)
     if args.serve:
-        from ..explain.serve import serve
+        from ..explain.serve import serve  # reason: import time (http.server), only for --serve
 
         return serve(args.host, args.port, open_browser=args.open)
     if args.animate and not args.svg:
         raise ValueError("--animate draws the --svg picture: give --svg FILE too, e.g. --svg conv.svg --animate")
-    from .. import explain as explain_module
-
     explanation = build_explanation(args)
     if args.html:
-        from ..explain.serve import write_html
+        from ..explain.serve import write_html  # reason: import time (http.server), only for --html
 
         write_html(args.html, explanation, to=args.to or "torch")
         print(f"wrote {args.html}")
         return 0
     if args.to:
-        from ..translate import render_translation, translate
+        from ..translate import render_translation, translate  # reason: import time, only for --to
 
         print(render_translation(translate(explanation, args.to)), end="")
         return 0
@@ -70,7 +70,7 @@ def _write_text(path, text):
 
 
 def _solve(args):
-    from ..explain.solver import solve
+    from ..explain.solver import solve  # reason: import time, only for --solve
 
     if args.input is _MISSING or args.input is None or args.target is None:
         raise ValueError("--solve needs --input N and --target M, e.g. npconv explain --solve --input 23 --target 12")
@@ -95,8 +95,6 @@ def _solve(args):
 def _way_back(setting, input_length, target, transposed):
     """For an encoder answer, the decoder with the same kernel, strides and
     padding that restores the input length (keras#9883), and vice versa."""
-    from .. import geometry
-
     if not isinstance(setting.padding, str):
         return None
     k, s, padding, d = setting.kernel_size, setting.strides, setting.padding, setting.dilation_rate

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+from .. import config
+
 
 def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the same facts as one JSON object")
 
 
 def run(args):
-    import json
-
-    from .. import config
-
     facts = config.info()
     if args.json:
         print(json.dumps(facts, indent=2))

@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from .._version import __version__
+
 # subcommand -> (module under npconv.cli, one-line help)
 COMMANDS = {
     "demo": ("demo", "reproduce the article's Conv2D / Conv2DTranspose experiments, corrected"),
@@ -27,8 +29,6 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(chosen=None):
     """The parser. Only the ``chosen`` subcommand's module is imported and
     asked for its arguments, so ``npconv demo`` never loads the explainer."""
-    from .. import __version__
-
     parser = _Parser(prog="npconv", description="Keras convolution layers on NumPy, explained.")
     parser.add_argument("--version", action="version", version=f"npconv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

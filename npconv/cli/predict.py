@@ -19,6 +19,12 @@ import shutil
 import sys
 import tempfile
 
+import numpy as np
+
+from ..distributed import predict
+from ..models import load_model
+from ..saving.atomic import atomic_path
+
 
 def add_arguments(parser):
     parser.add_argument("model", help="a saved model (.npconv, or a Keras .keras/.h5 file)")
@@ -31,8 +37,6 @@ def add_arguments(parser):
 
 def _sources(path):
     """The input's .npy files in order, with their (shape, dtype) read from the headers."""
-    import numpy as np
-
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".npy"))
         if not files:
@@ -60,14 +64,12 @@ def _sources(path):
 
 
 def _read_rows(path, start, stop):
-    import numpy as np
-
     return np.array(np.load(path, mmap_mode="r", allow_pickle=False)[start:stop])
 
 
 def _lazy_input(headers, chunk):
     """One dask array over the files, chunk rows per task, read by the tasks themselves."""
-    import dask
+    import dask  # reason: optional dependency (npconv[dask]), checked in run()
     import dask.array as da
 
     pieces = []
@@ -81,10 +83,6 @@ def _lazy_input(headers, chunk):
 
 def _write_npy(y, output, client):
     """Blocks written into a memory-mapped .npy under a temporary name, then renamed."""
-    import numpy as np
-
-    from ..saving.atomic import atomic_path
-
     with atomic_path(output) as temporary:
         target = np.lib.format.open_memmap(temporary, mode="w+", dtype=y.dtype, shape=y.shape)
         offsets = [0]
@@ -100,14 +98,14 @@ def _write_npy(y, output, client):
 def _completed(blocks, client):
     """(index, array) for every block, as they finish, with Dask's progress bar."""
     if client is None:
-        import dask
+        import dask  # reason: optional dependency (npconv[dask])
         from dask.diagnostics import ProgressBar
 
         with ProgressBar(out=sys.stderr):
             values = dask.compute(*blocks, scheduler="threads")
         yield from enumerate(values)
         return
-    from distributed import as_completed, progress
+    from distributed import as_completed, progress  # reason: optional dependency (npconv[dask])
 
     futures = client.compute(list(blocks))
     progress(futures)
@@ -133,11 +131,9 @@ def _write_zarr(y, output):
 
 def run(args):
     try:
-        import dask  # noqa: F401
+        import dask  # noqa: F401  (reason: optional dependency, refused here with the fix)
     except ImportError:
         raise ValueError("`npconv predict` needs Dask: pip install 'npconv[dask]'.") from None
-    from ..distributed import predict
-    from ..models import load_model
 
     if args.batch_size <= 0:
         raise ValueError(
@@ -148,7 +144,7 @@ def run(args):
         raise ValueError(f"Invalid value for argument `--chunk-size`. Expected a positive int. Received: {chunk}")
     if args.output.endswith(".zarr"):
         try:
-            import zarr  # noqa: F401
+            import zarr  # noqa: F401  (reason: optional dependency, only for .zarr output)
         except ImportError:
             raise ValueError("A .zarr output needs zarr installed (pip install zarr); or write an .npy file.") from None
     elif not args.output.endswith(".npy"):
@@ -159,7 +155,7 @@ def run(args):
     x = _lazy_input(_sources(args.input), chunk)
     client = None
     if args.scheduler:
-        from distributed import Client
+        from distributed import Client  # reason: optional dependency (npconv[dask])
 
         client = Client(args.scheduler, timeout="30s")
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..examples.digits import train
+
 
 def add_arguments(parser):
     parser.add_argument(
@@ -30,8 +32,6 @@ def _count(minimum):
 
 
 def run(args):
-    from ..examples.digits import train
-
     start = time.perf_counter()
     model, history, accuracy = train(args.epochs, args.batch_size, args.seed)
     seconds = time.perf_counter() - start

@@ -4,8 +4,8 @@
 ``npconv.explain.explain(...)`` return an :class:`Explanation`: one
 :class:`DimensionExplanation` per spatial axis with the pads, the reason for
 them, the output length with its formula written out, and for every output
-position the input positions it reads. Layers have ``layer.explain(shape)`` and
-Sequential models ``model.explain()``.
+position the input positions it reads. ``npconv.explain(layer, shape)`` takes
+a conv layer object too, and Sequential models have ``model.explain()``.
 
 Renderers only render that data: :func:`render_text` (a table, the formulas
 and ASCII strips), :func:`render_svg` (conv-arithmetic-style pictures), and
@@ -62,7 +62,7 @@ def render_text(explanation, **options) -> str:
     Returns:
         The text, ending with a newline.
     """
-    from . import text
+    from . import text  # reason: import time (see the module docstring)
 
     if isinstance(explanation, ModelExplanation):
         return text.render_model(explanation, **options)
@@ -83,7 +83,7 @@ def render_svg(explanation, **options) -> str:
     Returns:
         The SVG document. Raises ValueError when the picture would be too big.
     """
-    from .svg import render_svg as _render
+    from .svg import render_svg as _render  # reason: import time (see the module docstring)
 
     return _render(explanation, **options)
 
@@ -105,7 +105,7 @@ def solve(input_length, target_length, transposed=False, **limits):
         >>> solve(23, 12)[0].keras_arguments()
         "kernel_size=3, strides=2, padding='same'"
     """
-    from .solver import solve as _solve
+    from .solver import solve as _solve  # reason: import time (see the module docstring)
 
     return _solve(input_length, target_length, transposed=transposed, **limits)
 
@@ -116,7 +116,7 @@ def article_rules():
     Returns:
         A list of :class:`npconv.explain.article.RuleCheck`.
     """
-    from .article import article_rules as _rules
+    from .article import article_rules as _rules  # reason: import time (see the module docstring)
 
     return _rules()
 
@@ -128,7 +128,7 @@ def render_article(**options) -> str:
         **options: ``style`` and ``diagram``, see
             :func:`npconv.explain.article.render_article`.
     """
-    from .article import render_article as _render
+    from .article import render_article as _render  # reason: import time (see the module docstring)
 
     return _render(**options)
 

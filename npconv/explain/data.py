@@ -179,7 +179,7 @@ def _layer_notes(kind, strides, dilation, padding, padding_mode, dims, output_pa
 
 def explain(
     layer,
-    input_shape,
+    input_shape=None,
     kernel_size=None,
     strides=1,
     padding="valid",
@@ -203,7 +203,8 @@ def explain(
     Args:
         layer: a layer name (``"conv2d"``, ``"Conv2DTranspose"``,
             ``"depthwise_conv1d"``, ...; case, ``_`` and ``-`` are ignored), or
-            an npconv conv layer (then the other arguments come from it).
+            an npconv conv layer (then the other arguments come from it, and
+            ``input_shape`` defaults to the layer's ``input_shape=`` argument).
         input_shape: an int (every spatial axis), the spatial size ``(h, w)``,
             a shape without the batch ``(h, w, channels)``, or a full shape
             ``(batch, h, w, channels)`` (channels first with
@@ -291,7 +292,7 @@ def explain_layer(layer, input_shape=None) -> Explanation:
                 "input_shape",
                 f"a shape to explain layer '{layer.name}' for",
                 None,
-                "Pass layer.explain((batch, *spatial, channels)) or the spatial size",
+                "Pass npconv.explain(layer, (batch, *spatial, channels)) or the spatial size",
             )
     return _explain_layer(layer, kind, input_shape, filters_known=True, name=layer.name)
 

@@ -295,20 +295,20 @@ class Explanation:
     # milliseconds to the import (python -X importtime) that explain() does not need.
     def text(self, **options) -> str:
         """A table, the formulas, and an ASCII strip per axis (see :func:`npconv.explain.render_text`)."""
-        from .text import render_explanation
+        from .text import render_explanation  # reason: import time, renderers load on first use
 
         return render_explanation(self, **options)
 
     def svg(self, **options) -> str:
         """An SVG picture in the style of the conv-arithmetic figures (see :func:`npconv.explain.render_svg`)."""
-        from .svg import render_svg
+        from .svg import render_svg  # reason: import time, renderers load on first use
 
         return render_svg(self, **options)
 
     def to(self, framework: str):
         """The equivalent call in ``"torch"``, ``"onnx"`` or ``"jax"``: a
         structured object whose ``code()`` prints it."""
-        from ..translate import translate
+        from ..translate import translate  # reason: import time, renderers load on first use
 
         return translate(self, framework)
 
@@ -344,7 +344,7 @@ class ModelExplanation:
         return _plain_data(self, edge)
 
     def text(self, **options) -> str:
-        from .text import render_model
+        from .text import render_model  # reason: import time, renderers load on first use
 
         return render_model(self, **options)
 

@@ -28,10 +28,16 @@ import json
 import re
 import socket
 import sys
+import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
+
+from ..saving.atomic import atomic_write
+from ..translate import render_translation, translate
+from . import article_rules, render_svg
+from .options import add_arguments, build_explanation
 
 MAX_QUERY = 2048  # characters in one query string
 MAX_TAPS = 5_000  # kernel taps listed per axis (windows x kernel size), bounded before computing
@@ -94,8 +100,6 @@ _parser = None
 def _options_parser():
     global _parser
     if _parser is None:
-        from .options import add_arguments
-
         parser = _Parser(prog="npconv explain", add_help=False)
         add_arguments(parser)
         _parser = parser
@@ -218,8 +222,6 @@ def query_for(explanation) -> dict:
 def article_rows(explanation) -> list:
     """The article's rules that speak about this case, each with what it
     says on every axis beside what Keras does (the explanation's numbers)."""
-    from . import article_rules
-
     layer = "Conv2DTranspose" if explanation.transposed else "Conv2D"
     rows = []
     for rule in (check.rule for check in article_rules()):
@@ -243,8 +245,6 @@ def drawing(explanation) -> dict:
     """The ``--svg --animate`` picture and, per panel, the output position each
     animation frame shows (in frame order); the corners when there are too
     many positions to animate; only a message when it cannot be drawn."""
-    from . import render_svg
-
     panels = [list(explanation.dims)] if explanation.rank <= 2 else [[dim] for dim in explanation.dims]
     try:
         svg = render_svg(explanation, animate=True)
@@ -262,8 +262,6 @@ def drawing(explanation) -> dict:
 
 def snippet(explanation, framework) -> dict:
     """The ``--to`` snippet, or the reason there is none."""
-    from ..translate import render_translation, translate
-
     try:
         return {"framework": framework, "code": render_translation(translate(explanation, framework)), "error": None}
     except (ValueError, TypeError) as error:
@@ -292,8 +290,6 @@ def payload(explanation, to=None) -> dict:
 
 def answer(query: str) -> dict:
     """The JSON body for ``/api/explain?<query>``; raises :class:`QueryError`."""
-    from .options import build_explanation
-
     args = parse_query(query)
     try:
         explanation = build_explanation(args)
@@ -342,8 +338,6 @@ def write_html(path, explanation, to="torch"):
         explanation: an :class:`npconv.explain.Explanation`.
         to: which framework's snippet the page shows.
     """
-    from ..saving.atomic import atomic_write
-
     text = page(payload(explanation, to))
     try:
         with atomic_write(path, "w") as file:
@@ -453,8 +447,6 @@ def serve(host="127.0.0.1", port=0, open_browser=False) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: bound to {host}, so other machines may reach it too", file=sys.stderr)
     if open_browser:
-        import webbrowser
-
         webbrowser.open(server.url)
     try:
         server.serve_forever()

@@ -1,5 +1,6 @@
 """Layers, named as in ``keras.layers``."""
 
+from ..arguments import invalid
 from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, Variable  # noqa: F401
 from .conv import (
@@ -153,6 +154,4 @@ def deserialize(config):
 
 
 def invalid_layer_config(config):
-    from ..arguments import invalid
-
     return invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)

@@ -11,9 +11,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..arguments import invalid
+from .. import regularizers
+from ..arguments import check_keras_init, invalid
 from ..ops import as_float_array
-from .node import is_symbolic, map_structure, symbolic_leaves
+from .node import KerasTensor, Node, is_symbolic, map_structure, symbolic_leaves
 
 _name_counters = defaultdict(itertools.count)
 _placeholders = contextvars.ContextVar("npconv_placeholder_weights", default=False)
@@ -184,15 +185,7 @@ class Layer:
         input_dim=None,
         **kwargs,
     ):
-        if kwargs:
-            raise TypeError(
-                f"Unrecognized keyword arguments passed to {type(self).__name__}: "
-                f"{sorted(kwargs)}. Check the spelling against the Keras signature."
-            )
-        from .. import regularizers
-
-        if name is not None and not isinstance(name, str):
-            raise invalid("name", "a string", name, error=TypeError)
+        check_keras_init(self, kwargs, name)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.dtype = standardize_dtype(dtype)
         self.trainable = bool(trainable)
@@ -298,9 +291,6 @@ class Layer:
         list), ``compute_output_shape`` gets every argument with each tensor
         replaced by its shape, so constants such as ``x * 2.0`` pass through.
         """
-        from .input_layer import KerasTensor
-        from .node import Node
-
         shapes = map_structure(lambda v: tuple(v.shape) if is_symbolic(v) else v, tuple(args))
         if not self.built:
             self._build_or_undo(shapes[0])

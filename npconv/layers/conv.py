@@ -37,6 +37,11 @@ from ..ops.convolution import (
 )
 from .base import Layer, check_bool, resolve, serialize_or_none
 
+__all__ = [  # the public layers, re-exported by npconv.layers and npconv.layers.convolutional
+    *("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"),
+    *("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"),
+]
+
 
 class _BaseConv(Layer):
     """Shared by every conv layer. Subclasses set ``rank`` and write ``_op``,
@@ -166,12 +171,6 @@ class _BaseConv(Layer):
         if self.data_format == "channels_last":
             return (batch, *size, channels)
         return (batch, channels, *size)
-
-    def explain(self, input_shape=None):
-        """How this layer pads and sizes its output for ``input_shape`` (see npconv.explain)."""
-        from ..explain import explain_layer
-
-        return explain_layer(self, input_shape)
 
     # ----------------------------------------------------------------- config
     def get_config(self):

@@ -1,4 +1,4 @@
-"""InputLayer, Input and KerasTensor: where a model's graph starts.
+"""InputLayer and Input: where a model's graph starts (KerasTensor lives in ``node``).
 
 ``Input(shape)`` returns a :class:`KerasTensor`, a symbolic value with a shape
 and a dtype but no data. Calling a layer on KerasTensors records a
@@ -12,6 +12,7 @@ import numpy as np
 
 from ..arguments import invalid
 from .base import Layer, standardize_dtype
+from .node import KerasTensor, Node
 
 _INPUT_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
 
@@ -96,8 +97,6 @@ class InputLayer(Layer):
         super().__init__(name=name, dtype=None, **kwargs)
         self.dtype = input_dtype
         self.built = True
-        from .node import Node
-
         Node(self, (), {}, [KerasTensor(self.batch_shape, self.dtype, name=self.name)])
 
     def call(self, x, training=False):
@@ -115,75 +114,6 @@ class InputLayer(Layer):
             "name": self.name,
             "optional": False,
         }
-
-
-class KerasTensor:
-    """A symbolic value: a shape (batch first, None where unknown) and a dtype.
-
-    ``_keras_history`` is ``(layer, node_index, tensor_index)``: the layer
-    call that produced it, as Keras records it.
-    """
-
-    def __init__(self, shape, dtype="float32", name=None):
-        self.shape = tuple(shape)
-        self.dtype = dtype
-        self.name = name
-        self._keras_history = None
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def _input_layer(self):  # the InputLayer of an Input(...) tensor
-        layer = self._keras_history[0] if self._keras_history else None
-        return layer if isinstance(layer, InputLayer) else None
-
-    def __repr__(self):
-        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
-
-    # Arithmetic on symbolic tensors records the operation layers Keras writes
-    # for it (``x + 3.0`` is a keras.src.ops.numpy Add node), as Keras does.
-    def _operation(self, class_name, *args):
-        from .. import layers
-
-        cls = getattr(layers, "KERAS_OPERATIONS", {}).get(("keras.src.ops.numpy", class_name))
-        if cls is None:
-            raise TypeError(f"npconv has no '{class_name}' operation layer for symbolic tensors.")
-        return cls()(*args)
-
-    def __add__(self, other):
-        return self._operation("Add", self, other)
-
-    def __radd__(self, other):
-        return self._operation("Add", other, self)
-
-    def __sub__(self, other):
-        return self._operation("Subtract", self, other)
-
-    def __rsub__(self, other):
-        return self._operation("Subtract", other, self)
-
-    def __mul__(self, other):
-        return self._operation("Multiply", self, other)
-
-    def __rmul__(self, other):
-        return self._operation("Multiply", other, self)
-
-    def __truediv__(self, other):
-        return self._operation("TrueDivide", self, other)
-
-    def __rtruediv__(self, other):
-        return self._operation("TrueDivide", other, self)
-
-    def __neg__(self):
-        return self._operation("Negative", self)
-
-    def __array__(self, dtype=None, copy=None):
-        raise TypeError(
-            f"A symbolic KerasTensor ({self.name}, shape {self.shape}) has no values. Build a model with "
-            f"npconv.Model(inputs, outputs) and call it on arrays, or use model.predict(x)."
-        )
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):

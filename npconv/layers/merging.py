@@ -39,6 +39,17 @@ def check_no_mask(layer, kwargs):
         )
 
 
+def broadcast_dims(padded):
+    """The broadcast of shapes of equal rank (None: unknown), or None where two known sizes above 1 differ."""
+    out = []
+    for dims in zip(*padded):
+        known = {d for d in dims if d not in (None, 1)}
+        if len(known) > 1:
+            return None
+        out.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(out)
+
+
 def _shape_text(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
 
@@ -108,17 +119,13 @@ class _ElementwiseMerge(Merge):
         shapes = self._check_shapes(input_shape)
         rank = max(len(s) for s in shapes)
         batch = next((s[0] for s in shapes if s[0] is not None), None)
-        padded = [(1,) * (rank - len(s)) + s[1:] for s in shapes]
-        out = []
-        for dims in zip(*padded):
-            known = {d for d in dims if d not in (None, 1)}
-            if len(known) > 1:
-                raise ValueError(
-                    f"Layer '{self.name}' ({type(self).__name__}) got inputs whose shapes do not "
-                    f"broadcast: {', '.join(map(_shape_text, shapes))}. Each axis after the batch "
-                    f"must be equal or 1 (lower-rank inputs gain axes right after the batch)."
-                )
-            out.append(known.pop() if known else (None if None in dims else 1))
+        out = broadcast_dims([(1,) * (rank - len(s)) + s[1:] for s in shapes])
+        if out is None:
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) got inputs whose shapes do not "
+                f"broadcast: {', '.join(map(_shape_text, shapes))}. Each axis after the batch "
+                f"must be equal or 1 (lower-rank inputs gain axes right after the batch)."
+            )
         return (batch, *out)
 
     def call(self, xs, training=False):
@@ -262,31 +269,24 @@ class _Extremum(_ElementwiseMerge):
         return [np.where(self._winner == i, dy, 0).astype(dy.dtype) for i in range(len(xs))]
 
 
-class Maximum(_Extremum):
-    """The element-wise maximum of a list of inputs.
+_EXTREMUM_DOC = """The element-wise {0} of a list of inputs.
 
     Args:
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Call arguments:
         inputs: a list of at least one array, broadcast as in Add. On ties
-            the gradient goes to the first input holding the maximum.
+            the gradient goes to the first input holding the {0}.
     """
 
+
+class Maximum(_Extremum):
+    __doc__ = _EXTREMUM_DOC.format("maximum")
     pick, beats = staticmethod(np.maximum), staticmethod(np.greater)
 
 
 class Minimum(_Extremum):
-    """The element-wise minimum of a list of inputs.
-
-    Args:
-        **kwargs: base layer arguments (name, dtype, trainable).
-
-    Call arguments:
-        inputs: a list of at least one array, broadcast as in Add. On ties
-            the gradient goes to the first input holding the minimum.
-    """
-
+    __doc__ = _EXTREMUM_DOC.format("minimum")
     pick, beats = staticmethod(np.minimum), staticmethod(np.less)
 
 
@@ -365,64 +365,27 @@ class Concatenate(Merge):
 # --------------------------------------------------------------------------
 # Keras's functional shortcuts: keras.layers.add([a, b]) and friends
 # --------------------------------------------------------------------------
-def add(inputs, **kwargs):
-    """``Add(**kwargs)(inputs)``: the element-wise sum of a list of inputs.
+def _shortcut(layer_class, what, inputs_text="a list of arrays (or graph tensors)"):
+    """The function ``name(inputs, **kwargs)`` = ``layer_class(**kwargs)(inputs)``."""
 
-    Args:
-        inputs: a list of arrays (or graph tensors).
-        **kwargs: Add's arguments (name, dtype).
-    """
-    return Add(**kwargs)(inputs)
+    def shortcut(inputs, **kwargs):
+        return layer_class(**kwargs)(inputs)
 
-
-def subtract(inputs, **kwargs):
-    """``Subtract(**kwargs)(inputs)``: ``inputs[0] - inputs[1]``.
-
-    Args:
-        inputs: a list of exactly two arrays (or graph tensors).
-        **kwargs: Subtract's arguments (name, dtype).
-    """
-    return Subtract(**kwargs)(inputs)
+    name = layer_class.__name__
+    shortcut.__name__ = shortcut.__qualname__ = name.lower()
+    shortcut.__doc__ = (
+        f"``{name}(**kwargs)(inputs)``: {what}.\n\n"
+        f"    Args:\n        inputs: {inputs_text}.\n        **kwargs: {name}'s arguments (name, dtype).\n    "
+    )
+    return shortcut
 
 
-def multiply(inputs, **kwargs):
-    """``Multiply(**kwargs)(inputs)``: the element-wise product of a list of inputs.
-
-    Args:
-        inputs: a list of arrays (or graph tensors).
-        **kwargs: Multiply's arguments (name, dtype).
-    """
-    return Multiply(**kwargs)(inputs)
-
-
-def average(inputs, **kwargs):
-    """``Average(**kwargs)(inputs)``: the element-wise mean of a list of inputs.
-
-    Args:
-        inputs: a list of arrays (or graph tensors).
-        **kwargs: Average's arguments (name, dtype).
-    """
-    return Average(**kwargs)(inputs)
-
-
-def maximum(inputs, **kwargs):
-    """``Maximum(**kwargs)(inputs)``: the element-wise maximum of a list of inputs.
-
-    Args:
-        inputs: a list of arrays (or graph tensors).
-        **kwargs: Maximum's arguments (name, dtype).
-    """
-    return Maximum(**kwargs)(inputs)
-
-
-def minimum(inputs, **kwargs):
-    """``Minimum(**kwargs)(inputs)``: the element-wise minimum of a list of inputs.
-
-    Args:
-        inputs: a list of arrays (or graph tensors).
-        **kwargs: Minimum's arguments (name, dtype).
-    """
-    return Minimum(**kwargs)(inputs)
+add = _shortcut(Add, "the element-wise sum of a list of inputs")
+subtract = _shortcut(Subtract, "``inputs[0] - inputs[1]``", "a list of exactly two arrays (or graph tensors)")
+multiply = _shortcut(Multiply, "the element-wise product of a list of inputs")
+average = _shortcut(Average, "the element-wise mean of a list of inputs")
+maximum = _shortcut(Maximum, "the element-wise maximum of a list of inputs")
+minimum = _shortcut(Minimum, "the element-wise minimum of a list of inputs")
 
 
 def concatenate(inputs, axis=-1, **kwargs):

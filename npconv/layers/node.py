@@ -8,6 +8,10 @@ its output tensors. A model's graph is its nodes in topological order.
 
 from __future__ import annotations
 
+# Keras's keras.src.ops.numpy class name -> the npconv operation layer that
+# records it; filled in by op_layers (those layers are built on this module).
+SYMBOLIC_OPERATIONS = {}
+
 
 def flatten(structure):
     """The leaves of nested lists, tuples and dicts (dicts by sorted key, as Keras flattens them)."""
@@ -30,8 +34,6 @@ def map_structure(function, structure):
 
 
 def is_symbolic(value):
-    from .input_layer import KerasTensor
-
     return isinstance(value, KerasTensor)
 
 
@@ -74,3 +76,65 @@ class Node:
 
     def __repr__(self):
         return f"<Node {self.layer.name}: {len(self.inputs)} input(s) -> {len(self.outputs)} output(s)>"
+
+
+class KerasTensor:
+    """A symbolic value: a shape (batch first, None where unknown) and a dtype.
+
+    ``_keras_history`` is ``(layer, node_index, tensor_index)``: the layer
+    call that produced it, as Keras records it.
+    """
+
+    def __init__(self, shape, dtype="float32", name=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.name = name
+        self._keras_history = None
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    # Arithmetic on symbolic tensors records the operation layers Keras writes
+    # for it (``x + 3.0`` is a keras.src.ops.numpy Add node), as Keras does.
+    def _operation(self, class_name, *args):
+        cls = SYMBOLIC_OPERATIONS.get(class_name)
+        if cls is None:
+            raise TypeError(f"npconv has no '{class_name}' operation layer for symbolic tensors.")
+        return cls()(*args)
+
+    def __add__(self, other):
+        return self._operation("Add", self, other)
+
+    def __radd__(self, other):
+        return self._operation("Add", other, self)
+
+    def __sub__(self, other):
+        return self._operation("Subtract", self, other)
+
+    def __rsub__(self, other):
+        return self._operation("Subtract", other, self)
+
+    def __mul__(self, other):
+        return self._operation("Multiply", self, other)
+
+    def __rmul__(self, other):
+        return self._operation("Multiply", other, self)
+
+    def __truediv__(self, other):
+        return self._operation("TrueDivide", self, other)
+
+    def __rtruediv__(self, other):
+        return self._operation("TrueDivide", other, self)
+
+    def __neg__(self):
+        return self._operation("Negative", self)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            f"A symbolic KerasTensor ({self.name}, shape {self.shape}) has no values. Build a model with "
+            f"npconv.Model(inputs, outputs) and call it on arrays, or use model.predict(x)."
+        )

@@ -28,7 +28,8 @@ from .. import initializers
 from ..arguments import invalid
 from ..ops import as_float_array
 from .base import Layer, snake_case, unique_name
-from .merging import _is_symbolic, check_no_mask, unbroadcast
+from .merging import _is_symbolic, broadcast_dims, check_no_mask, unbroadcast
+from .node import SYMBOLIC_OPERATIONS
 
 _OPS_MODULE = "keras.src.ops.numpy"
 
@@ -75,17 +76,13 @@ class OperationLayer(Layer):
         """The broadcast shape of the array arguments (shapes given as tuples, constants as numbers)."""
         listed = [tuple(s) for s in shapes if not _is_constant(s)]
         rank = max(len(s) for s in listed)
-        padded = [(1,) * (rank - len(s)) + s for s in listed]
-        out = []
-        for dims in zip(*padded):
-            known = {d for d in dims if d not in (None, 1)}
-            if len(known) > 1:
-                raise ValueError(
-                    f"Operation layer '{self.name}' ({self.keras_class_name}) got operands whose shapes "
-                    f"do not broadcast: {listed}."
-                )
-            out.append(known.pop() if known else (None if None in dims else 1))
-        return tuple(out)
+        out = broadcast_dims([(1,) * (rank - len(s)) + s for s in listed])
+        if out is None:
+            raise ValueError(
+                f"Operation layer '{self.name}' ({self.keras_class_name}) got operands whose shapes "
+                f"do not broadcast: {listed}."
+            )
+        return out
 
     def backward(self, dy, input_grad=True):
         dy = np.asarray(dy)
@@ -155,30 +152,29 @@ class NumpyTrueDivide(NumpyDivide):
     keras_class_name = "TrueDivide"
 
 
-class NumpyMaximum(OperationLayer):
+class _NumpyExtremum(OperationLayer):
+    """``_pick(a, b)``; the gradient goes where ``_wins(a, b)``, else to ``b``."""
+
+    def _forward(self, a, b):
+        return type(self)._pick(a, b)
+
+    def _grads(self, dy, a, b):
+        first = type(self)._wins(a, b)
+        return np.where(first, dy, 0), np.where(first, 0, dy)
+
+
+class NumpyMaximum(_NumpyExtremum):
     """``maximum(a, b)``; on ties the gradient goes to ``a`` (as TensorFlow)."""
 
     keras_class_name = "Maximum"
-
-    def _forward(self, a, b):
-        return np.maximum(a, b)
-
-    def _grads(self, dy, a, b):
-        first = np.greater_equal(a, b)
-        return np.where(first, dy, 0), np.where(first, 0, dy)
+    _pick, _wins = np.maximum, np.greater_equal
 
 
-class NumpyMinimum(OperationLayer):
+class NumpyMinimum(_NumpyExtremum):
     """``minimum(a, b)``; on ties the gradient goes to ``a`` (as TensorFlow)."""
 
     keras_class_name = "Minimum"
-
-    def _forward(self, a, b):
-        return np.minimum(a, b)
-
-    def _grads(self, dy, a, b):
-        first = np.less_equal(a, b)
-        return np.where(first, dy, 0), np.where(first, 0, dy)
+    _pick, _wins = np.minimum, np.less_equal
 
 
 class NumpyNegative(OperationLayer):
@@ -204,6 +200,7 @@ OPERATION_LAYERS = (
     NumpyMinimum,
     NumpyNegative,
 )
+SYMBOLIC_OPERATIONS.update({cls.keras_class_name: cls for cls in OPERATION_LAYERS if cls.keras_module == _OPS_MODULE})
 
 
 class LayerScale(Layer):

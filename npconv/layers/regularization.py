@@ -67,8 +67,7 @@ class SpatialDropout1D(BaseSpatialDropout):
         return config
 
 
-class SpatialDropout2D(BaseSpatialDropout):
-    """Drops whole feature maps of (batch, h, w, channels) images in training.
+_ARGS_WITH_DATA_FORMAT = """
 
     Args:
         rate: the fraction of channels to drop, between 0 and 1.
@@ -77,17 +76,12 @@ class SpatialDropout2D(BaseSpatialDropout):
         **kwargs: name, dtype.
     """
 
+
+class SpatialDropout2D(BaseSpatialDropout):
+    __doc__ = "Drops whole feature maps of (batch, h, w, channels) images in training." + _ARGS_WITH_DATA_FORMAT
     rank = 2
 
 
 class SpatialDropout3D(BaseSpatialDropout):
-    """Drops whole feature volumes of (batch, d, h, w, channels) inputs in training.
-
-    Args:
-        rate: the fraction of channels to drop, between 0 and 1.
-        data_format: 'channels_last' (default) or 'channels_first'.
-        seed: optional int, for reproducible masks.
-        **kwargs: name, dtype.
-    """
-
+    __doc__ = "Drops whole feature volumes of (batch, d, h, w, channels) inputs in training." + _ARGS_WITH_DATA_FORMAT
     rank = 3

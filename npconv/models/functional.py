@@ -21,6 +21,7 @@ from ..arguments import invalid
 from ..layers.base import Layer, assign_all, unique_name
 from ..layers.input_layer import InputLayer, KerasTensor
 from ..layers.node import flatten, is_symbolic, map_structure
+from .summary import render_summary
 from .training import Trainer
 
 
@@ -384,19 +385,19 @@ class Model(Trainer, Layer):
     def save_weights(self, filepath, max_shard_size=None):
         """Write the weights: '.weights.h5' (or, with ``max_shard_size`` in GB, sharded
         '.weights.json') in Keras 3's layout, else npconv's .npz (see npconv.saving)."""
-        from ..saving import formats
+        from ..saving import formats  # reason: saving imports models (cycle)
 
         formats.save_weights(self, filepath, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath):
         """Read '.weights.h5', '.weights.json', '.keras', '.h5' or npconv weights; a bad file changes nothing."""
-        from ..saving import formats
+        from ..saving import formats  # reason: saving imports models (cycle)
 
         formats.load_weights(self, filepath)
 
     def save(self, filepath):
         """Write config and weights: '.keras' as Keras 3 does, '.npconv' as npconv's own archive."""
-        from ..saving import formats
+        from ..saving import formats  # reason: saving imports models (cycle)
 
         formats.save_model(self, filepath)
 
@@ -411,9 +412,7 @@ class Model(Trainer, Layer):
                 line_length (all <= 1) or as absolute character positions.
             print_fn: called with the table text (default ``print``).
         """
-        from .summary import render_summary
-
-        (print_fn or print)(render_summary(self, line_length, positions))
+        (print_fn or print)(render_summary(self, line_length, positions, layer_stack=_is_sequential(self)))
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
@@ -560,13 +559,20 @@ def _restore(state):
 # --------------------------------------------------------------------------
 # configs
 # --------------------------------------------------------------------------
-def serialize_layer(layer):
-    from .sequential import Sequential
+# The models a config can name, by Keras class name; sequential.py adds
+# "Sequential" (a subclass of Model, so it cannot be imported here).
+MODEL_CLASSES = {"Functional": Model}
 
+
+def _is_sequential(layer):
+    return isinstance(layer, MODEL_CLASSES["Sequential"])
+
+
+def serialize_layer(layer):
     if isinstance(layer, Model):
         return {
             "module": "keras",
-            "class_name": "Sequential" if isinstance(layer, Sequential) else "Functional",
+            "class_name": "Sequential" if _is_sequential(layer) else "Functional",
             "config": layer.get_config(),
             "registered_name": None,
         }
@@ -575,13 +581,11 @@ def serialize_layer(layer):
 
 def deserialize_layer(entry):
     """A layer, a Sequential or a Functional model from a config entry."""
-    from .sequential import Sequential
-
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise invalid("config", "a layer entry with a 'class_name' string", type(entry).__name__, error=TypeError)
     class_name = entry["class_name"]
     if class_name == "Sequential":
-        return Sequential.from_config(entry.get("config", {}))
+        return MODEL_CLASSES["Sequential"].from_config(entry.get("config", {}))
     if class_name in ("Functional", "Model"):
         return Model.from_config(entry.get("config", {}))
     return layers_module.deserialize(entry)
@@ -631,9 +635,7 @@ def _node_output(created, layer_name, node_index, tensor_index):
 
 
 def _is_functional(layer):
-    from .sequential import Sequential
-
-    return isinstance(layer, Model) and not isinstance(layer, Sequential)
+    return isinstance(layer, Model) and not _is_sequential(layer)
 
 
 def functional_from_config(cls, config):

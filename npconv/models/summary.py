@@ -23,11 +23,9 @@ def _shape_text(shapes):
     )
 
 
-def _rows(model):
+def _rows(model, layer_stack):
     """(name (type), output shape, params, connected-to lines) per layer; and whether the graph is a chain."""
-    from .sequential import Sequential
-
-    if isinstance(model, Sequential):
+    if layer_stack:
         rows, shape = [], model.input_shape
         for layer in model.layers:
             shape = layer.compute_output_shape(shape) if shape is not None else None
@@ -74,9 +72,9 @@ def _edges(positions, line_length, columns):
     return [int(p) for p in positions]
 
 
-def render_summary(model, line_length=None, positions=None):
-    """The summary table as a string."""
-    rows, chain = _rows(model)
+def render_summary(model, line_length=None, positions=None, layer_stack=False):
+    """The summary table as a string (``layer_stack``: a Sequential, listed layer by layer)."""
+    rows, chain = _rows(model, layer_stack)
     columns = 3 if chain else 4
     if line_length is not None and (
         not isinstance(line_length, int) or isinstance(line_length, bool) or line_length < 40

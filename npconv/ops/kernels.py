@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, config
+from .. import config
 from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
 from .registry import choose, fallback, note
-from .spec import ConvSpec
+from .spec import FUSED_ACTIVATIONS, ConvSpec
 
 __all__ = [
     "FUSED_ACTIVATIONS",
@@ -35,18 +35,6 @@ __all__ = [
     "pad_spatial_backward",
     "windows",
 ]
-
-# Element-wise activations a forward pass may fuse, by name. Those in
-# GRADIENT_FROM_OUTPUT may be fused while training too: their gradient needs
-# only the output.
-FUSED_ACTIVATIONS = {
-    "relu": activations.relu,
-    "sigmoid": activations.sigmoid,
-    "tanh": activations.tanh,
-    "elu": activations.elu,
-    "gelu": activations.gelu,
-    "silu": activations.silu,
-}
 
 
 def _relu_grad(y, dy):

@@ -14,9 +14,23 @@ from __future__ import annotations
 from math import prod
 from typing import NamedTuple
 
-__all__ = ["ConvSpec", "PASSES", "make_spec"]
+from .. import activations
+
+__all__ = ["FUSED_ACTIVATIONS", "ConvSpec", "PASSES", "make_spec"]
 
 PASSES = ("forward", "input_grad", "kernel_grad")
+
+# Element-wise activations a forward pass may fuse, by name (a spec's ``activation``).
+# Those in kernels.GRADIENT_FROM_OUTPUT may be fused while training too: their gradient needs
+# only the output.
+FUSED_ACTIVATIONS = {
+    "relu": activations.relu,
+    "sigmoid": activations.sigmoid,
+    "tanh": activations.tanh,
+    "elu": activations.elu,
+    "gelu": activations.gelu,
+    "silu": activations.silu,
+}
 
 
 class ConvSpec(NamedTuple):

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from .._registry import snake_case
-from ..arguments import invalid
+from ..arguments import check_keras_init, invalid
 from . import schedules
 
 # Keras arguments npconv accepts only at their defaults (so Keras configs load).
@@ -136,13 +136,7 @@ class Optimizer:
             value = kwargs.pop(key, default)
             if value != default:
                 raise invalid(key, f"{default!r} (npconv does not implement it)", value)
-        if kwargs:
-            raise TypeError(
-                f"Unrecognized keyword arguments passed to {type(self).__name__}: {sorted(kwargs)}. "
-                f"Check the spelling against the Keras signature."
-            )
-        if name is not None and not isinstance(name, str):
-            raise invalid("name", "a string", name, error=TypeError)
+        check_keras_init(self, kwargs, name)
         self.name = name or snake_case(type(self).__name__)
         self.weight_decay = check_number(weight_decay, "weight_decay", 0, allow_none=True)
         self.clipnorm = check_number(clipnorm, "clipnorm", 0, allow_none=True)

@@ -27,8 +27,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ...kernels import FUSED_ACTIVATIONS
 from ...registry import Algorithm
+from ...spec import FUSED_ACTIVATIONS
 from . import library as L
 
 NAME = "onednn"
@@ -308,6 +308,19 @@ def _layouts(spec, x_strides, k_strides, y_strides):
     return library, lib, src, wei, dst, bias
 
 
+def _primitive_args(lib, spec, named, bias_name, bias):
+    """The argument ids and memory descriptors of a primitive: ``named`` ({oneDNN arg name: md}) in order,
+    then the bias where the spec has one; an unused bias descriptor is destroyed here."""
+    ids = [K[name] for name in named]
+    mds = list(named.values())
+    if spec.bias:
+        ids.append(K[bias_name])
+        mds.append(bias)
+    else:
+        lib.dnnl_memory_desc_destroy(bias)
+    return ids, mds
+
+
 def _forward_primitive(spec, x_strides, k_strides, y_strides, weights_layout="plain"):
     """The forward primitive with Keras's kernel layout ("plain"), or with the
     layout the primitive prefers for its weights ("preferred"; None when that
@@ -332,13 +345,9 @@ def _forward_primitive(spec, x_strides, k_strides, y_strides, weights_layout="pl
     finally:
         if wei is not plain_wei:
             lib.dnnl_memory_desc_destroy(wei)
-    ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DST"]]
-    mds = [src, plain_wei, dst]
-    if spec.bias:
-        ids.append(K["DNNL_ARG_BIAS"])
-        mds.append(bias)
-    else:
-        lib.dnnl_memory_desc_destroy(bias)
+    ids, mds = _primitive_args(
+        lib, spec, {"DNNL_ARG_SRC": src, "DNNL_ARG_WEIGHTS": plain_wei, "DNNL_ARG_DST": dst}, "DNNL_ARG_BIAS", bias
+    )
     packing = None
     if weights_layout == "preferred":
         preferred = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_weights_md"], 0)
@@ -460,13 +469,13 @@ def _create_kernel_grad(spec, x_strides, k_strides, y_strides):
     finally:
         lib.dnnl_primitive_attr_destroy(attr)
         lib.dnnl_primitive_desc_destroy(hint)
-    ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_DIFF_WEIGHTS"]]
-    mds = [src, dst, wei]
-    if spec.bias:
-        ids.append(K["DNNL_ARG_DIFF_BIAS"])
-        mds.append(bias)
-    else:
-        lib.dnnl_memory_desc_destroy(bias)
+    ids, mds = _primitive_args(
+        lib,
+        spec,
+        {"DNNL_ARG_SRC": src, "DNNL_ARG_DIFF_DST": dst, "DNNL_ARG_DIFF_WEIGHTS": wei},
+        "DNNL_ARG_DIFF_BIAS",
+        bias,
+    )
     return Primitive(library, pd, ids, mds, threads(spec))
 
 
