@@ -80,9 +80,9 @@ class _Refused(Exception):
 def _reject_keras_paths(path):
     if str(path).endswith((".keras", ".h5")):
         raise ValueError(
-            f"Invalid value for argument `filepath`. npconv does not read or write Keras's own "
-            f".keras/.h5 files yet. Received: filepath={str(path)!r}. Use a '.npconv' path for "
-            f"a whole model, or '.weights.npz' for weights."
+            f"Invalid value for argument `filepath`. This module reads and writes npconv's own format "
+            f"only. Received: filepath={str(path)!r}. For Keras's .keras/.h5 files use model.save, "
+            f"model.load_weights or npconv.models.load_model, which pick the format by extension."
         )
 
 
