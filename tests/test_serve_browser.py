@@ -7,12 +7,14 @@ Screenshots go to the test's temporary folder, or to $NPCONV_SCREENSHOTS."""
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -58,6 +60,12 @@ def shots(tmp_path):
 
 
 def text_of(driver, element_id):
+    """The element's text; found again if the page redrew it between finding and reading."""
+    for _ in range(20):
+        try:
+            return driver.find_element(By.ID, element_id).text
+        except StaleElementReferenceException:
+            time.sleep(0.05)
     return driver.find_element(By.ID, element_id).text
 
 
