@@ -131,13 +131,17 @@ def run(args, peers):
             )
         if model_cases:
             out["models"] = models.measure(pool, peers, model_cases, args.quick, args.budget, gap)
-        if "dask" in groups:
-            print("dask throughput ...", flush=True)
-            out["throughput"] = throughput.measure(pool, peers, args.quick)
         if not args.no_extras:
             out["extras"] = pool.call("machine", "extras", "npconv", args.quick)
             extras = out["extras"]
             print(f"layer call {extras['layer_call'] * 1e6:.1f} µs; import {extras['import']}", flush=True)
+        if "dask" in groups:  # last: its clusters start and stop worker processes of their own
+            print("dask throughput ...", flush=True)
+            try:
+                out["throughput"] = throughput.measure(pool, peers, args.quick)
+            except Exception as error:  # the report still gets written, saying what failed
+                out["throughput_error"] = f"{type(error).__name__}: {error}"
+                print(f"  dask throughput failed: {out['throughput_error']}", flush=True)
     out["machine"] = machine.machine_line()
     return out
 
