@@ -1,4 +1,4 @@
-"""npconv: Keras's convolution layers on NumPy alone.
+"""npconv: Keras's convolution layers and the conv nets built from them, in Python.
 
 ``import npconv as keras`` runs Keras convolution code with the same shapes,
 the same weight layouts and the same numbers. Submodules that a model does not

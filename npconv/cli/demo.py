@@ -25,7 +25,7 @@ def run(args):
             f"Invalid value for argument `--input`. Expected a positive int. Received: --input={args.input}"
         )
     out = [
-        style.bold("npconv demo: the article's Keras experiments, run on NumPy"),
+        style.bold("npconv demo: the article's Keras experiments, run by npconv"),
         "",
         "The article builds a Sequential model with one layer (1 filter, 3x3 kernel of ones,",
         f"relu) and feeds it np.ones([1, {args.input}, {args.input}, 1]). Here is what each setting gives.",
