@@ -230,13 +230,7 @@ def _fill_from_weights(safe, report, entries):
 # ---------------------------------------------------------------- formats
 def _keras(path, report):
     label = os.path.basename(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise RefusedFileError(
-            [Problem(label, f"not a readable zip archive ({str(error)[:120]}); it may be truncated")]
-        ) from None
-    with archive:
+    with keras_archive.open_zip(path) as archive:
         problems = keras_archive._zip_problems(archive, os.path.getsize(path))
         report.problems.extend(problems)
         if problems:

@@ -31,6 +31,7 @@ import zipfile
 
 from . import h5, keras_weights
 from .allowlist import Problem, RefusedFileError, check_config, find_problems
+from .native import json_default
 
 __all__ = ["KERAS_VERSION", "load_model", "save_model", "save_weights", "load_weights", "read_archive"]
 
@@ -126,17 +127,22 @@ class Archive:
         self.metadata, self.config, self.weights, self.problems = metadata, config, weights, problems
 
 
+def open_zip(path):
+    """``path`` as a ZipFile; a file that is not one is a RefusedFileError naming it."""
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        label = os.path.basename(os.fspath(path))
+        raise RefusedFileError(
+            [Problem(label, f"not a readable zip archive ({str(error)[:120]}); it may be truncated")]
+        ) from None
+
+
 def read_archive(path, custom_objects=None, with_weights=True):
     """Open and check a ``.keras`` file. Raises RefusedFileError for any problem."""
     label = os.path.basename(os.fspath(path))
     file_size = os.path.getsize(path)
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise RefusedFileError(
-            [Problem(label, f"not a readable zip archive ({str(error)[:120]}); it may be truncated")]
-        ) from None
-    with archive:
+    with open_zip(path) as archive:
         problems = _zip_problems(archive, file_size)
         if problems:
             raise RefusedFileError(problems, path)
@@ -305,17 +311,7 @@ def _model_entry(model):
         "build_config": {"input_shape": None if functional else list(model.input_shape)},
         "compile_config": compile_config(model),
     }
-    return json.loads(json.dumps(entry, default=_json_default))
-
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"Cannot save {type(value).__name__} in a model config.")
+    return json.loads(json.dumps(entry, default=json_default))
 
 
 def _optimizer_state(model):

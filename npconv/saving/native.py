@@ -162,10 +162,10 @@ def save_model(model, filepath):
 
     output = _output(filepath, ".npconv", "save()")
     _check_built(model, "save")
-    config = json.dumps(model.get_config(), default=_json_default)  # fails before any file is opened
+    config = json.dumps(model.get_config(), default=json_default)  # fails before any file is opened
     metadata = json.dumps({"format": "npconv", "version": FORMAT_VERSION})
     compiled = compile_config(model)
-    compiled = None if compiled is None else json.dumps(compiled, default=_json_default)
+    compiled = None if compiled is None else json.dumps(compiled, default=json_default)
     optimizer = getattr(model, "optimizer", None) if compiled is not None else None
     with output as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("metadata.json", metadata)
@@ -185,7 +185,8 @@ def _write_nested(archive, name, variables):
         _write_weights(inner, variables)
 
 
-def _json_default(value):
+def json_default(value):
+    """JSON for a config's tuples and NumPy scalars (``json.dumps(..., default=json_default)``)."""
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, np.generic):
