@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import fit
@@ -217,7 +219,7 @@ def _peak_lines(peak):
         "## The machine's fp32 peak",
         "",
         f"A {peak['n']}x{peak['n']}x{peak['n']} float32 matrix product, best of several calls: {shown}",
-        f"(oneDNN through `dnnl_sgemm` from `{peak.get('path') or 'not found'}`). The faster one,",
+        f"(oneDNN through `dnnl_sgemm` from `{os.path.basename(peak.get('path') or 'not found')}`). The faster one,",
         f'{peak["peak"]:.0f} GFLOP/s, is the peak the "% of peak" columns use.',
         "",
     ]
