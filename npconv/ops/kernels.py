@@ -33,6 +33,7 @@ __all__ = [
     "overlap_add",
     "pad_spatial",
     "pad_spatial_backward",
+    "run",
     "windows",
 ]
 
@@ -115,6 +116,18 @@ def _epilogue(y, bias, activation):
     if activation is not None:
         y = FUSED_ACTIVATIONS[activation](y)
     return y
+
+
+def run(pass_: str, spec, *arrays):
+    """Run ``pass_`` of ``spec`` on the selected backend's algorithm, or on numpy where
+    that backend refuses the spec; the seam of every op family other than convolution."""
+    algorithm = choose(pass_, spec, config.backend())
+    result = algorithm.run(spec, *arrays)
+    if result is None:  # the backend refused this spec when it came to it
+        algorithm = fallback(pass_, spec)
+        result = algorithm.run(spec, *arrays)
+    note(pass_, algorithm.name)
+    return result
 
 
 def conv_forward(spec: ConvSpec, x, kernel, bias=None, keep: dict | None = None) -> np.ndarray:

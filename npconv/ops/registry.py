@@ -36,6 +36,7 @@ __all__ = [
     "choose",
     "clear_cache",
     "fallback",
+    "first_applying",
     "get_algorithm",
     "markdown_table",
     "names",
@@ -51,12 +52,13 @@ BACKENDS = {
 
 
 class Algorithm(NamedTuple):
-    """One way to run one pass of a convolution.
+    """One way to run one pass of one op.
 
     Args:
-        name: unique across backends, e.g. ``"im2col"``.
+        name: unique across backends within a pass, e.g. ``"im2col"``.
         backend: the backend's name.
-        pass_: ``"forward"``, ``"input_grad"`` or ``"kernel_grad"``.
+        pass_: a convolution's ``"forward"``, ``"input_grad"`` or ``"kernel_grad"``,
+            or another op family's pass (named ``"<family>_<pass>"``, e.g. ``"pool_forward"``).
         applies: ``applies(spec) -> bool``.
         run: the kernel. forward: ``run(spec, x, kernel, bias, keep) -> y``;
             input_grad: ``run(spec, dy, kernel) -> dx``; kernel_grad:
@@ -220,6 +222,14 @@ def _default(pass_, spec, backend):
         if algorithm is not None:
             return algorithm
     raise RuntimeError(f"No backend can run the {pass_} pass of {spec}.")  # numpy runs every spec
+
+
+def first_applying(candidates, pass_: str, spec) -> Algorithm | None:
+    """The first of ``candidates`` for ``pass_`` that applies to ``spec``, or None."""
+    for algorithm in candidates:
+        if algorithm.pass_ == pass_ and algorithm.applies(spec):
+            return algorithm
+    return None
 
 
 def markdown_table() -> str:

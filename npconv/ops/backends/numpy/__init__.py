@@ -27,8 +27,8 @@ from math import prod
 
 import numpy as np
 
-from ...registry import Algorithm
-from ...spec import ConvSpec
+from ...registry import Algorithm, first_applying
+from ...spec import PASSES, ConvSpec
 from . import depthwise, im2col, transpose
 
 NAME = "numpy"
@@ -286,8 +286,10 @@ ALGORITHMS = (
 _BY_NAME = {(a.pass_, a.name): a for a in ALGORITHMS}
 
 
-def default(pass_: str, spec: ConvSpec) -> Algorithm:
+def default(pass_: str, spec) -> Algorithm:
     """The numpy algorithm for this pass and spec (numpy runs every spec)."""
+    if pass_ not in PASSES:  # another op family (pooling, dense, ...): its first algorithm that applies
+        return first_applying(ALGORITHMS, pass_, spec)
     if pass_ == "input_grad":
         unit = all(s == 1 for s in spec.strides)
         if spec.depthwise and not (unit and spec.filters == spec.in_channels):

@@ -27,8 +27,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ...registry import Algorithm
-from ...spec import FUSED_ACTIVATIONS
+from ...registry import Algorithm, first_applying
+from ...spec import FUSED_ACTIVATIONS, PASSES
 from . import library as L
 
 NAME = "onednn"
@@ -584,6 +584,8 @@ _BY_PASS = {a.pass_: a for a in ALGORITHMS}
 
 def default(pass_, spec):
     """The oneDNN algorithm for this pass, or None where this backend does not take the spec."""
+    if pass_ not in PASSES:  # another op family (pooling, dense, ...)
+        return first_applying(ALGORITHMS, pass_, spec)
     if pass_ == "forward" and spec.macs <= NUMPY_FORWARD_MACS:
         return None
     return _BY_PASS[pass_] if _applies(spec) else None
