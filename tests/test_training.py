@@ -8,13 +8,45 @@ import pytest
 import npconv
 from npconv import layers
 
+# Keras is the same oracle for every npconv kernel backend, so each case runs in
+# Keras once per session and its record is compared with every backend's run.
+# Keras runs eagerly: on a CPU its compiled step (no XLA there) runs the same
+# TensorFlow ops, and tracing a step costs more than these small steps do.
+_KERAS_RUNS = {}
 
-def _pair(keras, build):
-    """The same model built in Keras and in npconv, with Keras's weights copied over."""
-    keras_model = build(keras)
+
+def _keras_run(keras, case, build, x, y, steps, after=None):
+    """Keras's record of one case: its initial weights, then (logs, weights) after
+    each ``train_on_batch`` step, then ``after(model)``. Cached by the case's name
+    and data, so a second backend reuses the record."""
+    key = (case, x.tobytes(), np.asarray(y).tobytes(), steps)
+    if key not in _KERAS_RUNS:
+        model = build(keras)
+        model.run_eagerly = True
+        initial = model.get_weights()
+        record = []
+        for _ in range(steps):
+            logs = model.train_on_batch(x, y, return_dict=True)
+            record.append(({k: float(v) for k, v in logs.items()}, model.get_weights()))
+        _KERAS_RUNS[key] = (initial, record, after(model) if after else None)
+    return _KERAS_RUNS[key]
+
+
+def _compare(keras, case, build, x, y, steps=3, rtol=2e-4, after=None):
+    """Train npconv's model (built by ``build``, starting from Keras's initial
+    weights) for ``steps`` steps; the loss, metrics and every weight must match
+    Keras's after each step. Returns (Keras's ``after`` result, npconv's model)."""
+    initial, record, extra = _keras_run(keras, case, build, x, y, steps, after)
     ours = build(npconv)
-    ours.set_weights(keras_model.get_weights())
-    return keras_model, ours
+    ours.set_weights(initial)
+    for step, (expected, k_weights) in enumerate(record):
+        got = ours.train_on_batch(x, y, return_dict=True)
+        assert set(got) == set(expected), (got, expected)
+        for key in expected:
+            np.testing.assert_allclose(got[key], expected[key], rtol=rtol, atol=1e-6, err_msg=f"{key} at step {step}")
+        for k_weight, weight in zip(k_weights, ours.get_weights()):
+            np.testing.assert_allclose(weight, k_weight, rtol=rtol, atol=2e-5, err_msg=f"weights at step {step}")
+    return extra, ours
 
 
 def conv_model(lib, regularized=False, final_activation=None, final_filters=2):
@@ -35,19 +67,6 @@ def conv_model(lib, regularized=False, final_activation=None, final_filters=2):
             lib.layers.Conv2D(final_filters, 1, activation=final_activation),
         ]
     )
-
-
-def _steps(keras_model, ours, x, y, steps=3, rtol=2e-4):
-    for step in range(steps):
-        expected = keras_model.train_on_batch(x, y, return_dict=True)
-        got = ours.train_on_batch(x, y, return_dict=True)
-        assert set(got) == set(expected), (got, expected)
-        for key in expected:
-            np.testing.assert_allclose(
-                got[key], float(expected[key]), rtol=rtol, atol=1e-6, err_msg=f"{key} at step {step}"
-            )
-        for k_weight, weight in zip(keras_model.get_weights(), ours.get_weights()):
-            np.testing.assert_allclose(weight, k_weight, rtol=rtol, atol=2e-5, err_msg=f"weights at step {step}")
 
 
 def _data(rng, classes=None, shape=(8, 10, 10, 2)):
@@ -83,8 +102,7 @@ def test_optimizers_match_keras(keras, name, config, rng):
         model.compile(optimizer=optimizer(lib), loss="mse", metrics=["mae"])
         return model
 
-    keras_model, ours = _pair(keras, build)
-    _steps(keras_model, ours, *_data(rng))
+    _compare(keras, ("optimizer", name, repr(config)), build, *_data(rng))
 
 
 @pytest.mark.parametrize(
@@ -111,7 +129,6 @@ def test_losses_match_keras(keras, loss, activation, classes, rng):
         )
         return model
 
-    keras_model, ours = _pair(keras, build)
     if classes is None:
         x, y = _data(rng)
     elif loss == "binary_crossentropy":
@@ -121,7 +138,7 @@ def test_losses_match_keras(keras, loss, activation, classes, rng):
         x, y = _data(rng, classes, (8, 10, 10, 1))
         if loss == "categorical_crossentropy":
             y = np.eye(classes, dtype="float32")[y]
-    _steps(keras_model, ours, x, y)
+    _compare(keras, ("loss", loss, activation, classes), build, x, y)
 
 
 def test_test_on_batch_and_evaluate_match_keras(keras, rng):
@@ -130,16 +147,23 @@ def test_test_on_batch_and_evaluate_match_keras(keras, rng):
         model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
         return model
 
-    keras_model, ours = _pair(keras, build)
     x, y = _data(rng)
-    expected = keras_model.test_on_batch(x, y, return_dict=True)
+
+    def keras_results(model):
+        return (
+            model.test_on_batch(x, y, return_dict=True),
+            model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True),
+        )
+
+    (expected_batch, expected_evaluate), ours = _compare(
+        keras, "test_on_batch", build, x, y, steps=0, after=keras_results
+    )
     got = ours.test_on_batch(x, y, return_dict=True)
-    for key in expected:
-        np.testing.assert_allclose(got[key], float(expected[key]), rtol=1e-4)
-    expected = keras_model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)
+    for key in expected_batch:
+        np.testing.assert_allclose(got[key], float(expected_batch[key]), rtol=1e-4)
     got = ours.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)
-    for key in expected:
-        np.testing.assert_allclose(got[key], float(expected[key]), rtol=1e-4)
+    for key in expected_evaluate:
+        np.testing.assert_allclose(got[key], float(expected_evaluate[key]), rtol=1e-4)
 
 
 # ----------------------------------------------------------------------------
@@ -324,11 +348,13 @@ def test_cnn_with_batchnorm_pooling_dense_matches_keras(keras, rng):
         model.compile(optimizer=lib.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    keras_model, ours = _pair(keras, build)
     x = rng.standard_normal((16, 8, 8, 1)).astype("float32")
     y = rng.integers(0, 5, 16)
-    _steps(keras_model, ours, x, y, steps=4)
-    expected = keras_model.evaluate(x, y, verbose=0, return_dict=True)
+
+    def keras_evaluate(model):
+        return model.evaluate(x, y, verbose=0, return_dict=True)
+
+    expected, ours = _compare(keras, "cnn", build, x, y, steps=4, after=keras_evaluate)
     got = ours.evaluate(x, y, verbose=0, return_dict=True)
     for key in expected:
         np.testing.assert_allclose(got[key], float(expected[key]), rtol=2e-4)
