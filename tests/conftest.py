@@ -79,8 +79,18 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def keras():
-    """The real Keras 3 (TensorFlow backend), imported on first use."""
-    return pytest.importorskip("keras")
+    """The real Keras 3 (TensorFlow backend), imported on first use, run eagerly.
+
+    Keras wraps predict, evaluate and each training step in a ``tf.function``.
+    On a CPU (Keras turns XLA off there) the traced function runs the same
+    TensorFlow ops as eager execution, so the oracle's numbers are the same;
+    but tracing a model costs seconds, far more than these small models' steps.
+    """
+    module = pytest.importorskip("keras")
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    return module
 
 
 @pytest.fixture
