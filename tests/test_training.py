@@ -10,8 +10,6 @@ from npconv import layers
 
 # Keras is the same oracle for every npconv kernel backend, so each case runs in
 # Keras once per session and its record is compared with every backend's run.
-# Keras runs eagerly: on a CPU its compiled step (no XLA there) runs the same
-# TensorFlow ops, and tracing a step costs more than these small steps do.
 _KERAS_RUNS = {}
 
 
@@ -22,7 +20,6 @@ def _keras_run(keras, case, build, x, y, steps, after=None):
     key = (case, x.tobytes(), np.asarray(y).tobytes(), steps)
     if key not in _KERAS_RUNS:
         model = build(keras)
-        model.run_eagerly = True
         initial = model.get_weights()
         record = []
         for _ in range(steps):
