@@ -15,8 +15,9 @@ import numbers
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from ..activations import gradient as activation_gradient
 from ..arguments import invalid
+from ..ops import kernels
+from ..ops.spec import EltwiseSpec
 from .base import Layer, resolve, serialize_or_none
 
 
@@ -32,21 +33,18 @@ def _non_negative(value, name, allow_none=False):
 
 
 class _ElementwiseActivation(Layer):
-    """An activation ``function`` with fixed keyword arguments; backward via
-    :func:`npconv.activations.gradient`."""
+    """An activation ``function`` with fixed keyword arguments, run through the
+    kernel seam (:func:`npconv.ops.kernels.apply_activation`) both ways."""
 
     def _function(self):
         raise NotImplementedError
 
     def call(self, x, training=False):
-        function = self._function()
-        y = function(x)
-        self._cache = (function, x, y)
+        y, self._activated = kernels.apply_activation(self._function(), x, keep=True)
         return y
 
     def backward(self, dy, input_grad=True):
-        function, x, y = self._cache
-        return activation_gradient(function, x, y, np.asarray(dy))
+        return self._activated.gradient(np.asarray(dy))
 
 
 class ReLU(_ElementwiseActivation):
@@ -215,11 +213,11 @@ class Softmax(Layer):
         mask = None if self._mask is None else self._broadcast_mask(self._mask, x.shape)
         if mask is not None:
             x = np.where(mask, x, x.dtype.type(-3e4 if x.dtype == np.float16 else -1e9))
-        e = np.exp(x - x.max(axis=axes, keepdims=True))
-        y = e / e.sum(axis=axes, keepdims=True)
+        spec = EltwiseSpec("softmax", (("axis", axes),), x.shape, x.dtype.name)
+        y = kernels.activation_forward(spec, x)
         if mask is not None:
             y = np.where(mask, y, 0).astype(y.dtype)
-        self._cache = (axes, y, mask)
+        self._cache = (spec, y, mask)
         return y
 
     @staticmethod
@@ -239,9 +237,8 @@ class Softmax(Layer):
         """dx = y * (dy - sum(dy * y)) over the softmax axes; 0 where masked."""
         if self._cache is None:
             return np.asarray(dy)
-        axes, y, mask = self._cache
-        dy = np.asarray(dy)
-        dx = y * (dy - np.sum(dy * y, axis=axes, keepdims=True))
+        spec, y, mask = self._cache
+        dx = kernels.activation_backward(spec, y, np.asarray(dy))
         return dx if mask is None else np.where(mask, dx, 0).astype(dx.dtype)
 
     def get_config(self):
