@@ -1,23 +1,27 @@
-"""Activations on oneDNN: one ``dnnl_eltwise`` primitive per pass, run over the
-array as one flat run of float32 elements.
+"""Activations on oneDNN: ``dnnl_eltwise`` and ``dnnl_softmax`` primitives, run over
+the array as it lies in memory (one flat run of float32 elements; softmax by rows).
 
-Only the activations for which one primitive gives numpy's values run here,
-NaN and +-Inf included (checked on the same inputs in tests/test_ops_eltwise.py),
-and only where that was measured faster than numpy (docs/performance.md):
+An activation runs here only where oneDNN gives numpy's values, NaN and +-Inf
+included, and where it was measured faster than numpy (docs/performance.md);
+tests/test_ops_eltwise.py checks both passes on non-finite and extreme inputs.
 
-- forward: elu, leaky_relu (slope not 0), sigmoid, gelu (both forms), silu,
-  mish, hard_silu. numpy keeps relu, tanh and the other cheap ones (one fast
-  pass already), softplus and log_sigmoid (oneDNN's soft_relu is off by 2e-6
-  near -20, a wrong sign there), exponential and the clips (oneDNN turns a NaN
-  into Inf or a bound), and every option oneDNN has no exact form for;
-- backward: sigmoid and tanh from y, gelu (exact form) and silu from x. numpy
-  keeps relu, leaky_relu, elu, mish and hard_silu: oneDNN passes dy through at
-  a NaN input (numpy gives NaN or the slope times dy), and elu's and mish's
-  gradients underflow to 0 near -88 where numpy's do not.
+- forward: elu, leaky_relu (a non-zero slope), sigmoid, gelu (both forms), silu,
+  mish and hard_silu as one eltwise primitive; softmax and log_softmax over the
+  last axis. numpy keeps relu, tanh and the clips (one fast numpy pass already;
+  oneDNN's clips also turn NaN into a bound), exponential (oneDNN's turns NaN
+  into Inf), softplus and log_sigmoid (oneDNN's soft_relu is 2e-6 off near -20,
+  below 0 where softplus is positive), and any option without an exact form.
+- backward: gelu (exact form), silu, elu (alpha 1), leaky_relu and hard_silu,
+  all from x. numpy keeps the rest: mish (oneDNN's gradient is NaN from x = 88 up),
+  sigmoid and tanh (numpy's ``dy * y * (1 - y)`` is as fast as the primitive).
 
-Which activation reads x and which y in the backward pass is
-:func:`npconv.activations.gradient_reads_output`'s choice; the ``*_use_dst_for_bwd``
-algorithms serve those that read y.
+Some match numpy on finite inputs only, so those runs first sum their inputs (a
+cheap pass) and hand a call whose sums are not finite to numpy's formula: oneDNN's
+softmax makes only the NaN entry of a row NaN (numpy the whole row); its backward
+passes dy through at a NaN x where numpy gives NaN or the slope times dy, and its
+gelu and silu gradients underflow to 0 near -6 and -100 where numpy's do not, which
+an infinite dy turns into NaN instead of Inf. Which array the backward pass reads,
+x or y, is :func:`npconv.activations.gradient_reads_output`'s choice.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 
 from .... import activations
 from ...registry import Algorithm
+from ..numpy import eltwise as reference
 from . import NAME, Primitive, _attr, _md, cached, threads
 from . import library as L
 
@@ -50,67 +55,95 @@ _DEFAULTS = {name: _defaults(name) for name in activations.ACTIVATIONS}
 
 
 def _real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
-def _leaky(o):
-    slope = o["negative_slope"]  # oneDNN's relu turns NaN into 0 with a zero slope
-    return (K["dnnl_eltwise_relu"], float(slope), 0.0) if _real(slope) and slope != 0 else None
+def _alg(name, alpha=0.0, beta=0.0):
+    return (K[name], float(alpha), float(beta))
+
+
+def _leaky(o, backward=False):
+    slope = o["negative_slope"]  # with a zero slope oneDNN's relu forward turns NaN into 0
+    return _alg("dnnl_eltwise_relu", slope) if _real(slope) and (slope != 0 or backward) else None
 
 
 def _gelu(o, backward=False):
-    approximate = o["approximate"]
-    if approximate is False:
-        return (K["dnnl_eltwise_gelu_erf"], 0.0, 0.0)
-    if approximate is True and not backward:  # the tanh form's gradient is off by 3e-5 near -3
-        return (K["dnnl_eltwise_gelu_tanh"], 0.0, 0.0)
+    if o["approximate"] is False:
+        return _alg("dnnl_eltwise_gelu_erf")
+    if o["approximate"] is True and not backward:  # the tanh form's gradient is 3e-5 off near -3
+        return _alg("dnnl_eltwise_gelu_tanh")
     return None
 
 
 # name -> options -> (algorithm, alpha, beta), or None where oneDNN has no exact form.
 _FORWARD = {
-    "elu": lambda o: (K["dnnl_eltwise_elu"], float(o["alpha"]), 0.0) if _real(o["alpha"]) else None,
+    "elu": lambda o: _alg("dnnl_eltwise_elu", o["alpha"]) if _real(o["alpha"]) else None,
     "leaky_relu": _leaky,
-    "sigmoid": lambda o: (K["dnnl_eltwise_logistic"], 0.0, 0.0),
+    "sigmoid": lambda o: _alg("dnnl_eltwise_logistic"),
     "gelu": _gelu,
-    "silu": lambda o: (K["dnnl_eltwise_swish"], 1.0, 0.0),
-    "mish": lambda o: (K["dnnl_eltwise_mish"], 0.0, 0.0),
-    "hard_silu": lambda o: (K["dnnl_eltwise_hardswish"], 1 / 6, 0.5),  # x * clip(x / 6 + 1/2, 0, 1)
+    "silu": lambda o: _alg("dnnl_eltwise_swish", 1.0),
+    "mish": lambda o: _alg("dnnl_eltwise_mish"),
+    "hard_silu": lambda o: _alg("dnnl_eltwise_hardswish", 1 / 6, 0.5),  # x * clip(x / 6 + 1/2, 0, 1)
 }
 _BACKWARD = {
-    "sigmoid": lambda o: (K["dnnl_eltwise_logistic_use_dst_for_bwd"], 0.0, 0.0),
-    "tanh": lambda o: (K["dnnl_eltwise_tanh_use_dst_for_bwd"], 0.0, 0.0),
     "gelu": lambda o: _gelu(o, backward=True),
-    "silu": lambda o: (K["dnnl_eltwise_swish"], 1.0, 0.0),
+    "silu": lambda o: _alg("dnnl_eltwise_swish", 1.0),
+    # at x = 0 oneDNN's elu gradient is alpha, numpy's (and TensorFlow's) 1
+    "elu": lambda o: _alg("dnnl_eltwise_elu", 1.0) if o["alpha"] == 1 and _real(o["alpha"]) else None,
+    "leaky_relu": lambda o: _leaky(o, backward=True),
+    "hard_silu": lambda o: _alg("dnnl_eltwise_hardswish", 1 / 6, 0.5),
 }
+_SOFTMAX = {"softmax": "dnnl_softmax_accurate", "log_softmax": "dnnl_softmax_log"}
 _USE_DST = {K[name] for name in K if name.endswith("_use_dst_for_bwd")}
+
+
+def _options(spec):
+    """The spec's keyword arguments with the defaults filled in, or None for an unknown keyword."""
+    defaults = _DEFAULTS[spec.activation]
+    options = {**defaults, **spec.keywords}
+    return options if len(options) == len(defaults) else None  # numpy names the bad keyword
 
 
 def _algorithm(table, spec):
     """(algorithm, alpha, beta) of this spec in ``table``, or None."""
     make = table.get(spec.activation)
-    if make is None:
+    options = None if make is None else _options(spec)
+    return None if options is None else make(options)
+
+
+def _rows(spec):
+    """(rows, length) when a softmax spec normalises over its last axis only, else None."""
+    options = _options(spec) if spec.activation in _SOFTMAX else None
+    if options is None or not spec.shape:
         return None
-    options = {**_DEFAULTS[spec.activation], **spec.keywords}
-    if len(options) != len(_DEFAULTS[spec.activation]):  # an unknown keyword: numpy says so
+    axis = options["axis"]
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    ndim = len(spec.shape)
+    if len(axes) != 1 or not isinstance(axes[0], numbers.Integral) or isinstance(axes[0], bool):
         return None
-    return make(options)
+    if axes[0] not in (-1, ndim - 1):
+        return None
+    return spec.size // spec.shape[-1], spec.shape[-1]
+
+
+def _big_float32(spec):
+    return spec.dtype == "float32" and spec.size > NUMPY_ELEMENTS
 
 
 def _applies_forward(spec):
-    return spec.dtype == "float32" and spec.size > NUMPY_ELEMENTS and _algorithm(_FORWARD, spec) is not None
+    return _big_float32(spec) and _algorithm(_FORWARD, spec) is not None
+
+
+def _applies_softmax(spec):
+    return _big_float32(spec) and _rows(spec) is not None
 
 
 def _applies_backward(spec):
-    return spec.dtype == "float32" and spec.size > NUMPY_ELEMENTS and _algorithm(_BACKWARD, spec) is not None
+    return _big_float32(spec) and _algorithm(_BACKWARD, spec) is not None
 
 
-def _flat(spec):
-    """The spec of the same call on a 1-d array: primitives are shared across shapes."""
-    return spec._replace(shape=(spec.size,))
-
-
-def _forward_pd(library, algorithm, md, prop):
+# ----------------------------------------------------------------------- primitives
+def _eltwise_pd(library, algorithm, md, prop):
     alg, alpha, beta = algorithm
     pd, attr = L.V(), _attr(library.lib)
     try:
@@ -125,10 +158,16 @@ def _forward_pd(library, algorithm, md, prop):
     return pd
 
 
+def _plain_mds(library, shape, count):
+    """``count`` descriptors of a C-contiguous float32 array of ``shape``."""
+    strides = [int(np.prod(shape[i + 1 :])) for i in range(len(shape))]
+    return [_md(library.lib, shape, strides) for _ in range(count)]
+
+
 def _create_forward(spec):
     library, _ = L.load()
-    src, dst = _md(library.lib, spec.shape, (1,)), _md(library.lib, spec.shape, (1,))
-    pd = _forward_pd(library, _algorithm(_FORWARD, spec), src, K["dnnl_forward_inference"])
+    src, dst = _plain_mds(library, spec.shape, 2)
+    pd = _eltwise_pd(library, _algorithm(_FORWARD, spec), src, K["dnnl_forward_inference"])
     return Primitive(library, pd, [K["DNNL_ARG_SRC"], K["DNNL_ARG_DST"]], [src, dst], threads(spec))
 
 
@@ -136,10 +175,10 @@ def _create_backward(spec):
     library, _ = L.load()
     lib = library.lib
     algorithm = _algorithm(_BACKWARD, spec)
-    alg, alpha, beta = algorithm
-    data, ddst, dsrc = (_md(lib, spec.shape, (1,)) for _ in range(3))
-    hint = _forward_pd(library, algorithm, data, K["dnnl_forward_training"])
+    data, ddst, dsrc = _plain_mds(library, spec.shape, 3)
+    hint = _eltwise_pd(library, algorithm, data, K["dnnl_forward_training"])
     pd, attr = L.V(), _attr(lib)
+    alg, alpha, beta = algorithm
     try:
         L.check(
             lib.dnnl_eltwise_backward_primitive_desc_create(
@@ -155,47 +194,98 @@ def _create_backward(spec):
     return Primitive(library, pd, ids, [data, ddst, dsrc], threads(spec))
 
 
+def _create_softmax(spec):
+    """spec.shape is (rows, length); the softmax runs along axis 1."""
+    library, _ = L.load()
+    src, dst = _plain_mds(library, spec.shape, 2)
+    pd, attr = L.V(), _attr(library.lib)
+    try:
+        L.check(
+            library.lib.dnnl_softmax_forward_primitive_desc_create(
+                C.byref(pd),
+                library.engine,
+                K["dnnl_forward_inference"],
+                K[_SOFTMAX[spec.activation]],
+                src,
+                dst,
+                1,
+                attr,
+            ),
+            "softmax forward primitive descriptor",
+        )
+    finally:
+        library.lib.dnnl_primitive_attr_destroy(attr)
+    return Primitive(library, pd, [K["DNNL_ARG_SRC"], K["DNNL_ARG_DST"]], [src, dst], threads(spec))
+
+
+# ----------------------------------------------------------------------- arrays
 def _memory_order(array):
     """The array's axes from the largest stride to the smallest: the order in which it
-    lies in memory (channels_first outputs are channels_last views, for one)."""
+    lies in memory (a channels_first conv output is a channels_last view, for one)."""
     return tuple(sorted(range(array.ndim), key=lambda axis: -array.strides[axis]))
 
 
 def _in_order(array, order):
-    """The array transposed to ``order``, as contiguous float32 (a copy only where needed)."""
-    return np.ascontiguousarray(np.asarray(array).transpose(order), dtype=_F32)
+    """The array transposed to ``order`` (None: as it is), as contiguous float32
+    (a copy only where needed)."""
+    array = np.asarray(array)
+    if order is not None:
+        array = array.transpose(order)
+    return np.ascontiguousarray(array, dtype=_F32)
 
 
 def _back_from(array, order):
     """Undo :func:`_in_order`'s transpose: a view in the caller's axis order."""
-    return array.transpose(np.argsort(order))
+    return array if order is None else array.transpose(np.argsort(order))
+
+
+def _finite(*arrays):
+    """Whether every element is finite: one sum per array (an overflowing sum says
+    no, which only sends that call to numpy)."""
+    with np.errstate(all="ignore"):
+        return all(np.isfinite(np.sum(array)) for array in arrays)
 
 
 # The runs return None when oneDNN refused the spec; the seam then asks numpy.
 def forward(spec, x):
-    """y = activation(x) on oneDNN; x: any shape, float32."""
-    flat = _flat(spec)
+    """y = activation(x) on oneDNN's eltwise primitive; x: any shape, float32."""
+    flat = spec._replace(shape=(spec.size,))  # primitives are shared across shapes
     primitive = cached(("eltwise_forward", flat), lambda: _create_forward(flat))
     if primitive is None:
         return None
     x = np.asarray(x)
-    order = _memory_order(x)  # y is laid out as x is, as numpy's ufuncs do
+    order = None if x.flags.c_contiguous else _memory_order(x)  # y lies in memory as x does
     x = _in_order(x, order)
     y = np.empty(x.shape, dtype=_F32)
     primitive(x, y)
     return _back_from(y, order)
 
 
+def softmax(spec, x):
+    """softmax or log_softmax over the last axis on oneDNN."""
+    if not _finite(x):
+        return reference.forward(spec, x)
+    rows = spec._replace(shape=_rows(spec), options=())
+    primitive = cached(("softmax_forward", rows), lambda: _create_softmax(rows))
+    if primitive is None:
+        return None
+    y = np.empty(spec.shape, dtype=_F32)
+    primitive(_in_order(x, None), y)
+    return y
+
+
 def backward(spec, saved, dy):
     """dx on oneDNN from dy and ``saved`` (y where ``spec.from_output``, else x)."""
-    if np.asarray(dy).dtype != _F32:  # dx comes in dy's dtype: numpy keeps it
-        return None
-    flat = _flat(spec)
+    dy = np.asarray(dy)
+    if dy.dtype != _F32:  # dx comes in dy's dtype: numpy keeps it
+        return reference.backward(spec, saved, dy)
+    if not _finite(saved, dy):
+        return reference.backward(spec, saved, dy)
+    flat = spec._replace(shape=(spec.size,))
     primitive = cached(("eltwise_backward", flat), lambda: _create_backward(flat))
     if primitive is None:
         return None
-    dy = np.asarray(dy)
-    order = _memory_order(dy)
+    order = None if dy.flags.c_contiguous else _memory_order(dy)
     dy = _in_order(dy, order)
     dx = np.empty(dy.shape, dtype=_F32)
     primitive(_in_order(saved, order), dy, dx)
@@ -214,9 +304,17 @@ ALGORITHMS = (
     Algorithm(
         "onednn",
         NAME,
+        "eltwise_forward",
+        _applies_softmax,
+        softmax,
+        summary="float32, above 2^10 elements, over the last axis: oneDNN's softmax forward for softmax and log_softmax (numpy where the input is not all finite)",
+    ),
+    Algorithm(
+        "onednn",
+        NAME,
         "eltwise_backward",
         _applies_backward,
         backward,
-        summary="float32, above 2^10 elements: oneDNN's eltwise backward for sigmoid and tanh (from y), gelu and silu (from x)",
+        summary="float32, above 2^10 elements: oneDNN's eltwise backward for gelu, silu, elu, leaky_relu, hard_silu (numpy where x or dy is not all finite)",
     ),
 )
