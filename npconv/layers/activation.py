@@ -1,10 +1,11 @@
 """Activation layers: ReLU, LeakyReLU, PReLU, ELU and Softmax.
 
 Each is an element-wise function of its input (Softmax along ``axis``), so
-the output has the input's shape. The forward values come from
-:mod:`npconv.activations` and the gradients from
-:func:`npconv.activations.gradient`, so a ``ReLU(6.0)`` layer and
-``Activation(relu6)`` agree to the last bit.
+the output has the input's shape. ReLU, LeakyReLU, ELU and Softmax run
+:mod:`npconv.activations`' functions and derivatives through the kernel seam
+(:func:`npconv.ops.kernels.apply_activation`, ``activation_forward`` and
+``activation_backward``), which may hand a large float32 array to oneDNN;
+PReLU, whose slope is a weight, computes its own.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class ReLU(_ElementwiseActivation):
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Input and output: any shape, the same for both.
+
+    Example:
+
+    >>> ReLU(max_value=6.0)(np.array([[-3.0, 2.0, 9.0]], dtype="float32"))
+    array([[0., 2., 6.]], dtype=float32)
     """
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
@@ -93,6 +99,11 @@ class LeakyReLU(_ElementwiseActivation):
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Input and output: any shape, the same for both.
+
+    Example:
+
+    >>> LeakyReLU(negative_slope=0.5)(np.array([[-2.0, 4.0]], dtype="float32"))
+    array([[-1.,  4.]], dtype=float32)
     """
 
     def __init__(self, negative_slope=0.3, **kwargs):
@@ -114,8 +125,7 @@ class ELU(_ElementwiseActivation):
     """Exponential linear unit: ``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise.
 
     Args:
-        alpha: a number, the value the output approaches for large negative x
-            is ``-alpha``.
+        alpha: a number; the output approaches ``-alpha`` as x goes to -inf.
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Input and output: any shape, the same for both.
@@ -173,6 +183,11 @@ class Softmax(Layer):
         mask: optional, broadcastable to inputs; where it is False (or <= 0.5)
             the input is replaced by a large negative number before the
             softmax and the output set to 0, as Keras does.
+
+    Example:
+
+    >>> Softmax()(np.log(np.array([[1.0, 3.0]], dtype="float32")))
+    array([[0.25, 0.75]], dtype=float32)
     """
 
     def __init__(self, axis=-1, **kwargs):
