@@ -208,6 +208,19 @@ def test_layout_is_kept(rng):
 
 
 @needs_onednn
+@pytest.mark.parametrize("size", [1025, 4099, 70001])
+def test_sizes_and_strided_inputs(rng, size):
+    """Odd sizes (vector tails), a strided slice and a broadcast view (stride 0)."""
+    base = special_input(rng, (2 * size,))
+    for x in (base[:size], base[::2], np.broadcast_to(base[:7], (size // 7 + 1, 7))):
+        for name, keywords in FORWARD:
+            y, _, seen = run_both(name, keywords, x)
+            assert seen == [("eltwise_forward", "onednn")]
+            with np.errstate(all="ignore"):
+                assert_same(y, function_of(name, keywords)(x))
+
+
+@needs_onednn
 @pytest.mark.parametrize("name, keywords, pass_", NUMPY_KEEPS)
 def test_numpy_keeps_these(rng, name, keywords, pass_):
     x = special_input(rng, finite=True)
