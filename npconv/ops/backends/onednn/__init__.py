@@ -28,7 +28,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ...registry import Algorithm, first_applying
-from ...spec import FUSED_ACTIVATIONS, PASSES
+from ...spec import PASSES, EltwiseSpec
 from . import library as L
 
 NAME = "onednn"
@@ -520,7 +520,9 @@ def forward(spec, x, kernel, bias=None, keep=None):
     else:
         primitive(x, kernel, y, bias)
     if primitive.activation is not None:
-        y = FUSED_ACTIVATIONS[primitive.activation](y)
+        from ...kernels import activation_forward  # the seam, which imports this backend lazily
+
+        y = activation_forward(EltwiseSpec(primitive.activation, (), y.shape, "float32"), y)
     return y
 
 
@@ -552,6 +554,9 @@ def kernel_grad(spec, x, dy, kept=None):
     return dkernel, None
 
 
+# Other op families' modules use the binding above, so they are imported once it is defined.
+from . import eltwise  # noqa: E402
+
 ALGORITHMS = (
     Algorithm(
         "onednn",
@@ -578,6 +583,7 @@ ALGORITHMS = (
         kernel_grad,
         summary="float32, rank 1-3: oneDNN's convolution backward weights, with the bias gradient",
     ),
+    *eltwise.ALGORITHMS,
 )
 _BY_PASS = {a.pass_: a for a in ALGORITHMS}
 
