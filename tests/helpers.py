@@ -1,8 +1,12 @@
 """Helpers the test modules share: one finite-difference gradient, one layer
-gradient check, one closeness assertion. Test modules import from here (and
+gradient check, one closeness assertion, a layer test harness, and the
+convolution seam called with explicit pads. Test modules import from here (and
 from ``naive``, the loop reference), never from each other."""
 
 import numpy as np
+
+from npconv.ops import convolution, kernels
+from npconv.ops.spec import ConvSpec
 
 EPS = 1e-5
 
@@ -177,3 +181,53 @@ def keras_twin(keras, layer, build_shape=None):
     if layer.weights:
         twin.set_weights(layer.get_weights())
     return twin
+
+
+# ----------------------------------------------------------------------------
+# the convolution seam with explicit pads (the algorithm and memory tests)
+# ----------------------------------------------------------------------------
+def _conv_spec(x_shape, kernel_shape, strides, pads, dilation, groups, mode, dtype):
+    padding = tuple(map(tuple, pads))
+    return convolution._forward_spec(
+        x_shape, tuple(kernel_shape), strides, padding, dilation, groups, mode, np.dtype(dtype), False, None, False
+    )
+
+
+def seam_forward(x, kernel, strides, pads, dilation, groups=1, mode="zeros", keep=None):
+    """The forward conv through the seam: y of x (batch, *spatial, in), pads (before, after) per dim."""
+    return convolution.conv_nd(x, kernel, strides, tuple(map(tuple, pads)), dilation, groups, mode, keep)
+
+
+def seam_input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, mode="zeros"):
+    """dx (batch, *input_size, in) through the seam, with a padding mode's pads folded back."""
+    x_shape = (dy.shape[0], *input_size, groups * kernel.shape[-2])
+    dtype = np.result_type(dy.dtype, kernel.dtype)
+    spec, pads = _conv_spec(x_shape, kernel.shape, strides, pads, dilation, groups, mode, dtype)
+    dx = kernels.conv_input_grad(spec, dy, kernel)
+    return dx if mode == "zeros" else kernels.pad_spatial_backward(dx, pads, mode)
+
+
+def seam_kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, mode="zeros", kept=None):
+    """dkernel through the seam (``kept``: what a forward call kept for it)."""
+    dtype = np.result_type(x.dtype, dy.dtype)
+    spec, pads = _conv_spec(x.shape, kernel_shape, strides, pads, dilation, groups, mode, dtype)
+    xp = x if mode == "zeros" else kernels.pad_spatial(x, pads, mode)
+    return kernels.conv_kernel_grad(spec, xp, dy, kept)[0]
+
+
+def transpose_spec(x, kernel, strides, pads, dilation):
+    """The seam's spec of a transposed conv of x whose zero-inserted input is padded by ``pads``.
+
+    kernel: (*k, filters, in_channels), Keras's transposed layout."""
+    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:-2], dilation)]
+    out = [(n - 1) * s + 1 + b + a - ke + 1 for n, s, (b, a), ke in zip(x.shape[1:-1], strides, pads, k_eff)]
+    fwd = []
+    for n, s, ke, (b, _), length in zip(x.shape[1:-1], strides, k_eff, pads, out):
+        fwd.append((ke - 1 - b, (n - 1) * s + ke - length - (ke - 1 - b)))
+    dtype = np.result_type(x.dtype, kernel.dtype).name
+    return ConvSpec((x.shape[0], *out, kernel.shape[-2]), kernel.shape, strides, tuple(fwd), dilation, 1, dtype)
+
+
+def seam_transpose(x, kernel, strides, pads, dilation):
+    """The transposed conv through the seam (the input-gradient pass of its forward twin)."""
+    return kernels.conv_input_grad(transpose_spec(x, kernel, strides, pads, dilation), x, kernel)

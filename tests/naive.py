@@ -5,7 +5,8 @@ literally, one output pixel (or one input pixel, for the transposed conv) at a
 time, vectorised only over the batch and the channels:
 
 - forward conv: ``y[o] = sum_j xpad[o*s + j*d] . kernel[j]`` where ``xpad`` is x
-  seen through an explicit index map for each padding mode (no ``np.pad``);
+  seen through an explicit index map for each padding mode (no ``np.pad``), and
+  its gradients by the same loops, each product sent back where it came from;
 - transposed conv: the scatter ``y[i*s + j*d - crop_before] += x[i] . kernel[j]``
   into the full output of length ``(n-1)*s + (k-1)*d + 1``, cropped by
   ``crop_before``/``crop_after`` (a negative crop extends with zeros);
@@ -109,6 +110,38 @@ def conv(x, kernel, strides=1, pads=None, dilation=1, groups=1, padding_mode="ze
                 part = pixel[:, g * cin : (g + 1) * cin]
                 y[(slice(None), *o, slice(g * fout, (g + 1) * fout))] += part @ kernel[j][:, g * fout : (g + 1) * fout]
     return y
+
+
+def conv_grads(x, kernel, dy, strides=1, pads=None, dilation=1, groups=1, padding_mode="zeros"):
+    """(dx, dkernel): the gradients of ``sum(conv(x, kernel, ...) * dy)``, by the loops of :func:`conv`.
+
+    Where the forward added ``x[src] . kernel[j]`` into ``y[o]``, the backward adds
+    ``dy[o] . kernel[j]^T`` into ``dx[src]`` and ``x[src]^T . dy[o]`` into ``dkernel[j]``
+    (per group). A pad that reads a real pixel (reflect, replicate, circular) sends
+    its gradient to that pixel; a zero pad sends none.
+    """
+    x, kernel, dy = np.asarray(x), np.asarray(kernel), np.asarray(dy)
+    rank = kernel.ndim - 2
+    strides, dilation = per_dim(strides, rank), per_dim(dilation, rank)
+    pads = [(0, 0)] * rank if pads is None else [tuple(p) for p in pads]
+    spatial, ksize = x.shape[1:-1], kernel.shape[:-2]
+    cin, fout = kernel.shape[-2], kernel.shape[-1] // groups
+    dtype = np.result_type(x.dtype, kernel.dtype, dy.dtype)
+    dx, dkernel = np.zeros(x.shape, dtype), np.zeros(kernel.shape, dtype)
+    for o in itertools.product(*[range(m) for m in dy.shape[1:-1]]):
+        for j in itertools.product(*[range(k) for k in ksize]):
+            src = []
+            for axis in range(rank):
+                p = o[axis] * strides[axis] + j[axis] * dilation[axis] - pads[axis][0]
+                src.append(source_index(p, spatial[axis], padding_mode))
+            if any(i is None for i in src):
+                continue
+            for g in range(groups):
+                channels, filters = slice(g * cin, (g + 1) * cin), slice(g * fout, (g + 1) * fout)
+                grad = dy[(slice(None), *o, filters)]  # (batch, fout)
+                dx[(slice(None), *src, channels)] += grad @ kernel[j][:, filters].T
+                dkernel[(*j, slice(None), filters)] += x[(slice(None), *src, channels)].T @ grad
+    return dx, dkernel
 
 
 # --------------------------------------------------------------------------

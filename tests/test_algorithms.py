@@ -1,12 +1,14 @@
-"""Every numpy convolution algorithm against the same oracles, forward and backward.
+"""Every numpy convolution algorithm against independent oracles, forward and backward.
 
-Each test forces one algorithm with ``set_algorithm`` (where it does not
-apply, the usual choice runs; ``record`` tells which ran) and compares with:
+Each test forces one algorithm with ``set_algorithm`` on the cases it applies
+to (by its own ``applies(spec)``), and ``record`` confirms that it ran, not a
+fallback; a forced algorithm that does not apply has its own test. The oracles:
 
-- the naive loop reference (tests/naive.py) for forward values, in float64;
-- for gradients, a float64 reference (the plain im2col and scatter paths)
-  that is itself checked against the naive forward through the adjoint
-  identity <conv(x), dy> = <x, dx> = <kernel, dkernel>.
+- forward values: the naive loop reference (tests/naive.py), in float64;
+- gradients: naive's backward loops (``naive.conv_grads``), checked here
+  against naive's forward through the adjoint identity
+  <conv(u, kernel), dy> = <u, dx> and <conv(x, v), dy> = <v, dkernel>;
+- transposed convs: naive's scatter definition.
 
 Cases cover groups, depthwise multipliers, dilation, strides, every padding
 mode, asymmetric pads, odd sizes, 1-D and 3-D, and batch / row chunk
@@ -14,25 +16,25 @@ boundaries (the workspace caps shrunk until every chunk is one row). The
 whole file runs on the numpy backend; oneDNN has tests/test_backend_onednn.py.
 """
 
+import functools
 import threading
 
 import naive
 import numpy as np
 import pytest
+from helpers import close, seam_forward, seam_input_grad, seam_kernel_grad, seam_transpose, transpose_spec
 
 from npconv import config
 from npconv.ops import convolution, kernels, registry
 from npconv.ops.backends import numpy as numpy_backend
 from npconv.ops.backends.numpy import depthwise, im2col
-from npconv.ops.kernels import pad_spatial, pad_spatial_backward
 from npconv.ops.spec import ConvSpec
 
-NUMPY = registry.algorithms("numpy")
+PASSES = ("forward", "input_grad", "kernel_grad")
+NUMPY = [a for a in registry.algorithms("numpy") if a.pass_ in PASSES]
 CONV = tuple(a.name for a in NUMPY if a.pass_ == "forward")
-INPUT_GRAD = tuple(a.name for a in NUMPY if a.pass_ == "input_grad")
-KERNEL_GRAD = tuple(a.name for a in NUMPY if a.pass_ == "kernel_grad")
-TRANSPOSE = INPUT_GRAD
-EVERY = tuple(dict.fromkeys(CONV + INPUT_GRAD + KERNEL_GRAD))
+TRANSPOSE = tuple(a.name for a in NUMPY if a.pass_ == "input_grad")
+EXACT = dict(rtol=1e-10, atol=1e-10)
 
 
 @pytest.fixture(autouse=True)
@@ -41,49 +43,6 @@ def numpy_only():
     config.set_backend("numpy")
     yield
     config.set_backend(previous)
-
-
-def forward(x, kernel, strides, pads, dilation, groups=1, mode="zeros", keep=None):
-    """The forward conv through the seam, pads given explicitly."""
-    return convolution.conv_nd(x, kernel, strides, tuple(map(tuple, pads)), dilation, groups, mode, keep)
-
-
-def input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, mode="zeros"):
-    """dx through the seam, pads given explicitly."""
-    x_shape = (dy.shape[0], *input_size, groups * kernel.shape[-2])
-    dtype = np.result_type(dy.dtype, kernel.dtype)
-    padding = tuple(map(tuple, pads))
-    spec, pads = convolution._forward_spec(
-        x_shape, kernel.shape, strides, padding, dilation, groups, mode, dtype, False, None, False
-    )
-    dx = kernels.conv_input_grad(spec, dy, kernel)
-    return dx if mode == "zeros" else pad_spatial_backward(dx, pads, mode)
-
-
-def kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, mode="zeros", kept=None):
-    """dkernel through the seam, pads given explicitly."""
-    dtype = np.result_type(x.dtype, dy.dtype)
-    padding = tuple(map(tuple, pads))
-    spec, pads = convolution._forward_spec(
-        x.shape, tuple(kernel_shape), strides, padding, dilation, groups, mode, dtype, False, None, False
-    )
-    xp = x if mode == "zeros" else pad_spatial(x, pads, mode)
-    return kernels.conv_kernel_grad(spec, xp, dy, kept)[0]
-
-
-def transpose_spec(x, kernel, strides, pads, dilation):
-    """The seam's spec of a transposed conv whose zero-inserted input is padded by ``pads``."""
-    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:-2], dilation)]
-    out = [(n - 1) * s + 1 + b + a - ke + 1 for n, s, (b, a), ke in zip(x.shape[1:-1], strides, pads, k_eff)]
-    fwd = []
-    for n, s, ke, (b, _), length in zip(x.shape[1:-1], strides, k_eff, pads, out):
-        fwd.append((ke - 1 - b, (n - 1) * s + ke - length - (ke - 1 - b)))
-    dtype = np.result_type(x.dtype, kernel.dtype).name
-    return ConvSpec((x.shape[0], *out, kernel.shape[-2]), kernel.shape, strides, tuple(fwd), dilation, 1, dtype)
-
-
-def conv_transpose(x, kernel, strides, pads, dilation):
-    return kernels.conv_input_grad(transpose_spec(x, kernel, strides, pads, dilation), x, kernel)
 
 
 # (x shape, kernel shape, strides, pads, dilation, groups, padding_mode)
@@ -134,80 +93,151 @@ TRANSPOSED = {
 }
 
 
-def close(actual, expected, rtol=1e-10):
-    assert actual.shape == expected.shape
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-300)
-    error = float(np.max(np.abs(actual - expected), initial=0.0)) / scale
-    assert error <= rtol, f"relative error {error:.2e} > {rtol:.0e}"
-
-
 def data(case, seed=0, dtype=np.float64):
     x_shape, k_shape = case[0], case[1]
     rng = np.random.default_rng(seed)
     return rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(k_shape).astype(dtype)
 
 
-def reference_grads(case, x, kernel, dy):
-    """dx, dkernel in float64 by im2col, checked here against naive's forward
-    with the adjoint identity on random probes."""
-    _, k_shape, strides, pads, dilation, groups, mode = case
-    with registry.set_algorithm("im2col"):
-        dx = input_grad(dy, kernel, strides, pads, dilation, x.shape[1:-1], groups, mode)
-        dk = kernel_grad(x, dy, k_shape, strides, pads, dilation, groups, mode)
+def seam_spec(case):
+    """The spec the seam hands an algorithm for a CASES entry (with a padding
+    mode: the padded input, zero pads)."""
+    x_shape, k_shape, strides, pads, dilation, groups, mode = case
+    spec, _ = convolution._forward_spec(
+        x_shape,
+        k_shape,
+        strides,
+        tuple(map(tuple, pads)),
+        dilation,
+        groups,
+        mode,
+        np.dtype("float64"),
+        False,
+        None,
+        False,
+    )
+    return kernels._crop_of(spec)[0]
+
+
+def applying(pass_, names, specs):
+    """pytest params (algorithm, case name): every numpy algorithm of ``pass_``
+    on every case whose spec (``specs[name]``) it applies to."""
+    return [
+        pytest.param(a.name, name, id=f"{a.name}-{name}")
+        for a in NUMPY
+        if a.pass_ == pass_
+        for name in names
+        if a.applies(specs[name])
+    ]
+
+
+SPECS = {name: seam_spec(case) for name, case in CASES.items()}
+TRANSPOSED_SPECS = {
+    name: kernels._crop_of(transpose_spec(*data(case), *case[2:]))[0] for name, case in TRANSPOSED.items()
+}
+FORWARD_CASES = applying("forward", CASES, SPECS)
+INPUT_GRAD_CASES = applying("input_grad", CASES, SPECS)
+KERNEL_GRAD_CASES = applying("kernel_grad", CASES, SPECS)
+TRANSPOSED_CASES = applying("input_grad", TRANSPOSED, TRANSPOSED_SPECS)
+
+
+@functools.cache
+def reference(name):
+    """(x, kernel, y, dy, dx, dkernel) of a case in float64, every one from naive (read-only)."""
+    case = CASES[name]
+    _, _, strides, pads, dilation, groups, mode = case
+    x, kernel = data(case)
+    y = naive.conv(x, kernel, strides, pads, dilation, groups, mode)
+    dy = np.random.default_rng(2).standard_normal(y.shape)
+    dx, dkernel = naive.conv_grads(x, kernel, dy, strides, pads, dilation, groups, mode)
+    arrays = (x, kernel, y, dy, dx, dkernel)
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+def run_pass(pass_, name, x, kernel, dy, keep=None):
+    """One pass of a CASES entry through the seam: forward gives y, input_grad dx, kernel_grad dkernel."""
+    _, k_shape, strides, pads, dilation, groups, mode = CASES[name]
+    if pass_ == "forward":
+        return seam_forward(x, kernel, strides, pads, dilation, groups, mode, keep)
+    if pass_ == "input_grad":
+        return seam_input_grad(dy, kernel, strides, pads, dilation, x.shape[1:-1], groups, mode)
+    return seam_kernel_grad(x, dy, k_shape, strides, pads, dilation, groups, mode, keep)
+
+
+def forced(pass_, algorithm, name, x, kernel, dy, keep=None):
+    """Run one pass with ``algorithm`` forced; assert that it is the algorithm that ran."""
+    with registry.set_algorithm(algorithm), registry.record() as seen:
+        result = run_pass(pass_, name, x, kernel, dy, keep)
+    assert seen == [(pass_, algorithm)], seen
+    return result
+
+
+# --------------------------------------------------------------------------
+# the oracles
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", CASES)
+def test_naive_gradients_are_the_adjoint_of_naive_conv(name):
+    """naive.conv_grads against naive.conv alone: <conv(u, kernel), dy> = <u, dx>
+    and <conv(x, v), dy> = <v, dkernel> for random probes u, v."""
+    _, k_shape, strides, pads, dilation, groups, mode = CASES[name]
+    x, kernel, _, dy, dx, dkernel = reference(name)
     rng = np.random.default_rng(1)
     u, v = rng.standard_normal(x.shape), rng.standard_normal(k_shape)
     lhs = np.vdot(naive.conv(u, kernel, strides, pads, dilation, groups, mode), dy)
     assert abs(lhs - np.vdot(u, dx)) <= 1e-9 * max(abs(lhs), 1.0)
     lhs = np.vdot(naive.conv(x, v, strides, pads, dilation, groups, mode), dy)
-    assert abs(lhs - np.vdot(v, dk)) <= 1e-9 * max(abs(lhs), 1.0)
-    return dx, dk
+    assert abs(lhs - np.vdot(v, dkernel)) <= 1e-9 * max(abs(lhs), 1.0)
 
 
-@pytest.mark.parametrize("algorithm", CONV)
-@pytest.mark.parametrize("name", CASES)
+def test_every_algorithm_has_cases_it_applies_to():
+    """The forced-algorithm tests below cover every numpy algorithm of every pass."""
+    for pass_, params in (
+        ("forward", FORWARD_CASES),
+        ("input_grad", INPUT_GRAD_CASES),
+        ("kernel_grad", KERNEL_GRAD_CASES),
+    ):
+        covered = {p.values[0] for p in params}
+        assert covered == {a.name for a in NUMPY if a.pass_ == pass_}, (pass_, covered)
+    # A transposed conv has groups 1: every input-gradient algorithm but depthwise.
+    assert {p.values[0] for p in TRANSPOSED_CASES} == set(TRANSPOSE) - {"depthwise"}
+
+
+# --------------------------------------------------------------------------
+# each algorithm, forced where it applies
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("algorithm, name", FORWARD_CASES)
 def test_forward_matches_naive(algorithm, name):
-    case = CASES[name]
-    _, _, strides, pads, dilation, groups, mode = case
-    x, kernel = data(case)
-    with registry.set_algorithm(algorithm), registry.record() as seen:
-        y = forward(x, kernel, strides, pads, dilation, groups, mode)
-    close(y, naive.conv(x, kernel, strides, pads, dilation, groups, mode))
-    assert [op for op, _ in seen] == ["forward"]
+    x, kernel, y, dy, _, _ = reference(name)
+    close(forced("forward", algorithm, name, x, kernel, dy), y, **EXACT)
 
 
-@pytest.mark.parametrize("algorithm", EVERY)
-@pytest.mark.parametrize("name", CASES)
-def test_backward_matches_reference(algorithm, name):
-    case = CASES[name]
-    _, k_shape, strides, pads, dilation, groups, mode = case
-    x, kernel = data(case)
-    dy = np.random.default_rng(2).standard_normal(naive.conv(x, kernel, strides, pads, dilation, groups, mode).shape)
-    dx_ref, dk_ref = reference_grads(case, x, kernel, dy)
-    with registry.set_algorithm(algorithm):
-        dx = input_grad(dy, kernel, strides, pads, dilation, x.shape[1:-1], groups, mode)
-        dk = kernel_grad(x, dy, k_shape, strides, pads, dilation, groups, mode)
-    close(dx, dx_ref)
-    close(dk, dk_ref)
+@pytest.mark.parametrize("algorithm, name", INPUT_GRAD_CASES)
+def test_input_grad_matches_naive(algorithm, name):
+    x, kernel, _, dy, dx, _ = reference(name)
+    close(forced("input_grad", algorithm, name, x, kernel, dy), dx, **EXACT)
+
+
+@pytest.mark.parametrize("algorithm, name", KERNEL_GRAD_CASES)
+def test_kernel_grad_matches_naive(algorithm, name):
+    x, kernel, _, dy, _, dkernel = reference(name)
+    close(forced("kernel_grad", algorithm, name, x, kernel, dy), dkernel, **EXACT)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_kernel_grad_from_kept_columns(name, monkeypatch):
     """A training step's kernel gradient reuses the forward's im2col columns;
-    where it does (and where the forward kept none) it matches the reference."""
-    case = CASES[name]
-    _, k_shape, strides, pads, dilation, groups, mode = case
-    x, kernel = data(case)
+    where it does (and where the forward kept none) it matches naive."""
+    x, kernel, _, dy, _, dkernel = reference(name)
+    groups = CASES[name][5]
     keep = {}
-    with registry.set_algorithm("im2col"):
-        y = forward(x, kernel, strides, pads, dilation, groups, mode, keep)
-    dy = np.random.default_rng(2).standard_normal(y.shape)
-    _, dk_ref = reference_grads(case, x, kernel, dy)
+    forced("forward", "im2col", name, x, kernel, dy, keep)
     assert ("cols" in keep) == (groups == 1)  # im2col keeps them for groups 1 only
     used = []
     original = im2col.kernel_grad_from_columns
     monkeypatch.setattr(im2col, "kernel_grad_from_columns", lambda *a: used.append(1) or original(*a))
-    dk = kernel_grad(x, dy, k_shape, strides, pads, dilation, groups, mode, keep)
-    close(dk, dk_ref)
+    close(run_pass("kernel_grad", name, x, kernel, dy, keep), dkernel, **EXACT)
     assert bool(used) == (groups == 1)
 
 
@@ -230,127 +260,102 @@ def test_columns_are_kept_only_in_training():
     np.testing.assert_allclose(grads[True][1], grads[False][1], rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("algorithm", TRANSPOSE)
-@pytest.mark.parametrize("name", TRANSPOSED)
+@pytest.mark.parametrize("algorithm, name", TRANSPOSED_CASES)
 def test_transposed_matches_naive(algorithm, name):
-    x_shape, k_shape, strides, pads, dilation = TRANSPOSED[name]
+    _, k_shape, strides, pads, dilation = TRANSPOSED[name]
     x, kernel = data(TRANSPOSED[name])
     k_eff = [(k - 1) * d + 1 for k, d in zip(k_shape[:-2], dilation)]
     crops = [(ke - 1 - b, ke - 1 - a) for ke, (b, a) in zip(k_eff, pads)]
     expected = naive.conv_transpose(x, kernel, strides, crops, dilation)
     with registry.set_algorithm(algorithm), registry.record() as seen:
-        y = conv_transpose(x, kernel, strides, pads, dilation)
-    close(y, expected)
-    spec = transpose_spec(x, kernel, strides, pads, dilation)
-    (chosen,) = [a for a in NUMPY if a.name == algorithm and a.pass_ == "input_grad"]
-    if chosen.applies(spec._replace(pads=tuple((max(b, 0), max(a, 0)) for b, a in spec.pads))):
-        assert seen == [("input_grad", algorithm)]
-    else:
-        assert seen == [("input_grad", numpy_backend.default("input_grad", spec).name)]
+        y = seam_transpose(x, kernel, strides, pads, dilation)
+    assert seen == [("input_grad", algorithm)]
+    close(y, expected, **EXACT)
 
-    dy = np.random.default_rng(3).standard_normal(y.shape)
-    with registry.set_algorithm(algorithm):
-        dx = kernels.conv_forward(transpose_spec(x, kernel, strides, pads, dilation), dy, kernel)
-        dk = kernels.conv_kernel_grad(transpose_spec(x, kernel, strides, pads, dilation), dy, x)[0]
+
+@pytest.mark.parametrize("name", TRANSPOSED)
+def test_transposed_gradients_are_its_adjoint(name):
+    """A transposed conv's gradients are its forward twin's forward and kernel
+    gradient (the default algorithms): <y, dy> = <x, dx> = <kernel, dkernel>,
+    with y from naive's scatter definition."""
+    _, k_shape, strides, pads, dilation = TRANSPOSED[name]
+    x, kernel = data(TRANSPOSED[name])
+    k_eff = [(k - 1) * d + 1 for k, d in zip(k_shape[:-2], dilation)]
+    expected = naive.conv_transpose(
+        x, kernel, strides, [(ke - 1 - b, ke - 1 - a) for ke, (b, a) in zip(k_eff, pads)], dilation
+    )
+    dy = np.random.default_rng(3).standard_normal(expected.shape)
+    spec = transpose_spec(x, kernel, strides, pads, dilation)
+    dx = kernels.conv_forward(spec, dy, kernel)
+    dk = kernels.conv_kernel_grad(spec, dy, x)[0]
     lhs = np.vdot(expected, dy)
     assert abs(np.vdot(x, dx) - lhs) <= 1e-9 * abs(lhs)
     assert abs(np.vdot(kernel, dk) - lhs) <= 1e-9 * abs(lhs)
 
 
-@pytest.mark.parametrize("name", TRANSPOSED)
-def test_transposed_algorithms_agree_with_each_other(name):
-    x_shape, k_shape, strides, pads, dilation = TRANSPOSED[name]
-    x, kernel = data(TRANSPOSED[name])
-    results = []
-    for algorithm in TRANSPOSE:
-        with registry.set_algorithm(algorithm):
-            results.append(conv_transpose(x, kernel, strides, pads, dilation))
-    for y in results[1:]:
-        close(y, results[0])
-
-
-def test_every_algorithm_runs_on_some_case():
-    ran = set()
-    for algorithm in EVERY:
-        for case in CASES.values():
-            _, k_shape, strides, pads, dilation, groups, mode = case
-            x, kernel = data(case)
-            with registry.set_algorithm(algorithm), registry.record() as seen:
-                y = forward(x, kernel, strides, pads, dilation, groups, mode)
-                input_grad(y, kernel, strides, pads, dilation, x.shape[1:-1], groups, mode)
-                kernel_grad(x, y, k_shape, strides, pads, dilation, groups, mode)
-            ran.update(a for _, a in seen if a == algorithm)
-    assert ran == set(EVERY)
-
-
 # --------------------------------------------------------------------------
 # chunk boundaries: the same numbers whatever the workspace
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", EVERY)
+CHUNKED = ["3x3 same", "3x3 dilated", "3x3 mixed dilation reflect", "grouped", "depthwise", "1d same", "3d"]
+
+
 @pytest.mark.parametrize(
-    "name", ["3x3 same", "3x3 dilated", "3x3 mixed dilation reflect", "grouped", "depthwise", "1d same", "3d"]
+    "pass_, algorithm, name",
+    [pytest.param(pass_, *p.values, id=f"{pass_}-{p.id}") for pass_ in PASSES for p in applying(pass_, CHUNKED, SPECS)],
 )
-def test_chunking_gives_the_same_result(monkeypatch, algorithm, name):
-    case = CASES[name]
-    x_shape, k_shape, strides, pads, dilation, groups, mode = case
-    x, kernel = data(case)
+def test_chunking_gives_the_same_result(monkeypatch, pass_, algorithm, name):
+    x, kernel, _, dy, _, _ = reference(name)
     x = np.concatenate([x, x[:1] * 0.5])  # an odd batch
-    dy = np.random.default_rng(5).standard_normal(naive.conv(x, kernel, strides, pads, dilation, groups, mode).shape)
-
-    def run():
-        with registry.set_algorithm(algorithm):
-            return (
-                forward(x, kernel, strides, pads, dilation, groups, mode),
-                input_grad(dy, kernel, strides, pads, dilation, x.shape[1:-1], groups, mode),
-                kernel_grad(x, dy, k_shape, strides, pads, dilation, groups, mode),
-            )
-
-    whole = run()
+    dy = np.concatenate([dy, dy[:1] * -2.0])
+    whole = forced(pass_, algorithm, name, x, kernel, dy)
     for cap in (1, 700, 5000):
         monkeypatch.setattr(numpy_backend, "WORKSPACE_BYTES", cap)
         monkeypatch.setattr(im2col, "BLOCK_BYTES", cap)
         monkeypatch.setattr(depthwise, "BLOCK_BYTES", cap)
-        for got, want in zip(run(), whole):
-            close(got, want, rtol=1e-12)
+        close(forced(pass_, algorithm, name, x, kernel, dy), whole, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm", TRANSPOSE)
-def test_transposed_chunking_gives_the_same_result(monkeypatch, algorithm):
-    x_shape, k_shape, strides, pads, dilation = TRANSPOSED["k4 s2 same"]
-    x, kernel = data(TRANSPOSED["k4 s2 same"])
+@pytest.mark.parametrize("algorithm, name", applying("input_grad", ["k4 s2 same", "stride 1"], TRANSPOSED_SPECS))
+def test_transposed_chunking_gives_the_same_result(monkeypatch, algorithm, name):
+    _, _, strides, pads, dilation = TRANSPOSED[name]
+    x, kernel = data(TRANSPOSED[name])
     x = np.concatenate([x, x[:1]])
-    with registry.set_algorithm(algorithm):
-        whole = conv_transpose(x, kernel, strides, pads, dilation)
+    with registry.set_algorithm(algorithm), registry.record() as seen:
+        whole = seam_transpose(x, kernel, strides, pads, dilation)
         monkeypatch.setattr(numpy_backend, "WORKSPACE_BYTES", 1)
-        close(conv_transpose(x, kernel, strides, pads, dilation), whole, rtol=1e-12)
+        close(seam_transpose(x, kernel, strides, pads, dilation), whole, rtol=1e-12, atol=1e-12)
+    assert seen == [("input_grad", algorithm)] * 2
 
 
 # --------------------------------------------------------------------------
 # float32 in, float32 out, every path
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", CONV)
-@pytest.mark.parametrize("name", ["3x3 same", "1x1", "depthwise", "1d same", "article 5x5"])
-def test_dtype_is_kept(algorithm, name):
-    case = CASES[name]
-    _, k_shape, strides, pads, dilation, groups, mode = case
-    x, kernel = data(case, dtype=np.float32)
-    with registry.set_algorithm(algorithm):
-        y = forward(x, kernel, strides, pads, dilation, groups, mode)
-        dk = kernel_grad(x, y, k_shape, strides, pads, dilation, groups, mode)
-        dx = input_grad(y, kernel, strides, pads, dilation, x.shape[1:-1], groups, mode)
-    assert y.dtype == dk.dtype == dx.dtype == np.float32
-    close(
-        y.astype(np.float64),
-        naive.conv(x.astype(np.float64), kernel.astype(np.float64), strides, pads, dilation, groups, mode),
-        1e-5,
-    )
+KEPT = ["3x3 same", "1x1", "depthwise", "1d same", "article 5x5"]
 
 
-def test_empty_batch_on_every_path():
-    for algorithm in CONV:
-        with registry.set_algorithm(algorithm):
-            y = forward(np.zeros((0, 9, 8, 6)), np.ones((3, 3, 6, 4)), (1, 1), [(1, 1), (1, 1)], (1, 1))
-        assert y.shape == (0, 9, 8, 4)
+@pytest.mark.parametrize(
+    "pass_, algorithm, name",
+    [pytest.param(pass_, *p.values, id=f"{pass_}-{p.id}") for pass_ in PASSES for p in applying(pass_, KEPT, SPECS)],
+)
+def test_dtype_is_kept(pass_, algorithm, name):
+    x, kernel, y, dy, dx, dkernel = reference(name)
+    expected = {"forward": y, "input_grad": dx, "kernel_grad": dkernel}[pass_]
+    x, kernel, dy = (a.astype(np.float32) for a in (x, kernel, dy))
+    got = forced(pass_, algorithm, name, x, kernel, dy)
+    assert got.dtype == np.float32
+    close(got.astype(np.float64), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_an_empty_batch_runs_no_kernel():
+    """An empty batch gives zeros of the right shapes without calling any algorithm."""
+    x, kernel = np.zeros((0, 9, 8, 6)), np.ones((3, 3, 6, 4))
+    with registry.record() as seen:
+        y = seam_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
+        dx = seam_input_grad(y, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), (9, 8))
+        dk = seam_kernel_grad(x, y, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1))
+    assert seen == []
+    assert y.shape == (0, 9, 8, 4) and dx.shape == x.shape
+    np.testing.assert_array_equal(dk, np.zeros(kernel.shape))
 
 
 # --------------------------------------------------------------------------
@@ -387,11 +392,11 @@ def test_default_choice_by_shape(name):
 def test_choice_is_cached_per_shape():
     registry.clear_cache()
     x, kernel = data(CASES["3x3 same"])
-    forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
+    seam_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
     assert len(registry._cache) == 1
-    forward(x + 1, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
+    seam_forward(x + 1, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
     assert len(registry._cache) == 1
-    forward(x[:1], kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
+    seam_forward(x[:1], kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
     assert len(registry._cache) == 2
     registry.clear_cache()
     assert not registry._cache
@@ -412,7 +417,7 @@ def test_set_algorithm_as_a_call_persists_until_reset():
         registry.set_algorithm("im2col")
         x, kernel = data(CASES["1x1"])
         with registry.record() as seen:
-            forward(x, kernel, (1, 1), [(0, 0), (0, 0)], (1, 1))
+            seam_forward(x, kernel, (1, 1), [(0, 0), (0, 0)], (1, 1))
         assert seen == [("forward", "im2col")]
     finally:
         registry.set_algorithm(None)
@@ -422,7 +427,7 @@ def test_set_algorithm_as_a_call_persists_until_reset():
 def test_forced_algorithm_that_does_not_apply_falls_back():
     x, kernel = data(((1, 8, 8, 2), (5, 5, 2, 3)))
     with registry.set_algorithm("depthwise"), registry.record() as seen:
-        forward(x, kernel, (1, 1), [(2, 2), (2, 2)], (1, 1))
+        seam_forward(x, kernel, (1, 1), [(2, 2), (2, 2)], (1, 1))
     assert seen == [("forward", "small")]
 
 
@@ -448,9 +453,9 @@ def test_environment_variable_forces_an_algorithm(monkeypatch):
 def test_record_nests():
     x, kernel = data(CASES["3x3 same"])
     with registry.record() as outer:
-        forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
+        seam_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
         with registry.record() as inner:
-            kernel_grad(x, x[..., :4], kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1))
+            seam_kernel_grad(x, x[..., :4], kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1))
     assert [op for op, _ in inner] == ["kernel_grad"]
     assert [op for op, _ in outer] == ["forward", "kernel_grad"]
 
@@ -465,13 +470,13 @@ def test_set_algorithm_does_not_leak_into_other_threads():
         with registry.set_algorithm("im2col"), registry.record() as seen:
             forced_in.set()
             other_ready.wait(10)
-            forward(x, kernel, (1, 1), [(0, 0), (0, 0)], (1, 1))
+            seam_forward(x, kernel, (1, 1), [(0, 0), (0, 0)], (1, 1))
         results["forcing"] = seen
 
     def other():
         forced_in.wait(10)
         with registry.record() as seen:
-            forward(x, kernel, (1, 1), [(0, 0), (0, 0)], (1, 1))
+            seam_forward(x, kernel, (1, 1), [(0, 0), (0, 0)], (1, 1))
         results["other"] = (seen, registry.get_algorithm())
         other_ready.set()
 
@@ -486,40 +491,72 @@ def test_set_algorithm_does_not_leak_into_other_threads():
 
 
 # --------------------------------------------------------------------------
-# non-finite inputs: a NaN reaches only the outputs whose windows hold it
+# non-finite inputs: a NaN or Inf reaches exactly the outputs the definition says
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", CONV)
-def test_one_nan_pixel_reaches_only_its_windows(algorithm):
-    """40x40x64 'same' 3x3 with one NaN pixel: the 3x3 outputs around it, in
-    all 64 filters, are NaN (576, as in Keras); every other output is finite."""
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal((1, 40, 40, 64)).astype(np.float32)
-    kernel = rng.standard_normal((3, 3, 64, 64)).astype(np.float32)
+def nonfinite_cases(shape, filters):
+    """A 'same' 3x3 conv, its 1x1 form and its depthwise form, for the algorithms
+    that apply only to one of them."""
+    return {
+        "3x3 same": (shape, (3, 3, shape[-1], filters), (1, 1), [(1, 1), (1, 1)], (1, 1), 1, "zeros"),
+        "1x1": (shape, (1, 1, shape[-1], filters), (1, 1), [(0, 0), (0, 0)], (1, 1), 1, "zeros"),
+        "depthwise": (shape, (3, 3, 1, shape[-1]), (1, 1), [(1, 1), (1, 1)], (1, 1), shape[-1], "zeros"),
+    }
+
+
+def first_case(pass_, cases):
+    """(algorithm, the first case it applies to) for each algorithm of ``pass_``."""
+    chosen = {}
+    for param in applying(pass_, cases, {name: seam_spec(case) for name, case in cases.items()}):
+        chosen.setdefault(param.values[0], param.values[1])
+    return list(chosen.items())
+
+
+NAN_CASES = nonfinite_cases((1, 40, 40, 64), 64)
+# The outputs a NaN at pixel (17, 23), channel 5, reaches: every window that
+# holds it, in every filter that reads channel 5 (576 for the 3x3, as in Keras).
+NAN_REACHES = {
+    "3x3 same": (0, slice(16, 19), slice(22, 25), slice(None)),
+    "1x1": (0, 17, 23, slice(None)),
+    "depthwise": (0, slice(16, 19), slice(22, 25), 5),
+}
+
+
+@pytest.mark.parametrize("algorithm, name", first_case("forward", NAN_CASES))
+def test_one_nan_pixel_reaches_only_its_windows(algorithm, name):
+    _, _, strides, pads, dilation, groups, mode = case = NAN_CASES[name]
+    x, kernel = data(case, seed=6, dtype=np.float32)
     x[0, 17, 23, 5] = np.nan
     with registry.set_algorithm(algorithm), registry.record() as seen:
-        y = forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
-    bad = ~np.isfinite(y)
-    assert bad.sum() == 576
-    assert bad[0, 16:19, 22:25, :].all()
-    ran = seen[0][1]
-    assert ran == algorithm or algorithm in ("gemm", "depthwise", "small")
+        y = seam_forward(x, kernel, strides, pads, dilation, groups, mode)
+    assert seen == [("forward", algorithm)]
+    expected = np.zeros(y.shape, bool)
+    expected[NAN_REACHES[name]] = True
+    np.testing.assert_array_equal(~np.isfinite(y), expected)
 
 
-@pytest.mark.parametrize("algorithm", INPUT_GRAD + KERNEL_GRAD)
-def test_an_infinite_gradient_reaches_only_what_it_touches(algorithm):
-    """An Inf in dy spreads to the dx pixels under its window and, through
-    the kernel gradient, to every tap (as the definition says), nothing more."""
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((2, 12, 11, 4))
-    kernel = rng.standard_normal((3, 3, 4, 5))
-    dy = rng.standard_normal((2, 12, 11, 5))
+INF_CASES = nonfinite_cases((2, 12, 11, 4), 5)
+
+
+@pytest.mark.parametrize(
+    "pass_, algorithm, name",
+    [(pass_, *chosen) for pass_ in ("input_grad", "kernel_grad") for chosen in first_case(pass_, INF_CASES)],
+)
+def test_an_infinite_gradient_reaches_only_what_it_touches(pass_, algorithm, name):
+    """An Inf in dy spreads to the dx pixels under its window and, through the
+    kernel gradient, to every tap of its filter: where naive's loops put it."""
+    _, k_shape, strides, pads, dilation, groups, mode = case = INF_CASES[name]
+    x, kernel = data(case, seed=7)
+    dy = np.random.default_rng(8).standard_normal((2, 12, 11, k_shape[-1]))
     dy[1, 6, 4, 2] = np.inf
-    with registry.set_algorithm(algorithm):
-        dx = input_grad(dy, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), x.shape[1:-1])
-        dk = kernel_grad(x, dy, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1))
-    bad = ~np.isfinite(dx)
-    assert bad[1, 5:8, 3:6, :].all() and bad.sum() == 9 * 4
-    assert (~np.isfinite(dk[..., 2])).all() and np.isfinite(dk[..., [0, 1, 3, 4]]).all()
+    expected = naive.conv_grads(x, kernel, dy, strides, pads, dilation, groups, mode)[pass_ == "kernel_grad"]
+    with registry.set_algorithm(algorithm), registry.record() as seen:
+        if pass_ == "input_grad":
+            got = seam_input_grad(dy, kernel, strides, pads, dilation, x.shape[1:-1], groups, mode)
+        else:
+            got = seam_kernel_grad(x, dy, k_shape, strides, pads, dilation, groups, mode)
+    assert seen == [(pass_, algorithm)]
+    assert (~np.isfinite(expected)).any() and np.isfinite(expected).any()
+    np.testing.assert_array_equal(~np.isfinite(got), ~np.isfinite(expected))
 
 
 def test_docs_table_is_generated_from_the_registry():

@@ -12,13 +12,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from test_algorithms import transpose_spec
+from helpers import seam_forward, seam_input_grad, seam_kernel_grad, transpose_spec
 
 from npconv import config
-from npconv.ops import convolution, kernels, registry
+from npconv.ops import kernels, registry
 from npconv.ops.backends import numpy as numpy_backend
-from npconv.ops.convolution import conv_nd
-from npconv.ops.kernels import pad_spatial, pad_spatial_backward
 
 MiB = 2**20
 ALLOWANCE = 1 * MiB
@@ -30,33 +28,6 @@ def numpy_only():
     config.set_backend("numpy")
     yield
     config.set_backend(previous)
-
-
-def forward(x, kernel, strides, pads, dilation, groups=1, mode="zeros"):
-    return conv_nd(x, kernel, strides, tuple(map(tuple, pads)), dilation, groups, mode)
-
-
-def input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, mode="zeros"):
-    """dx through the seam, pads given explicitly."""
-    x_shape = (dy.shape[0], *input_size, groups * kernel.shape[-2])
-    dtype = np.result_type(dy.dtype, kernel.dtype)
-    padding = tuple(map(tuple, pads))
-    spec, pads = convolution._forward_spec(
-        x_shape, kernel.shape, strides, padding, dilation, groups, mode, dtype, False, None, False
-    )
-    dx = kernels.conv_input_grad(spec, dy, kernel)
-    return dx if mode == "zeros" else pad_spatial_backward(dx, pads, mode)
-
-
-def kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, mode="zeros", kept=None):
-    """dkernel through the seam, pads given explicitly."""
-    dtype = np.result_type(x.dtype, dy.dtype)
-    padding = tuple(map(tuple, pads))
-    spec, pads = convolution._forward_spec(
-        x.shape, tuple(kernel_shape), strides, padding, dilation, groups, mode, dtype, False, None, False
-    )
-    xp = x if mode == "zeros" else pad_spatial(x, pads, mode)
-    return kernels.conv_kernel_grad(spec, xp, dy, kept)[0]
 
 
 def peak_extra(fn):
@@ -90,7 +61,7 @@ def cap(monkeypatch):
 def test_forward_stays_under_the_cap(image, cap, algorithm):
     x, kernel = image
     with registry.set_algorithm(algorithm), registry.record() as seen:
-        y, extra = peak_extra(lambda: forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1)))
+        y, extra = peak_extra(lambda: seam_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1)))
     assert seen == [("forward", algorithm)]
     assert y.shape == (1, 512, 384, 16)
     assert extra <= cap + ALLOWANCE, f"{extra / MiB:.1f} MiB of temporaries"
@@ -102,28 +73,33 @@ def test_im2col_without_the_cap_would_need_more(image, cap, padding_mode):
     x, kernel = image
     columns = x.nbytes * 9
     assert columns > 8 * cap
-    with registry.set_algorithm("im2col"):
-        _, extra = peak_extra(lambda: forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), 1, padding_mode))
+    with registry.set_algorithm("im2col"), registry.record() as seen:
+        _, extra = peak_extra(lambda: seam_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), 1, padding_mode))
+    assert seen == [("forward", "im2col")]
     padded_copy = x.nbytes * (514 * 386) / (512 * 384) if padding_mode != "zeros" else 0
     assert extra <= cap + ALLOWANCE + padded_copy
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "flip", "scatter"])
-def test_backward_stays_under_the_cap(image, cap, algorithm):
+@pytest.mark.parametrize(
+    "pass_, algorithm", [("input_grad", "flip"), ("input_grad", "scatter"), ("kernel_grad", "im2col")]
+)
+def test_backward_stays_under_the_cap(image, cap, pass_, algorithm):
     x, kernel = image
     dy = np.ones_like(x)
-    with registry.set_algorithm(algorithm):
-        _, extra = peak_extra(lambda: input_grad(dy, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), x.shape[1:-1]))
-        assert extra <= cap + ALLOWANCE
-        _, extra = peak_extra(lambda: kernel_grad(x, dy, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1)))
-        assert extra <= cap + ALLOWANCE
+    with registry.set_algorithm(algorithm), registry.record() as seen:
+        if pass_ == "input_grad":
+            _, extra = peak_extra(lambda: seam_input_grad(dy, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), x.shape[1:-1]))
+        else:
+            _, extra = peak_extra(lambda: seam_kernel_grad(x, dy, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1)))
+    assert seen == [(pass_, algorithm)]
+    assert extra <= cap + ALLOWANCE
 
 
 def test_strided_conv_and_its_gradients_stay_under_the_cap(image, cap):
     x, kernel = image
-    y, extra = peak_extra(lambda: forward(x, kernel, (2, 2), [(0, 1), (0, 1)], (1, 1)))
+    y, extra = peak_extra(lambda: seam_forward(x, kernel, (2, 2), [(0, 1), (0, 1)], (1, 1)))
     assert extra <= cap + ALLOWANCE
-    _, extra = peak_extra(lambda: kernel_grad(x, y, kernel.shape, (2, 2), [(0, 1), (0, 1)], (1, 1)))
+    _, extra = peak_extra(lambda: seam_kernel_grad(x, y, kernel.shape, (2, 2), [(0, 1), (0, 1)], (1, 1)))
     assert extra <= cap + ALLOWANCE
 
 
@@ -131,8 +107,8 @@ def test_depthwise_stays_under_the_cap(image, cap):
     x, _ = image
     kernel = np.ones((3, 3, 1, 16), dtype=np.float32)
     with registry.record() as seen:
-        y, extra = peak_extra(lambda: forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), 16))
-        _, grad_extra = peak_extra(lambda: kernel_grad(x, y, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1), 16))
+        y, extra = peak_extra(lambda: seam_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1), 16))
+        _, grad_extra = peak_extra(lambda: seam_kernel_grad(x, y, kernel.shape, (1, 1), [(1, 1), (1, 1)], (1, 1), 16))
     assert [a for _, a in seen] == ["depthwise", "depthwise"]
     assert extra <= cap + ALLOWANCE
     assert grad_extra <= cap + ALLOWANCE
@@ -144,21 +120,26 @@ def test_transposed_stays_under_the_cap(cap, algorithm):
     x = rng.standard_normal((4, 96, 96, 32), dtype=np.float32)
     kernel = rng.standard_normal((4, 4, 16, 32), dtype=np.float32)
     assert x.nbytes // 32 * 16 * 16 > 4 * cap  # all the tap products at once would not fit
-    with registry.set_algorithm(algorithm):
+    with registry.set_algorithm(algorithm), registry.record() as seen:
         _, extra = peak_extra(
             lambda: kernels.conv_input_grad(transpose_spec(x, kernel, (2, 2), [(2, 2), (2, 2)], (1, 1)), x, kernel)
         )
+    assert seen == [("input_grad", algorithm)]
     assert extra <= cap + ALLOWANCE
 
 
-def test_a_2048_image_runs_in_bounded_memory():
-    """1x2048x2048x16 -> 16 channels, 3x3 'same', with the default cap."""
+@pytest.mark.parametrize("size", [1024, pytest.param(2048, marks=pytest.mark.slow)])
+def test_a_large_image_runs_in_bounded_memory(size):
+    """1 x size x size x 16 -> 16 channels, 3x3 'same', with the default cap:
+    im2col's columns would be 9x the input (576 MiB at 1024, 2.3 GiB at 2048)."""
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((1, 2048, 2048, 16), dtype=np.float32)
+    x = rng.standard_normal((1, size, size, 16), dtype=np.float32)
     kernel = rng.standard_normal((3, 3, 16, 16), dtype=np.float32)
-    y, extra = peak_extra(lambda: forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1)))
-    assert y.shape == (1, 2048, 2048, 16)
+    with registry.record() as seen:
+        y, extra = peak_extra(lambda: seam_forward(x, kernel, (1, 1), [(1, 1), (1, 1)], (1, 1)))
+    assert seen == [("forward", "im2col")]
+    assert y.shape == (1, size, size, 16)
     assert extra <= numpy_backend.WORKSPACE_BYTES + ALLOWANCE
     assert extra < x.nbytes / 4  # far below even one padded copy of the input
-    window = forward(x[:, :9, :9], kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
+    window = seam_forward(x[:, :9, :9], kernel, (1, 1), [(1, 1), (1, 1)], (1, 1))
     np.testing.assert_allclose(y[:, :8, :8], window[:, :8, :8], rtol=1e-4, atol=1e-4)
