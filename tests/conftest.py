@@ -79,17 +79,18 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def keras():
-    """The real Keras 3 (TensorFlow backend), imported on first use, run eagerly.
+    """The real Keras 3 (TensorFlow backend), imported on first use; its models
+    run eagerly, as if compiled with ``run_eagerly=True``.
 
-    Keras wraps predict, evaluate and each training step in a ``tf.function``.
-    On a CPU (Keras turns XLA off there) the traced function runs the same
-    TensorFlow ops as eager execution, so the oracle's numbers are the same;
-    but tracing a model costs seconds, far more than these small models' steps.
+    Otherwise Keras traces predict, evaluate and each training step into a
+    ``tf.function``, which costs seconds per model, far more than these small
+    models' steps. On a CPU (where Keras turns XLA off for models) the traced
+    step runs the same TensorFlow ops, so the oracle's numbers are the same.
+    Only models are affected: Keras's own XLA-compiled ops (grouped convs)
+    still compile.
     """
     module = pytest.importorskip("keras")
-    import tensorflow as tf
-
-    tf.config.run_functions_eagerly(True)
+    module.Model.run_eagerly = property(lambda model: True, lambda model, value: None)
     return module
 
 
