@@ -9,7 +9,11 @@ The oracle modules named in ``BACKEND_MODULES`` run once per kernel backend
 (``npconv_backend`` fixture): every backend that loads here, or the ones
 listed in ``NPCONV_TEST_BACKENDS`` (comma-separated, e.g. ``numpy,onednn``).
 A listed backend that cannot load is an error, so CI cannot silently test
-numpy twice.
+numpy twice. On the onednn backend the fixture also forces the onednn
+algorithms wherever they apply: otherwise the small problems of these tests
+would mostly run on numpy, the default for tiny calls (test_backend_onednn
+tests that choice). Finite-difference gradient checks are float64, which
+runs on numpy on every backend, so test_gradients runs once.
 
 Slow oracle sweeps carry ``@pytest.mark.slow``. pyproject's ``addopts`` already
 deselects them (``-m 'not slow'``); run them with ``pytest -m slow``. If the
@@ -18,6 +22,7 @@ they are skipped unless ``--run-slow`` is given; ``--run-slow`` alone also
 lifts the default deselection and runs everything.
 """
 
+import contextlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -26,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-BACKEND_MODULES = {"test_keras_oracle", "test_gradients", "test_training", "test_reference"}
+BACKEND_MODULES = {"test_keras_oracle", "test_training", "test_reference"}
 
 
 def test_backends():
@@ -49,12 +54,15 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="module")
 def npconv_backend(request):
-    """Select a kernel backend for the module's tests (``config.set_backend``), then restore."""
+    """Select a kernel backend for the module's tests (``config.set_backend``;
+    on onednn, ``set_algorithm("onednn")`` too), then restore."""
     from npconv import config
+    from npconv.ops import registry
 
     previous = config.backend()
     config.set_backend(getattr(request, "param", previous))
-    yield config.backend()
+    with registry.set_algorithm("onednn") if config.backend() == "onednn" else contextlib.nullcontext():
+        yield config.backend()
     config.set_backend(previous)
 
 

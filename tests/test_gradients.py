@@ -4,27 +4,14 @@ groups, depth multipliers, output_padding / output_shape and both data formats."
 
 import numpy as np
 import pytest
-from helpers import numeric_gradient
+from helpers import check_gradients
 
 from npconv import layers
 
-EPS = 1e-6
 
 def check_layer(layer, x, rng):
-    """Compare backward() with finite differences of <layer(x), dy>."""
-    y = layer(x)
-    dy = rng.standard_normal(y.shape)
-    for weight in layer.weights:
-        weight.grad = None
-    dx = layer.backward(dy)
-
-    def output():
-        return layer(x)
-
-    np.testing.assert_allclose(dx, numeric_gradient(output, x, dy, EPS), rtol=1e-6, atol=1e-7)
-    for weight in layer.weights:
-        expected = numeric_gradient(output, weight.value, dy, EPS)
-        np.testing.assert_allclose(weight.grad, expected, rtol=1e-6, atol=1e-7)
+    """backward() (dx and every weight's gradient) against finite differences of <layer(x), dy>."""
+    check_gradients(layer, x, rng, rtol=1e-6, atol=1e-7, eps=1e-6)
 
 
 PADDINGS_2D = ["valid", "same", "full", 1, (2, 0), ((0, 2), (1, 0))]
@@ -104,7 +91,3 @@ def test_gradients_accumulate(rng):
     once = layer.kernel.grad.copy()
     layer.backward(dy)
     np.testing.assert_allclose(layer.kernel.grad, 2 * once)
-
-
-# Every test here runs once per kernel backend (conftest.py).
-pytestmark = pytest.mark.usefixtures("npconv_backend")
