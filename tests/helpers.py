@@ -186,7 +186,9 @@ def keras_twin(keras, layer, build_shape=None):
 # ----------------------------------------------------------------------------
 # the convolution seam with explicit pads (the algorithm and memory tests)
 # ----------------------------------------------------------------------------
-def _conv_spec(x_shape, kernel_shape, strides, pads, dilation, groups, mode, dtype):
+def conv_spec(x_shape, kernel_shape, strides, pads, dilation, groups=1, mode="zeros", dtype="float64"):
+    """(spec, pads) the seam gets for a forward conv; with a padding mode other than
+    zeros, the spec is of the padded input (zero pads) and ``pads`` are what to pad by."""
     padding = tuple(map(tuple, pads))
     return convolution._forward_spec(
         x_shape, tuple(kernel_shape), strides, padding, dilation, groups, mode, np.dtype(dtype), False, None, False
@@ -202,7 +204,7 @@ def seam_input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, m
     """dx (batch, *input_size, in) through the seam, with a padding mode's pads folded back."""
     x_shape = (dy.shape[0], *input_size, groups * kernel.shape[-2])
     dtype = np.result_type(dy.dtype, kernel.dtype)
-    spec, pads = _conv_spec(x_shape, kernel.shape, strides, pads, dilation, groups, mode, dtype)
+    spec, pads = conv_spec(x_shape, kernel.shape, strides, pads, dilation, groups, mode, dtype)
     dx = kernels.conv_input_grad(spec, dy, kernel)
     return dx if mode == "zeros" else kernels.pad_spatial_backward(dx, pads, mode)
 
@@ -210,7 +212,7 @@ def seam_input_grad(dy, kernel, strides, pads, dilation, input_size, groups=1, m
 def seam_kernel_grad(x, dy, kernel_shape, strides, pads, dilation, groups=1, mode="zeros", kept=None):
     """dkernel through the seam (``kept``: what a forward call kept for it)."""
     dtype = np.result_type(x.dtype, dy.dtype)
-    spec, pads = _conv_spec(x.shape, kernel_shape, strides, pads, dilation, groups, mode, dtype)
+    spec, pads = conv_spec(x.shape, kernel_shape, strides, pads, dilation, groups, mode, dtype)
     xp = x if mode == "zeros" else kernels.pad_spatial(x, pads, mode)
     return kernels.conv_kernel_grad(spec, xp, dy, kept)[0]
 

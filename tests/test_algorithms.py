@@ -22,10 +22,10 @@ import threading
 import naive
 import numpy as np
 import pytest
-from helpers import close, seam_forward, seam_input_grad, seam_kernel_grad, seam_transpose, transpose_spec
+from helpers import close, conv_spec, seam_forward, seam_input_grad, seam_kernel_grad, seam_transpose, transpose_spec
 
 from npconv import config
-from npconv.ops import convolution, kernels, registry
+from npconv.ops import kernels, registry
 from npconv.ops.backends import numpy as numpy_backend
 from npconv.ops.backends.numpy import depthwise, im2col
 from npconv.ops.spec import ConvSpec
@@ -102,21 +102,7 @@ def data(case, seed=0, dtype=np.float64):
 def seam_spec(case):
     """The spec the seam hands an algorithm for a CASES entry (with a padding
     mode: the padded input, zero pads)."""
-    x_shape, k_shape, strides, pads, dilation, groups, mode = case
-    spec, _ = convolution._forward_spec(
-        x_shape,
-        k_shape,
-        strides,
-        tuple(map(tuple, pads)),
-        dilation,
-        groups,
-        mode,
-        np.dtype("float64"),
-        False,
-        None,
-        False,
-    )
-    return kernels._crop_of(spec)[0]
+    return kernels._crop_of(conv_spec(*case)[0])[0]
 
 
 def applying(pass_, names, specs):
