@@ -49,7 +49,11 @@ def make_layer(cls, x, rng, **kwargs):
 
 def expected_forward(cls, x, weights, kernel_size, strides, padding, dilation, groups=1, padding_mode="zeros"):
     rank = x.ndim - 2
-    kernel_size, strides, dilation = naive.per_dim(kernel_size, rank), naive.per_dim(strides, rank), naive.per_dim(dilation, rank)
+    kernel_size, strides, dilation = (
+        naive.per_dim(kernel_size, rank),
+        naive.per_dim(strides, rank),
+        naive.per_dim(dilation, rank),
+    )
     pads = pads_for(padding, x.shape[1:-1], kernel_size, strides, dilation)
     name = cls.__name__
     if name.startswith("Depthwise"):
