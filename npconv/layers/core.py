@@ -15,6 +15,8 @@ import numpy as np
 from .. import activations, constraints, initializers, regularizers
 from ..activations import gradient as activation_gradient
 from ..arguments import invalid, standardize_data_format, standardize_int
+from ..ops import kernels
+from ..ops.spec import DenseSpec
 from .base import Layer, check_bool, require_none, resolve, serialize_or_none  # noqa: F401  (re-exported)
 
 
@@ -103,22 +105,39 @@ class Dense(Layer):
             )
 
     def call(self, x, training=False):
-        z = x @ self.kernel.value
-        if self.use_bias:
-            z += self.bias.value
-        y, keep = apply_activation(self.activation, z)
-        self._cache = (x, z if keep else None, y if keep else None)
+        kernel = self.kernel.value
+        bias = self.bias.value if self.use_bias else None
+        fused = kernels.fusable_activation(self.activation, training)
+        x2d = x.reshape(-1, kernel.shape[0])
+        spec = DenseSpec(
+            x2d.shape[0], kernel.shape[0], self.units, np.result_type(x, kernel).name, self.use_bias, fused
+        )
+        z = kernels.dense_forward(spec, x2d, kernel, bias).reshape(*x.shape[:-1], self.units)
+        if fused is not None:
+            y, z = z, None
+        else:
+            y, keep = apply_activation(self.activation, z)
+            z = z if keep else None
+        self._cache = (spec, x2d, x.shape, z, y, fused)
         return y
 
     def backward(self, dy, input_grad=True):
-        x, z, y = self._cache
-        dz = np.asarray(dy) if z is None else activation_gradient(self.activation, z, y, dy)
-        units, input_dim = self.units, self.kernel.shape[0]
-        dz_2d = dz.reshape(-1, units)
-        self.kernel.add_grad(x.reshape(-1, input_dim).T @ dz_2d)
+        """dx for the last call (None when ``input_grad`` is False); the kernel
+        and bias gradients go to their Variables."""
+        spec, x2d, x_shape, z, y, fused = self._cache
+        dz = np.asarray(dy, dtype=spec.dtype)
+        if fused is not None:
+            dz = kernels.gradient_from_output(fused, y, dz)
+        elif z is not None:
+            dz = activation_gradient(self.activation, z, y, dz)
+        dz2d = dz.reshape(-1, self.units)
+        dkernel, dbias = kernels.dense_kernel_grad(spec, x2d, dz2d)
+        self.kernel.add_grad(dkernel)
         if self.use_bias:
-            self.bias.add_grad(dz_2d.sum(axis=0))
-        return dz @ self.kernel.value.T
+            self.bias.add_grad(dbias)
+        if not input_grad:
+            return None
+        return kernels.dense_input_grad(spec, dz2d, self.kernel.value).reshape(x_shape)
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)

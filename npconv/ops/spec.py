@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from .. import activations
 
-__all__ = ["FUSED_ACTIVATIONS", "ConvSpec", "PASSES", "make_spec"]
+__all__ = ["DENSE_PASSES", "FUSED_ACTIVATIONS", "ConvSpec", "DenseSpec", "PASSES", "make_spec"]
 
 PASSES = ("forward", "input_grad", "kernel_grad")
 
@@ -111,3 +111,53 @@ def make_spec(x_shape, kernel_shape, strides, pads, dilation, groups=1, dtype="f
         str(dtype),
         **options,
     )
+
+
+# --------------------------------------------------------------------------
+# dense: y = activation(x @ kernel + bias) on the last axis
+# --------------------------------------------------------------------------
+DENSE_PASSES = ("dense_forward", "dense_input_grad", "dense_kernel_grad")
+
+
+class DenseSpec(NamedTuple):
+    """One matrix product ``x @ kernel`` of a Dense-like layer, on 2-D arrays
+    (immutable and hashable). The layer folds every leading axis of its input
+    into ``rows``.
+
+    The same spec names the three passes: ``"dense_forward"`` (y from x),
+    ``"dense_input_grad"`` (dx from dy) and ``"dense_kernel_grad"`` (dkernel,
+    and dbias when ``bias``, from x and dy).
+
+    Args:
+        rows: the product of the input's leading dimensions (batch, ...).
+        in_features: the input's last dimension, the kernel's first.
+        units: the kernel's last dimension, the output's last.
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+        bias: whether a bias is added in the forward pass (and its gradient wanted).
+        activation: the element-wise activation to fuse into the forward pass
+            (a name in :data:`FUSED_ACTIVATIONS`), or None.
+    """
+
+    rows: int
+    in_features: int
+    units: int
+    dtype: str
+    bias: bool = False
+    activation: str | None = None
+
+    @property
+    def x_shape(self) -> tuple:
+        return (self.rows, self.in_features)
+
+    @property
+    def kernel_shape(self) -> tuple:
+        return (self.in_features, self.units)
+
+    @property
+    def y_shape(self) -> tuple:
+        return (self.rows, self.units)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of the forward pass (each backward pass does as many)."""
+        return self.rows * self.in_features * self.units

@@ -28,7 +28,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ...registry import Algorithm, first_applying
-from ...spec import FUSED_ACTIVATIONS, PASSES
+from ...spec import DENSE_PASSES, FUSED_ACTIVATIONS, PASSES
 from . import library as L
 
 NAME = "onednn"
@@ -552,6 +552,8 @@ def kernel_grad(spec, x, dy, kept=None):
     return dkernel, None
 
 
+from . import dense  # noqa: E402  (after the helpers it imports from this module)
+
 ALGORITHMS = (
     Algorithm(
         "onednn",
@@ -578,12 +580,15 @@ ALGORITHMS = (
         kernel_grad,
         summary="float32, rank 1-3: oneDNN's convolution backward weights, with the bias gradient",
     ),
+    *dense.ALGORITHMS,
 )
 _BY_PASS = {a.pass_: a for a in ALGORITHMS}
 
 
 def default(pass_, spec):
     """The oneDNN algorithm for this pass, or None where this backend does not take the spec."""
+    if pass_ in DENSE_PASSES:
+        return dense.default(pass_, spec)
     if pass_ not in PASSES:  # another op family (pooling, dense, ...)
         return first_applying(ALGORITHMS, pass_, spec)
     if pass_ == "forward" and spec.macs <= NUMPY_FORWARD_MACS:

@@ -140,6 +140,7 @@ SIGNATURES = {
     "dnnl_primitive_execute": (_status, [V, V, C.c_int, C.POINTER(ExecArg)]),
     "dnnl_get_effective_cpu_isa": (C.c_int, []),
     "dnnl_version": (C.POINTER(Version), []),
+    "dnnl_matmul_primitive_desc_create": (_status, [_P, V, V, V, V, V, V]),
 }
 
 
