@@ -27,11 +27,13 @@ from . import _ELTWISE, _F32, _REFUSED, NAME, Primitive, _attr, _cache, _md, _us
 from . import library as L
 
 K = L.CONSTANTS
-# Products up to this many multiply-adds run on numpy by default: there, one sgemm call
-# on arrays already in memory costs less than a primitive execute and its bookkeeping
-# (measured here for all three passes: numpy faster up to about 2^17 multiply-adds, e.g.
-# the digits model's Dense(10) on a batch of 32, 32 * 576 * 10 = 184,320, is on par).
-NUMPY_MACS = 1 << 18
+# Products up to this many multiply-adds run on numpy by default. Measured here (an AVX2
+# CPU, where oneDNN's matmul is its own jit GEMM, "gemm:jit:f32"): up to 2^21 multiply-adds,
+# where a primitive would run on one thread, numpy's one sgemm call was as fast or faster in
+# most of the three passes, e.g. the digits model's Dense(10) on a batch of 32
+# (32 * 1024 * 10, about 2^18.3): about 30 us per pass on numpy, 40 to 50 us on oneDNN.
+# Beyond that, oneDNN was on par or faster (1.2x to 6x on the forward pass).
+NUMPY_MACS = 1 << 21
 
 
 def _applies(spec) -> bool:
@@ -138,7 +140,7 @@ ALGORITHMS = (
         _applies,
         forward,
         fuses=True,
-        summary="float32, above 2^18 multiply-adds (below, numpy is faster): oneDNN's matmul with the bias and activation fused",
+        summary="float32, above 2^21 multiply-adds (below, numpy is faster): oneDNN's matmul with the bias and activation fused",
     ),
     Algorithm(
         "onednn",
@@ -146,7 +148,7 @@ ALGORITHMS = (
         "dense_input_grad",
         _applies,
         input_grad,
-        summary="float32, above 2^18 multiply-adds: oneDNN's matmul of dy with the kernel's transpose (read by strides)",
+        summary="float32, above 2^21 multiply-adds: oneDNN's matmul of dy with the kernel's transpose (read by strides)",
     ),
     Algorithm(
         "onednn",
@@ -154,7 +156,7 @@ ALGORITHMS = (
         "dense_kernel_grad",
         _applies,
         kernel_grad,
-        summary="float32, above 2^18 multiply-adds: oneDNN's matmul of x's transpose (read by strides) with dy; dbias on numpy",
+        summary="float32, above 2^21 multiply-adds: oneDNN's matmul of x's transpose (read by strides) with dy; dbias on numpy",
     ),
 )
 
