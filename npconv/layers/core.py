@@ -13,18 +13,10 @@ import numbers
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from ..activations import gradient as activation_gradient
 from ..arguments import invalid, standardize_data_format, standardize_int
 from ..ops import kernels
 from ..ops.spec import DenseSpec
 from .base import Layer, check_bool, require_none, resolve, serialize_or_none  # noqa: F401  (re-exported)
-
-
-def apply_activation(activation, z):
-    """(y, keep): the activation's output and whether backward needs z and y."""
-    if activation is None or activation is activations.get("linear"):
-        return z, False
-    return activation(z), True
 
 
 # --------------------------------------------------------------------------
@@ -114,22 +106,21 @@ class Dense(Layer):
         )
         z = kernels.dense_forward(spec, x2d, kernel, bias).reshape(*x.shape[:-1], self.units)
         if fused is not None:
-            y, z = z, None
+            y, activated = z, None
         else:
-            y, keep = apply_activation(self.activation, z)
-            z = z if keep else None
-        self._cache = (spec, x2d, x.shape, z, y, fused)
+            y, activated = kernels.apply_activation(self.activation, z, keep=True)
+        self._cache = (spec, x2d, x.shape, activated, y, fused)
         return y
 
     def backward(self, dy, input_grad=True):
         """dx for the last call (None when ``input_grad`` is False); the kernel
         and bias gradients go to their Variables."""
-        spec, x2d, x_shape, z, y, fused = self._cache
+        spec, x2d, x_shape, activated, y, fused = self._cache
         dz = np.asarray(dy, dtype=spec.dtype)
         if fused is not None:
             dz = kernels.gradient_from_output(fused, y, dz)
-        elif z is not None:
-            dz = activation_gradient(self.activation, z, y, dz)
+        elif activated is not None:
+            dz = activated.gradient(dz)
         dz2d = dz.reshape(-1, self.units)
         dkernel, dbias = kernels.dense_kernel_grad(spec, x2d, dz2d)
         self.kernel.add_grad(dkernel)
@@ -276,15 +267,13 @@ class Activation(Layer):
         self._cache = None
 
     def call(self, x, training=False):
-        y, keep = apply_activation(self.activation, x)
-        self._cache = (x, y) if keep else None
+        y, self._cache = kernels.apply_activation(self.activation, x, keep=True)
         return y
 
     def backward(self, dy, input_grad=True):
-        if self._cache is None:
+        if self._cache is None:  # the identity
             return np.asarray(dy)
-        x, y = self._cache
-        return activation_gradient(self.activation, x, y, dy)
+        return self._cache.gradient(np.asarray(dy))
 
     def get_config(self):
         config = super().get_config()

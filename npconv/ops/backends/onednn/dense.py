@@ -23,8 +23,8 @@ import ctypes as C
 import numpy as np
 
 from ...registry import Algorithm
-from . import _ELTWISE, _F32, _REFUSED, NAME, Primitive, _attr, _cache, _md, _usable, cached, threads
 from . import library as L
+from .binding import _ELTWISE, _F32, _REFUSED, NAME, Primitive, _attr, _cache, _md, _usable, cached, threads
 
 K = L.CONSTANTS
 # Products up to this many multiply-adds run on numpy by default. Measured here (an AVX2
