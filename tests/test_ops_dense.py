@@ -429,3 +429,12 @@ def test_dense_matches_keras_forward_and_gradients(keras, rng, backend, kwargs, 
     np.testing.assert_allclose(dx, grads[0].numpy(), rtol=1e-4, atol=1e-4)
     for ours_grad, theirs_grad in zip([w.grad for w in ours.trainable_weights], grads[1:]):
         np.testing.assert_allclose(ours_grad, theirs_grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_core_layer_docstring_examples():
+    import doctest
+
+    from npconv.layers import core
+
+    result = doctest.testmod(core, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted >= 8 and result.failed == 0

@@ -1,6 +1,7 @@
-"""Core layers: Dense, Flatten, Reshape, Activation, Dropout.
+"""Core layers: Dense, Flatten, Reshape, Activation, Identity, Dropout.
 
-Each follows the training contract of :class:`~npconv.layers.base.Layer`:
+Dense computes through the kernel seam (:mod:`npconv.ops.kernels`), as the
+convolutions do. Each follows the training contract of :class:`~npconv.layers.base.Layer`:
 ``call(x, training)`` keeps what ``backward(dy)`` needs, and ``backward``
 returns dx and adds weight gradients with ``Variable.add_grad``.
 """
@@ -23,14 +24,41 @@ from .base import Layer, check_bool, require_none, resolve, serialize_or_none  #
 # Dense
 # --------------------------------------------------------------------------
 class Dense(Layer):
-    """``activation(x @ kernel + bias)`` on the last axis.
+    """Densely connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
 
-    x: (batch, ..., input_dim); kernel: (input_dim, units); bias: (units,);
-    y: (batch, ..., units).
+    Every leading axis is kept: an input of shape (batch, ..., input_dim) is
+    folded into rows, multiplied by the kernel in one matrix product, and
+    unfolded into (batch, ..., units). The product, the bias and, where the
+    backend can, the activation run through the kernel seam
+    (:func:`npconv.ops.kernels.dense_forward`), on oneDNN's matmul for large
+    float32 products and on NumPy otherwise. While training, an activation
+    is fused only if its gradient needs just the output (relu, sigmoid, tanh).
 
-    Keras 3's ``lora_rank``, ``lora_alpha`` and ``quantization_config`` are
-    accepted only as None (off); Keras writes ``quantization_config: null``
-    into every Dense config.
+    Args:
+        units: a positive int, the size of the output's last axis.
+        activation: an activation name or function; None (the default) is linear.
+        use_bias: whether to add a learnt bias (True by default).
+        kernel_initializer: initializer of the kernel, (input_dim, units).
+        bias_initializer: initializer of the bias, (units,).
+        kernel_regularizer: optional regularizer of the kernel.
+        bias_regularizer: optional regularizer of the bias.
+        activity_regularizer: optional regularizer of the output.
+        kernel_constraint: optional constraint applied to the kernel after each update.
+        bias_constraint: optional constraint applied to the bias after each update.
+        lora_rank, lora_alpha, quantization_config: accepted only as None (npconv
+            neither adapts nor quantizes weights; Keras writes
+            ``quantization_config: null`` into every Dense config).
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Input: (batch, ..., input_dim). Output: (batch, ..., units).
+
+    Example:
+
+    >>> layer = Dense(2, kernel_initializer="ones", bias_initializer="ones")
+    >>> layer(np.array([[1.0, 2.0, 3.0]], dtype="float32"))
+    array([[7., 7.]], dtype=float32)
+    >>> layer(np.ones((4, 5, 3), dtype="float32")).shape
+    (4, 5, 2)
     """
 
     def __init__(
@@ -156,10 +184,21 @@ class Dense(Layer):
 # Flatten and Reshape
 # --------------------------------------------------------------------------
 class Flatten(Layer):
-    """(batch, ...) -> (batch, prod(...)); (batch,) -> (batch, 1).
+    """Flattens every axis but the batch: (batch, ...) -> (batch, prod(...)).
 
-    With data_format='channels_first', the channel axis is moved last before
+    A rank-1 input (batch,) becomes (batch, 1). With
+    data_format='channels_first', the channel axis is moved last before
     flattening, as Keras 3 does, so the order matches a channels_last model.
+
+    Args:
+        data_format: 'channels_last' or 'channels_first'; None reads the
+            global default (channels_last).
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Flatten()(np.zeros((2, 3, 4), dtype="float32")).shape
+    (2, 12)
     """
 
     def __init__(self, data_format=None, **kwargs):
@@ -209,7 +248,18 @@ def _standardize_target_shape(target_shape):
 
 
 class Reshape(Layer):
-    """(batch, ...) -> (batch, *target_shape); one -1 is inferred."""
+    """Reshapes every axis but the batch: (batch, ...) -> (batch, *target_shape).
+
+    Args:
+        target_shape: a tuple of non-negative ints, the shape without the
+            batch axis; at most one entry may be -1, inferred from the size.
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Reshape((3, -1))(np.arange(12, dtype="float32").reshape(2, 6)).shape
+    (2, 3, 2)
+    """
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -259,7 +309,22 @@ class Reshape(Layer):
 # Activation and Dropout
 # --------------------------------------------------------------------------
 class Activation(Layer):
-    """Applies an activation function element-wise (softmax on the last axis)."""
+    """Applies an activation function (element-wise; softmax on the last axis).
+
+    Built-in activations run through the kernel seam
+    (:func:`npconv.ops.kernels.apply_activation`); any other callable is
+    called as is, and its gradient taken as :func:`npconv.activations.gradient`
+    defines it.
+
+    Args:
+        activation: an activation name (e.g. 'relu') or function.
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Activation("relu")(np.array([[-1.0, 2.0]], dtype="float32"))
+    array([[0., 2.]], dtype=float32)
+    """
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -287,6 +352,11 @@ class Identity(Layer):
 
     Args:
         **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Identity()(np.array([[1.0, -2.0]], dtype="float32"))
+    array([[ 1., -2.]], dtype=float32)
     """
 
     def call(self, x, training=False):
@@ -329,10 +399,23 @@ class Dropout(Layer):
     """Zeroes inputs with probability ``rate`` in training and scales the rest
     by 1 / (1 - rate) (inverted dropout); the identity otherwise.
 
-    ``noise_shape`` draws one keep/drop decision per entry of that shape and
-    broadcasts it; None entries take the input's size. ``seed`` makes the
-    masks reproducible; without one, the seed is drawn from NumPy's global
-    generator when the layer is created.
+    Args:
+        rate: a float in [0, 1], the probability of dropping each input.
+        noise_shape: None (one decision per input entry), or a tuple as long as
+            the input's rank: one keep/drop decision per entry of that shape,
+            broadcast over the input; None entries take the input's size.
+        seed: None or a non-negative int that makes the masks reproducible;
+            without one, the seed is drawn from NumPy's global generator when
+            the layer is created.
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> layer = Dropout(0.5, seed=0)
+    >>> layer(np.ones((1, 8), dtype="float32"), training=True)  # kept entries doubled
+    array([[2., 0., 0., 0., 2., 2., 2., 2.]], dtype=float32)
+    >>> layer(np.ones((1, 3), dtype="float32"))  # inference: the identity
+    array([[1., 1., 1.]], dtype=float32)
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
@@ -385,8 +468,16 @@ class Dropout(Layer):
 # base of the spatial layers (pooling, padding, cropping, upsampling)
 # --------------------------------------------------------------------------
 class SpatialLayer(Layer):
-    """A layer on (batch, *spatial, channels) or (batch, channels, *spatial)
-    inputs of a fixed ``rank``, computed channels_last inside."""
+    """Base of the layers on (batch, *spatial, channels) or (batch, channels,
+    *spatial) inputs of a fixed ``rank`` (pooling, padding, cropping,
+    upsampling), which compute channels_last inside.
+
+    Subclasses set ``rank`` and ``data_format``; this class splits and joins
+    shapes and moves the channel axis.
+
+    Args:
+        **kwargs: base layer arguments (name, dtype, trainable).
+    """
 
     rank = None
     data_format = "channels_last"
