@@ -438,3 +438,12 @@ def test_core_layer_docstring_examples():
 
     result = doctest.testmod(core, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.attempted >= 8 and result.failed == 0
+
+
+def test_empty_batch_through_the_layer():
+    layer = layers.Dense(3, activation="relu")
+    with on_backend("onednn" if HAVE_ONEDNN else "numpy"):
+        y = layer(np.zeros((0, 2, 4), np.float32), training=True)
+        dx = layer.backward(np.zeros_like(y))
+    assert y.shape == (0, 2, 3) and dx.shape == (0, 2, 4)
+    np.testing.assert_array_equal(layer.kernel.grad, np.zeros((4, 3)))

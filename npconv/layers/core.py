@@ -128,7 +128,7 @@ class Dense(Layer):
         kernel = self.kernel.value
         bias = self.bias.value if self.use_bias else None
         fused = kernels.fusable_activation(self.activation, training)
-        x2d = x.reshape(-1, kernel.shape[0])
+        x2d = x.reshape(math.prod(x.shape[:-1]), kernel.shape[0])
         spec = DenseSpec(
             x2d.shape[0], kernel.shape[0], self.units, np.result_type(x, kernel).name, self.use_bias, fused
         )

@@ -7,6 +7,10 @@ names all three passes of that convolution: ``"forward"`` (y from x),
 ``"input_grad"`` (dx from dy) and ``"kernel_grad"`` (dkernel, and dbias when
 ``bias``, from x and dy). A transposed convolution is the ``input_grad`` pass
 of the forward convolution that maps its output back to its input.
+
+Other op families append their own spec below, each naming its passes
+``"<family>_<pass>"``: :class:`EltwiseSpec` (activations) and
+:class:`DenseSpec` (``x @ kernel + bias`` of a Dense layer, on 2-D arrays).
 """
 
 from __future__ import annotations
