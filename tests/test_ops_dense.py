@@ -447,3 +447,34 @@ def test_empty_batch_through_the_layer():
         dx = layer.backward(np.zeros_like(y))
     assert y.shape == (0, 2, 3) and dx.shape == (0, 2, 4)
     np.testing.assert_array_equal(layer.kernel.grad, np.zeros((4, 3)))
+
+
+@needs_onednn
+def test_four_threads_share_one_primitive(rng):
+    """Each thread has its own memory objects: concurrent calls give the sequential results."""
+    import threading
+
+    spec = DenseSpec(256, 128, 96, "float32", True, "relu")
+    assert spec.macs > onednn.dense.NUMPY_MACS
+    kernel = rng.standard_normal(spec.kernel_shape).astype(np.float32)
+    bias = rng.standard_normal(spec.units).astype(np.float32)
+    inputs = [rng.standard_normal(spec.x_shape).astype(np.float32) for _ in range(4)]
+    parallel, seen, start = [None] * 4, [None] * 4, threading.Barrier(4)
+
+    def work(i):
+        start.wait()
+        with record() as calls:
+            for _ in range(5):
+                parallel[i] = kernels.dense_forward(spec, inputs[i], kernel, bias)
+        seen[i] = calls
+
+    with on_backend("onednn"):  # the backend is a process-wide setting: chosen once, here
+        sequential = [kernels.dense_forward(spec, x, kernel, bias) for x in inputs]
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    for got, want, calls in zip(parallel, sequential, seen):
+        np.testing.assert_array_equal(got, want)
+        assert calls == [("dense_forward", "onednn")] * 5
