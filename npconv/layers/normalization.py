@@ -15,6 +15,8 @@ import numpy as np
 
 from .. import constraints, initializers, regularizers
 from ..arguments import invalid
+from ..ops import kernels
+from ..ops.spec import make_norm_spec
 from .base import Layer
 from .core import check_bool, resolve, serialize_or_none
 
@@ -138,50 +140,33 @@ class BatchNormalization(Layer):
 
     # ------------------------------------------------------------------- call
     def call(self, x, training=False):
-        axis = self.axis % x.ndim
-        reduce = tuple(i for i in range(x.ndim) if i != axis)
-        shape = [-1 if i == axis else 1 for i in range(x.ndim)]
         use_batch = bool(training) and self.trainable
+        spec = make_norm_spec(x.shape, self.axis, self.epsilon, self.center, self.scale, use_batch, x.dtype.name)
+        gamma = self.gamma.value if self.scale else None
+        beta = self.beta.value if self.center else None
+        y, mean, variance = kernels.batchnorm_forward(
+            spec, x, gamma, beta, self.moving_mean.value, self.moving_variance.value
+        )
         if use_batch:
-            mean = x.mean(axis=reduce, keepdims=True)
-            x_hat = x - mean
-            variance = np.square(x_hat).mean(axis=reduce)  # biased, as Keras's ops.moments
             momentum = self.momentum
-            self.moving_mean.value[...] = self.moving_mean.value * momentum + mean.reshape(-1) * (1.0 - momentum)
+            self.moving_mean.value[...] = self.moving_mean.value * momentum + mean * (1.0 - momentum)
             self.moving_variance.value[...] = self.moving_variance.value * momentum + variance * (1.0 - momentum)
-        else:
-            variance = self.moving_variance.value
-            x_hat = x - self.moving_mean.value.astype(x.dtype).reshape(shape)
-        inv_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
-        x_hat *= inv_std.reshape(shape)
-        y = x_hat * self.gamma.value.reshape(shape) if self.scale else x_hat.copy()
-        if self.center:
-            y += self.beta.value.reshape(shape)
-        self._cache = (x_hat, inv_std, shape, reduce, use_batch)
+        self._cache = (spec, x, gamma, mean, variance)
         return y
 
     def backward(self, dy, input_grad=True):
-        """dx, plus dgamma = sum(dy * x_hat) and dbeta = sum(dy) over the reduced axes.
+        """dx; dgamma and dbeta are added to the weights' gradients.
 
-        Inference: dx = dy * gamma * inv_std. With batch statistics the mean
-        and variance depend on x too, and, with n values per feature,
-        dx = gamma * inv_std * (dy - dbeta / n - x_hat * dgamma / n).
+        In training the gradient flows through the batch's mean and variance,
+        outside training the moving statistics are constants (see
+        :func:`npconv.ops.kernels.batchnorm_backward`).
         """
-        x_hat, inv_std, shape, reduce, use_batch = self._cache
-        dy = np.asarray(dy)
-        dbeta = dy.sum(axis=reduce)
-        dgamma = (dy * x_hat).sum(axis=reduce)
+        spec, x, gamma, mean, variance = self._cache
+        dx, dgamma, dbeta = kernels.batchnorm_backward(spec, x, np.asarray(dy), gamma, mean, variance)
         if self.scale:
             self.gamma.add_grad(dgamma)
         if self.center:
             self.beta.add_grad(dbeta)
-        factor = inv_std * self.gamma.value if self.scale else inv_std
-        if not use_batch:
-            return dy * factor.reshape(shape)
-        n = dy.size // dbeta.size
-        dx = dy - (dbeta / n).reshape(shape)
-        dx -= x_hat * (dgamma / n).reshape(shape)
-        dx *= factor.reshape(shape)
         return dx
 
     # ----------------------------------------------------------------- config

@@ -200,3 +200,35 @@ def conv_kernel_grad(spec: ConvSpec, x, dy, kept: dict | None = None):
     if dbias is None and spec.bias:
         dbias = bias_grad(dy)
     return dkernel, dbias
+
+
+# ----------------------------------------------------------------------- batch normalization
+__all__ += ["batchnorm_backward", "batchnorm_forward"]
+
+
+def batchnorm_forward(spec, x, gamma=None, beta=None, mean=None, variance=None):
+    """y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, per feature.
+
+    Args:
+        spec: a :class:`~npconv.ops.spec.NormSpec`.
+        x: an array of shape ``spec.x_shape``, features on ``spec.axis``.
+        gamma: (features,), or None unless ``spec.scale``.
+        beta: (features,), or None unless ``spec.center``.
+        mean, variance: (features,), the statistics to use outside training
+            (the moving ones); ignored when ``spec.training``.
+
+    Returns:
+        (y, mean, variance): y shaped like x, and the statistics used: the
+        batch's mean and biased variance when ``spec.training``, else the given ones.
+    """
+    return run("batchnorm_forward", spec, x, gamma, beta, mean, variance)
+
+
+def batchnorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
+    """(dx, dgamma, dbeta) of :func:`batchnorm_forward`.
+
+    ``mean`` and ``variance`` are those the forward pass returned; when
+    ``spec.training`` the gradient flows through them too, else they are held
+    constant. dgamma is None unless ``spec.scale``, dbeta None unless ``spec.center``.
+    """
+    return run("batchnorm_backward", spec, x, dy, gamma, mean, variance)

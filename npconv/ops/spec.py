@@ -111,3 +111,63 @@ def make_spec(x_shape, kernel_shape, strides, pads, dilation, groups=1, dtype="f
         str(dtype),
         **options,
     )
+
+
+# ----------------------------------------------------------------------- batch normalization
+__all__ += ["NORM_PASSES", "NormSpec", "make_norm_spec"]
+
+NORM_PASSES = ("batchnorm_forward", "batchnorm_backward")
+
+
+class NormSpec(NamedTuple):
+    """One batch normalization call, as the kernels see it (immutable and hashable).
+
+    ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta`` per feature,
+    with the mean and variance taken over every axis but ``axis`` (the batch's,
+    when ``training``) or given (the moving statistics).
+
+    Args:
+        x_shape: the shape of x (and y), batch first.
+        axis: the features axis, a non-negative int below ``len(x_shape)``.
+        epsilon: the number added to the variance.
+        center: whether beta is added (and its gradient wanted).
+        scale: whether gamma multiplies (and its gradient wanted).
+        training: whether the batch's mean and biased variance normalise x
+            (and are differentiated through); else the given ones, held constant.
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+    """
+
+    x_shape: tuple
+    axis: int
+    epsilon: float
+    center: bool
+    scale: bool
+    training: bool
+    dtype: str
+
+    @property
+    def features(self) -> int:
+        return self.x_shape[self.axis]
+
+    @property
+    def reduce_axes(self) -> tuple:
+        """The axes the statistics are taken over: all but ``axis``."""
+        return tuple(i for i in range(len(self.x_shape)) if i != self.axis)
+
+    @property
+    def stats_shape(self) -> tuple:
+        """The shape a per-feature vector takes to broadcast against x."""
+        return tuple(n if i == self.axis else 1 for i, n in enumerate(self.x_shape))
+
+    @property
+    def macs(self) -> int:
+        """The work count the thread choice reads: one multiply-add per element of x."""
+        return prod(self.x_shape)
+
+
+def make_norm_spec(x_shape, axis, epsilon, center=True, scale=True, training=False, dtype="float32") -> NormSpec:
+    """A :class:`NormSpec` from plain values; a negative ``axis`` counts from the end."""
+    x_shape = tuple(int(n) for n in x_shape)
+    return NormSpec(
+        x_shape, int(axis) % len(x_shape), float(epsilon), bool(center), bool(scale), bool(training), str(dtype)
+    )

@@ -552,6 +552,9 @@ def kernel_grad(spec, x, dy, kept=None):
     return dkernel, None
 
 
+# Other op families' modules use the binding above, so they are imported once it is defined.
+from . import normalization  # noqa: E402
+
 ALGORITHMS = (
     Algorithm(
         "onednn",
@@ -578,6 +581,7 @@ ALGORITHMS = (
         kernel_grad,
         summary="float32, rank 1-3: oneDNN's convolution backward weights, with the bias gradient",
     ),
+    *normalization.ALGORITHMS,
 )
 _BY_PASS = {a.pass_: a for a in ALGORITHMS}
 

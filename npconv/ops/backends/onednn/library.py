@@ -55,6 +55,17 @@ CONSTANTS = {
     "DNNL_ARG_DIFF_WEIGHTS": 161,
     "DNNL_ARG_DIFF_BIAS": 169,
     "DNNL_MAX_NDIMS": 12,
+    # batch normalization
+    "dnnl_backward": 128,
+    "dnnl_use_global_stats": 1,
+    "dnnl_use_scale": 2,
+    "dnnl_use_shift": 4,
+    "DNNL_ARG_MEAN": 49,
+    "DNNL_ARG_VARIANCE": 50,
+    "DNNL_ARG_SCALE": 51,
+    "DNNL_ARG_SHIFT": 52,
+    "DNNL_ARG_DIFF_SCALE": 255,
+    "DNNL_ARG_DIFF_SHIFT": 256,
 }
 
 CPU_ISA_NAMES = {
@@ -140,6 +151,12 @@ SIGNATURES = {
     "dnnl_primitive_execute": (_status, [V, V, C.c_int, C.POINTER(ExecArg)]),
     "dnnl_get_effective_cpu_isa": (C.c_int, []),
     "dnnl_version": (C.POINTER(Version), []),
+    # batch normalization
+    "dnnl_batch_normalization_forward_primitive_desc_create": (_status, [_P, V, C.c_int, V, V, C.c_float, C.c_uint, V]),
+    "dnnl_batch_normalization_backward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, V, C.c_float, C.c_uint, V, V],
+    ),
 }
 
 
