@@ -1,10 +1,9 @@
-"""BatchNormalization, with Keras 3's weights, modes and moving-statistics update.
+"""Normalization layers with Keras 3's weights, modes and updates.
 
-Training (``training=True`` on a trainable layer) normalises with the batch's
-mean and biased variance and moves the statistics:
-``moving = moving * momentum + batch * (1 - momentum)``. Otherwise it
-normalises with the moving statistics. Either way
-``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``.
+- :class:`BatchNormalization`: per feature, over the batch; in training with the
+  batch's statistics (which move the moving ones), otherwise with the moving
+  statistics. Its arithmetic runs behind the kernel seam (``npconv.ops.kernels``).
+- :class:`LayerNormalization`: per sample, over the feature axes.
 """
 
 from __future__ import annotations
@@ -33,14 +32,55 @@ def _check_number(value, name, minimum=None, maximum=None):
 
 
 class BatchNormalization(Layer):
-    """Normalises over every axis but ``axis`` (the features).
+    """Normalizes each feature to zero mean and unit variance over the batch, then scales and shifts it.
+
+    ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta`` for every
+    feature (every index along ``axis``), with the mean and variance taken
+    over all the other axes.
+
+    In training (``training=True`` on a trainable layer) the mean and biased
+    variance are the batch's, the gradient flows through them, and the moving
+    statistics move towards them:
+    ``moving = moving * momentum + batch * (1 - momentum)``. Otherwise
+    (``training=False``, or ``trainable=False``) the moving statistics
+    normalize and stay as they are. Both passes run behind the kernel seam
+    (:func:`npconv.ops.kernels.batchnorm_forward`), on oneDNN where it applies.
+
+    Args:
+        axis: the features axis, an int: -1 for channels_last inputs (the
+            default), 1 for channels_first.
+        momentum: how much of the moving statistics each training step keeps,
+            a number in [0, 1]. 0.99 by default.
+        epsilon: a non-negative number added to the variance. 1e-3 by default.
+        center: whether to add the learnt offset beta.
+        scale: whether to multiply by the learnt gamma.
+        beta_initializer, gamma_initializer: initializers of beta and gamma.
+        moving_mean_initializer, moving_variance_initializer: initializers of
+            the moving statistics.
+        beta_regularizer, gamma_regularizer: optional regularizers.
+        beta_constraint, gamma_constraint: optional constraints.
+        renorm: must be False: batch renormalization is not implemented.
+        renorm_clipping, renorm_momentum: kept in the config, for Keras files; unused.
+        synchronized: kept in the config; one process has no replicas to
+            synchronize, as on one TensorFlow replica.
+        **kwargs: base layer arguments (name, dtype, trainable).
 
     Weights, in get_weights() order: gamma (if scale), beta (if center),
-    moving_mean, moving_variance; the moving statistics are non-trainable.
-    All have shape (features,).
+    moving_mean, moving_variance, each of shape (features,); the moving
+    statistics are not trainable.
 
-    Batch renormalisation (``renorm=True``) is not implemented; ``synchronized``
-    has no effect in a single process, as on one TensorFlow replica.
+    Example:
+        >>> import numpy as np
+        >>> layer = BatchNormalization(momentum=0.5)
+        >>> x = np.array([[1.0, 10.0], [3.0, 30.0]], dtype="float32")
+        >>> layer(x, training=True).round(2)
+        array([[-1., -1.],
+               [ 1.,  1.]], dtype=float32)
+        >>> layer.moving_mean.value, layer.moving_variance.value
+        (array([ 1., 10.], dtype=float32), array([ 1. , 50.5], dtype=float32))
+        >>> layer(x).round(2)  # inference: the moving statistics
+        array([[0.  , 0.  ],
+               [2.  , 2.81]], dtype=float32)
     """
 
     def __init__(
@@ -226,6 +266,13 @@ class LayerNormalization(Layer):
 
     Weights, in get_weights() order: gamma (if scale or rms_scaling), beta (if
     center and not rms_scaling), each shaped like the input along ``axis``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = LayerNormalization()
+        >>> layer(np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]], dtype="float32")).round(2)
+        array([[-1.22,  0.  ,  1.22],
+               [-1.22,  0.  ,  1.22]], dtype=float32)
     """
 
     def __init__(

@@ -32,10 +32,7 @@ _F32 = np.dtype("float32")
 def _applies(spec) -> bool:
     rank = len(spec.x_shape)
     return (
-        spec.dtype == "float32"
-        and 2 <= rank <= 5
-        and spec.axis in (1, rank - 1)
-        and all(n > 0 for n in spec.x_shape)
+        spec.dtype == "float32" and 2 <= rank <= 5 and spec.axis in (1, rank - 1) and all(n > 0 for n in spec.x_shape)
     )
 
 
