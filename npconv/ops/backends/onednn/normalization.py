@@ -21,8 +21,8 @@ import ctypes as C
 import numpy as np
 
 from ...registry import Algorithm
-from . import Primitive, _attr, _md, cached, threads
 from . import library as L
+from .binding import Primitive, _attr, _md, cached, threads
 
 NAME = "onednn"
 K = L.CONSTANTS
