@@ -134,7 +134,7 @@ def random_case(rng):
     shape = tuple(int(n) for n in rng.integers(1, 7, rank))
     axis = -1 if rank == 2 or rng.random() < 0.5 else 1
     center, scale, training = (bool(b) for b in rng.integers(0, 2, 3))
-    epsilon = float(rng.choice([1e-3, 1e-5, 0.1]))
+    epsilon = float(rng.choice([1e-3, 1e-5, 0.1, 0.0]))
     return make_norm_spec(shape, axis, epsilon, center, scale, training)
 
 
