@@ -21,7 +21,7 @@ from npconv import config
 from npconv.layers.normalization import BatchNormalization
 from npconv.ops import kernels
 from npconv.ops.backends import onednn
-from npconv.ops.spec import make_norm_spec
+from npconv.ops.spec import make_layer_norm_spec, make_norm_spec
 
 needs_onednn = pytest.mark.skipif(not onednn.available()[0], reason="oneDNN not loadable")
 
@@ -287,3 +287,139 @@ def test_docstring_examples():
 
     result = doctest.testmod(normalization, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
+
+
+# --------------------------------------------------------------------------- layer normalization
+def naive_layernorm(x, axes, gamma, beta, epsilon, rms_scaling=False):
+    """y by the definition, one sample at a time, in float64."""
+    others = [i for i in range(x.ndim) if i not in axes]
+    xs = np.transpose(np.asarray(x, dtype="float64"), others + list(axes))
+    samples = xs.reshape(-1, int(np.prod([x.shape[a] for a in axes])))
+    g = np.ones(samples.shape[1]) if gamma is None else np.asarray(gamma, "float64").ravel()
+    b = np.zeros(samples.shape[1]) if beta is None else np.asarray(beta, "float64").ravel()
+    y = np.empty_like(samples)
+    for row, values in enumerate(samples):
+        m = sum(values) / values.size
+        v = sum((value - m) ** 2 for value in values) / values.size
+        y[row] = g * (values if rms_scaling else values - m) / np.sqrt(v + epsilon) + b
+    return np.transpose(y.reshape(xs.shape), np.argsort(others + list(axes)))
+
+
+def layer_arrays(rng, spec, dtype="float32"):
+    x = rng.standard_normal(spec.x_shape) * 3 + 2
+    gamma, beta = rng.uniform(0.5, 2, spec.weights_shape), rng.standard_normal(spec.weights_shape)
+    return [a.astype(dtype) for a in (x, gamma, beta, rng.standard_normal(spec.x_shape))]
+
+
+def run_layer_both(spec, x, gamma, beta, dy):
+    gamma = gamma if spec.scale else None
+    beta = beta if spec.center else None
+    results = []
+    for name in ("numpy", "onednn"):
+        with on_backend(name), npconv.ops.record() as seen, np.errstate(all="ignore"):
+            forward = kernels.layernorm_forward(spec, x, gamma, beta)
+            backward = kernels.layernorm_backward(spec, x, dy, gamma, *forward[1:])
+        results.append((forward, backward, [algorithm for _, algorithm in seen]))
+    return results
+
+
+LAYER_CASES = [
+    ((8, 5), (-1,)),
+    ((3, 4, 6), (-1,)),
+    ((2, 3, 4, 5), (-1,)),
+    ((2, 3, 4, 5), (2, 3)),
+    ((3, 4, 5), (0, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("rms_scaling", [False, True])
+@pytest.mark.parametrize("shape, axes", LAYER_CASES + [((2, 3, 4, 5), (1, 3))])
+def test_layernorm_numpy_matches_the_definition_in_float64(rng, shape, axes, rms_scaling):
+    spec = make_layer_norm_spec(shape, axes, 1e-3, center=not rms_scaling, rms_scaling=rms_scaling, dtype="float64")
+    x, gamma, beta, _ = layer_arrays(rng, spec, "float64")
+    beta = None if rms_scaling else beta
+    with npconv.ops.record() as seen:
+        y, mean, variance = kernels.layernorm_forward(spec, x, gamma, beta)
+    assert seen == [("layernorm_forward", "layernorm")]
+    assert mean.shape == variance.shape == spec.stats_shape
+    np.testing.assert_allclose(y, naive_layernorm(x, spec.axes, gamma, beta, 1e-3, rms_scaling), rtol=1e-12, atol=1e-12)
+
+
+@needs_onednn
+@pytest.mark.parametrize("center, scale", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("shape, axes", LAYER_CASES)
+def test_layernorm_onednn_matches_numpy(rng, shape, axes, center, scale):
+    spec = make_layer_norm_spec(shape, axes, 1e-3, center, scale)
+    (forward, backward, seen_numpy), (forward_dnn, backward_dnn, seen) = run_layer_both(spec, *layer_arrays(rng, spec))
+    assert (seen_numpy, seen) == (["layernorm"] * 2, ["onednn"] * 2)
+    for name, got, expected in zip(
+        ("y", "mean", "variance", "dx", "dgamma", "dbeta"), forward_dnn + backward_dnn, forward + backward
+    ):
+        assert_close(got, expected, name)
+
+
+@needs_onednn
+def test_layernorm_onednn_matches_numpy_on_random_specs_with_nan_and_inf():
+    rng = np.random.default_rng(9)
+    for _ in range(30):
+        rank = int(rng.integers(2, 6))
+        shape = tuple(int(n) for n in rng.integers(1, 7, rank))
+        first = int(rng.integers(0, rank))
+        center, scale = (bool(b) for b in rng.integers(0, 2, 2))
+        spec = make_layer_norm_spec(shape, range(first, rank), float(rng.choice([1e-3, 1e-6, 0.0])), center, scale)
+        x, gamma, beta, dy = layer_arrays(rng, spec)
+        for _ in range(int(rng.integers(0, 3))):
+            x[tuple(rng.integers(0, n) for n in shape)] = rng.choice([np.nan, np.inf, -np.inf])
+        (forward, backward, _), (forward_dnn, backward_dnn, seen) = run_layer_both(spec, x, gamma, beta, dy)
+        assert seen == ["onednn"] * 2, spec
+        for name, got, expected in zip(
+            ("y", "mean", "variance", "dx", "dgamma", "dbeta"), forward_dnn + backward_dnn, forward + backward
+        ):
+            assert_close(got, expected, f"{name} of {spec}")
+
+
+@needs_onednn
+def test_layernorm_runs_numpy_for_rms_scaling_inner_axes_and_float64(rng):
+    from npconv.layers import LayerNormalization
+
+    x = rng.standard_normal((2, 3, 4)).astype("float32")
+    with on_backend("onednn"), npconv.ops.record() as seen:
+        LayerNormalization(rms_scaling=True)(x)
+        LayerNormalization(axis=1)(x)
+        LayerNormalization(dtype="float64")(x)
+        LayerNormalization(axis=[1, 2])(x)
+    assert [name for _, name in seen] == ["layernorm", "layernorm", "layernorm", "onednn"]
+
+
+@pytest.mark.parametrize("backend", backends())
+@pytest.mark.parametrize(
+    "shape, kwargs", [((4, 3, 6), {}), ((2, 3, 4, 5), {"axis": [2, 3], "center": False}), ((6, 5), {"scale": False})]
+)
+def test_layernorm_outputs_and_gradients_match_tensorflow(keras, rng, backend, shape, kwargs):
+    tf = pytest.importorskip("tensorflow")
+    from npconv.layers import LayerNormalization
+
+    theirs = keras.layers.LayerNormalization(**kwargs)
+    theirs.build(shape)
+    theirs.set_weights([rng.uniform(0.5, 2, w.shape).astype("float32") for w in theirs.weights])
+    ours = LayerNormalization(**kwargs)
+    ours.build(shape)
+    ours.set_weights(theirs.get_weights())
+    x = (rng.standard_normal(shape) * 2 + 1).astype("float32")
+    dy = rng.standard_normal(shape).astype("float32")
+    with on_backend(backend), npconv.ops.record() as seen:
+        y = ours(x, training=True)
+        dx = ours.backward(dy)
+    expected = "layernorm" if backend == "numpy" else "onednn"
+    assert seen == [("layernorm_forward", expected), ("layernorm_backward", expected)]
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        yt = theirs(xt, training=True)
+    grads = tape.gradient(yt, [xt, *theirs.trainable_weights], output_gradients=tf.constant(dy))
+    np.testing.assert_allclose(y, yt.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dx, grads[0].numpy(), rtol=1e-4, atol=1e-4)
+    mine = [w.grad for w in ours.trainable_weights]
+    assert len(mine) == len(grads) - 1
+    for got, expected_grad in zip(mine, grads[1:]):
+        np.testing.assert_allclose(got, expected_grad.numpy(), rtol=1e-4, atol=1e-4)

@@ -3,7 +3,7 @@
 - :class:`BatchNormalization`: per feature, over the batch; in training with the
   batch's statistics (which move the moving ones), otherwise with the moving
   statistics. Its arithmetic runs behind the kernel seam (``npconv.ops.kernels``).
-- :class:`LayerNormalization`: per sample, over the feature axes.
+- :class:`LayerNormalization`: per sample, over the feature axes, also behind the seam.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from .. import constraints, initializers, regularizers
 from ..arguments import invalid
 from ..ops import kernels
-from ..ops.spec import make_norm_spec
+from ..ops.spec import make_layer_norm_spec, make_norm_spec
 from .base import Layer
 from .core import check_bool, resolve, serialize_or_none
 
@@ -339,38 +339,31 @@ class LayerNormalization(Layer):
         return tuple(input_shape)
 
     def call(self, x, training=False):
-        axes = self._axes(x.ndim)
-        shape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
-        mean = x.mean(axis=axes, keepdims=True)
-        centered = x - mean
-        variance = np.square(centered).mean(axis=axes, keepdims=True)
-        inv_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
-        normed = (x if self.rms_scaling else centered) * inv_std
-        gamma = None if self.gamma is None else self.gamma.value.reshape(shape)
-        y = normed * gamma if gamma is not None else normed.copy()
-        if self.beta is not None:
-            y += self.beta.value.reshape(shape)
-        self._cache = (axes, shape, x, centered, normed, inv_std, gamma)
+        spec = make_layer_norm_spec(
+            x.shape,
+            self._axes(x.ndim),
+            self.epsilon,
+            center=self.beta is not None,
+            scale=self.gamma is not None,
+            rms_scaling=self.rms_scaling,
+            dtype=x.dtype.name,
+        )
+        gamma = None if self.gamma is None else self.gamma.value
+        beta = None if self.beta is None else self.beta.value
+        y, mean, variance = kernels.layernorm_forward(spec, x, gamma, beta)
+        self._cache = (spec, x, gamma, mean, variance)
         return y
 
     def backward(self, dy, input_grad=True):
-        """dx, plus dgamma = sum(dy * normed) and dbeta = sum(dy) over the other axes.
-
-        With xhat = (x - mean) * inv_std, n values per sample and g = dy * gamma:
-        dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)). For rms_scaling
-        (y = gamma * x * inv_std): dx = inv_std * g - inv_std**3 * (x - mean) * mean(g * x).
-        """
-        axes, shape, x, centered, normed, inv_std, gamma = self._cache
-        dy = np.asarray(dy)
-        others = tuple(i for i in range(dy.ndim) if i not in axes)
+        """dx; dgamma and dbeta are added to the weights' gradients
+        (see :func:`npconv.ops.kernels.layernorm_backward`)."""
+        spec, x, gamma, mean, variance = self._cache
+        dx, dgamma, dbeta = kernels.layernorm_backward(spec, x, np.asarray(dy), gamma, mean, variance)
         if self.gamma is not None:
-            self.gamma.add_grad((dy * normed).sum(axis=others).reshape(self.gamma.shape))
+            self.gamma.add_grad(dgamma)
         if self.beta is not None:
-            self.beta.add_grad(dy.sum(axis=others).reshape(self.beta.shape))
-        g = dy * gamma if gamma is not None else dy
-        if self.rms_scaling:
-            return inv_std * g - inv_std**3 * centered * (g * x).mean(axis=axes, keepdims=True)
-        return inv_std * (g - g.mean(axis=axes, keepdims=True) - normed * (g * normed).mean(axis=axes, keepdims=True))
+            self.beta.add_grad(dbeta)
+        return dx
 
     def get_config(self):
         config = super().get_config()

@@ -232,3 +232,32 @@ def batchnorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
     constant. dgamma is None unless ``spec.scale``, dbeta None unless ``spec.center``.
     """
     return run("batchnorm_backward", spec, x, dy, gamma, mean, variance)
+
+
+# ----------------------------------------------------------------------- layer normalization
+__all__ += ["layernorm_backward", "layernorm_forward"]
+
+
+def layernorm_forward(spec, x, gamma=None, beta=None):
+    """y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, per sample over ``spec.axes``.
+
+    Args:
+        spec: a :class:`~npconv.ops.spec.LayerNormSpec`.
+        x: an array of shape ``spec.x_shape``.
+        gamma: shaped ``spec.weights_shape``, or None unless ``spec.scale``.
+        beta: shaped ``spec.weights_shape``, or None unless ``spec.center``.
+
+    Returns:
+        (y, mean, variance): y shaped like x, and each sample's mean and biased
+        variance, shaped ``spec.stats_shape``, for :func:`layernorm_backward`.
+    """
+    return run("layernorm_forward", spec, x, gamma, beta)
+
+
+def layernorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
+    """(dx, dgamma, dbeta) of :func:`layernorm_forward`, given the statistics it returned.
+
+    dgamma is None unless ``spec.scale``, dbeta None unless ``spec.center``;
+    both are shaped ``spec.weights_shape``.
+    """
+    return run("layernorm_backward", spec, x, dy, gamma, mean, variance)

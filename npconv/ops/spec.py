@@ -113,10 +113,8 @@ def make_spec(x_shape, kernel_shape, strides, pads, dilation, groups=1, dtype="f
     )
 
 
-# ----------------------------------------------------------------------- batch normalization
-__all__ += ["NORM_PASSES", "NormSpec", "make_norm_spec"]
-
-NORM_PASSES = ("batchnorm_forward", "batchnorm_backward")
+# ----------------------------------------------------------------------- normalization
+__all__ += ["LayerNormSpec", "NormSpec", "make_layer_norm_spec", "make_norm_spec"]
 
 
 class NormSpec(NamedTuple):
@@ -171,3 +169,60 @@ def make_norm_spec(x_shape, axis, epsilon, center=True, scale=True, training=Fal
     return NormSpec(
         x_shape, int(axis) % len(x_shape), float(epsilon), bool(center), bool(scale), bool(training), str(dtype)
     )
+
+
+class LayerNormSpec(NamedTuple):
+    """One layer normalization call, as the kernels see it (immutable and hashable).
+
+    For every sample (every index of the axes not in ``axes``),
+    ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``, with the
+    mean and biased variance taken over ``axes``; with ``rms_scaling``,
+    ``y = gamma * x / sqrt(variance + epsilon)`` (the variance still about the mean).
+
+    Args:
+        x_shape: the shape of x (and y).
+        axes: the normalized axes, sorted non-negative ints; gamma and beta
+            have their lengths (:attr:`weights_shape`).
+        epsilon: the number added to the variance.
+        center: whether beta is added (and its gradient wanted).
+        scale: whether gamma multiplies (and its gradient wanted).
+        rms_scaling: Keras's deprecated variant, without centering or beta.
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+    """
+
+    x_shape: tuple
+    axes: tuple
+    epsilon: float
+    center: bool
+    scale: bool
+    rms_scaling: bool
+    dtype: str
+
+    @property
+    def weights_shape(self) -> tuple:
+        """The shape of gamma and beta: the lengths of ``axes``."""
+        return tuple(self.x_shape[a] for a in self.axes)
+
+    @property
+    def broadcast_shape(self) -> tuple:
+        """The shape gamma and beta take to broadcast against x."""
+        return tuple(n if i in self.axes else 1 for i, n in enumerate(self.x_shape))
+
+    @property
+    def stats_shape(self) -> tuple:
+        """The shape of the per-sample mean and variance: x's, with ``axes`` of length 1."""
+        return tuple(1 if i in self.axes else n for i, n in enumerate(self.x_shape))
+
+    @property
+    def macs(self) -> int:
+        """The work count the thread choice reads: one multiply-add per element of x."""
+        return prod(self.x_shape)
+
+
+def make_layer_norm_spec(
+    x_shape, axes, epsilon, center=True, scale=True, rms_scaling=False, dtype="float32"
+) -> LayerNormSpec:
+    """A :class:`LayerNormSpec` from plain values; negative ``axes`` count from the end."""
+    x_shape = tuple(int(n) for n in x_shape)
+    axes = tuple(sorted(int(a) % len(x_shape) for a in axes))
+    return LayerNormSpec(x_shape, axes, float(epsilon), bool(center), bool(scale), bool(rms_scaling), str(dtype))

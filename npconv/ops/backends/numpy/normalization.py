@@ -1,4 +1,6 @@
-"""Batch normalization on numpy: the exact reference, for every spec and dtype.
+"""Batch and layer normalization on numpy: the exact reference, for every spec and dtype.
+
+Batch normalization (:class:`~npconv.ops.spec.NormSpec`), per feature over the batch.
 
 With ``shape`` = :attr:`NormSpec.stats_shape` (per-feature vectors made to
 broadcast against x), ``inv_std = 1 / sqrt(variance + epsilon)`` and
@@ -13,6 +15,14 @@ broadcast against x), ``inv_std = 1 / sqrt(variance + epsilon)`` and
 
 A NaN or Inf in x reaches, in inference, only its own output; in training it
 makes its feature's mean or variance non-finite, and so every output of that feature.
+
+Layer normalization (:class:`~npconv.ops.spec.LayerNormSpec`), per sample over
+``axes``, always with that sample's statistics: ``normed = (x - mean) * inv_std``
+(``x * inv_std`` with ``rms_scaling``), ``y = normed * gamma + beta``; with
+``g = dy * gamma`` and means over ``axes``,
+``dx = inv_std * (g - mean(g) - normed * mean(g * normed))``, or for rms_scaling
+``dx = inv_std * g - inv_std**3 * (x - mean) * mean(g * x)``. A NaN or Inf
+makes its whole sample non-finite.
 """
 
 from __future__ import annotations
@@ -66,6 +76,41 @@ def backward(spec, x, dy, gamma, mean, variance):
     return dx, dgamma if spec.scale else None, dbeta if spec.center else None
 
 
+def layer_forward(spec, x, gamma, beta):
+    """(y, mean, variance), the statistics shaped :attr:`LayerNormSpec.stats_shape`."""
+    axes, shape = spec.axes, spec.broadcast_shape
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    variance = np.square(centered).mean(axis=axes, keepdims=True)
+    inv_std = _inv_std(spec, variance, x.dtype)
+    if spec.rms_scaling:
+        normed = x * inv_std
+    else:
+        normed = centered
+        normed *= inv_std
+    y = normed * gamma.reshape(shape) if spec.scale else normed
+    if spec.center:
+        y += beta.reshape(shape)
+    return y, mean, variance
+
+
+def layer_backward(spec, x, dy, gamma, mean, variance):
+    """(dx, dgamma or None, dbeta or None), dgamma and dbeta shaped like gamma."""
+    axes, shape = spec.axes, spec.broadcast_shape
+    others = tuple(i for i in range(x.ndim) if i not in axes)
+    inv_std = _inv_std(spec, variance, x.dtype)
+    centered = x - mean
+    normed = (x if spec.rms_scaling else centered) * inv_std
+    dgamma = (dy * normed).sum(axis=others).reshape(spec.weights_shape) if spec.scale else None
+    dbeta = dy.sum(axis=others).reshape(spec.weights_shape) if spec.center else None
+    g = dy * gamma.reshape(shape) if spec.scale else dy
+    if spec.rms_scaling:
+        dx = inv_std * g - inv_std**3 * centered * (g * x).mean(axis=axes, keepdims=True)
+    else:
+        dx = inv_std * (g - g.mean(axis=axes, keepdims=True) - normed * (g * normed).mean(axis=axes, keepdims=True))
+    return dx, dgamma, dbeta
+
+
 def _always(spec) -> bool:
     return True
 
@@ -86,5 +131,21 @@ ALGORITHMS = (
         _always,
         backward,
         summary="any axis and dtype: dgamma, dbeta as sums over the batch; dx through the batch statistics when training",
+    ),
+    Algorithm(
+        "layernorm",
+        NAME,
+        "layernorm_forward",
+        _always,
+        layer_forward,
+        summary="any axes and dtype, rms_scaling too: each sample's mean and biased variance over the axes, then one scale and shift",
+    ),
+    Algorithm(
+        "layernorm",
+        NAME,
+        "layernorm_backward",
+        _always,
+        layer_backward,
+        summary="any axes and dtype, rms_scaling too: dx through each sample's statistics; dgamma, dbeta as sums over the samples",
     ),
 )

@@ -157,6 +157,15 @@ SIGNATURES = {
         _status,
         [_P, V, C.c_int, V, V, V, C.c_float, C.c_uint, V, V],
     ),
+    # layer normalization
+    "dnnl_layer_normalization_forward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, V, C.c_float, C.c_uint, V],
+    ),
+    "dnnl_layer_normalization_backward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, V, V, C.c_float, C.c_uint, V, V],
+    ),
 }
 
 
