@@ -244,14 +244,14 @@ def _standardize_layer_norm_axis(axis):
 
 
 class LayerNormalization(Layer):
-    """Normalises each sample over ``axis`` (the features), independently of the batch.
+    """Normalizes each sample over ``axis`` (the features), independently of the batch.
 
     ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``, with the mean
     and (biased) variance taken over ``axis`` for every sample. There are no
     moving statistics, so training and inference compute the same thing.
 
     Args:
-        axis: an int or a list of ints, the axes to normalise over (and the
+        axis: an int or a list of ints, the axes to normalize over (and the
             axes gamma and beta span). -1 by default.
         epsilon: a small number added to the variance.
         center: whether to add the learnt offset beta.
@@ -319,7 +319,7 @@ class LayerNormalization(Layer):
         axes = self._axes(len(shape))
         if any(shape[a] is None for a in axes):
             raise ValueError(
-                f"Layer '{self.name}' needs the normalised axes (axis={self.axis}) to have known lengths "
+                f"Layer '{self.name}' needs the normalized axes (axis={self.axis}) to have known lengths "
                 f"to build gamma and beta. Received: input_shape={shape}."
             )
         size = tuple(shape[a] for a in axes)

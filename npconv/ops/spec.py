@@ -130,7 +130,7 @@ class NormSpec(NamedTuple):
         epsilon: the number added to the variance.
         center: whether beta is added (and its gradient wanted).
         scale: whether gamma multiplies (and its gradient wanted).
-        training: whether the batch's mean and biased variance normalise x
+        training: whether the batch's mean and biased variance normalize x
             (and are differentiated through); else the given ones, held constant.
         dtype: the computation's dtype name, e.g. ``"float32"``.
     """

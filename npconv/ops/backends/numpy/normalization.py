@@ -39,7 +39,7 @@ def _inv_std(spec, variance, dtype):
 
 
 def forward(spec, x, gamma, beta, mean, variance):
-    """(y, mean, variance): y normalised with the batch's statistics (training,
+    """(y, mean, variance): y normalized with the batch's statistics (training,
     returned) or with the given ``mean`` and ``variance`` (returned as given)."""
     shape, reduce = spec.stats_shape, spec.reduce_axes
     if spec.training:
