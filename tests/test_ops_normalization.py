@@ -423,3 +423,35 @@ def test_layernorm_outputs_and_gradients_match_tensorflow(keras, rng, backend, s
     assert len(mine) == len(grads) - 1
     for got, expected_grad in zip(mine, grads[1:]):
         np.testing.assert_allclose(got, expected_grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_half_precision_is_normalized_in_float32_as_keras_does(keras, rng):
+    """float16 layers compute their statistics in float32 and cast the output back, as Keras does."""
+    from npconv.layers import LayerNormalization
+
+    shape = (16, 5, 5, 8)
+    pairs = []
+    for ours_class, theirs_class in (
+        (BatchNormalization, keras.layers.BatchNormalization),
+        (LayerNormalization, keras.layers.LayerNormalization),
+    ):
+        theirs = theirs_class(dtype="float16")
+        theirs.build(shape)
+        ours = ours_class(dtype="float16")
+        ours.build(shape)
+        ours.set_weights(theirs.get_weights())
+        pairs.append((ours, theirs))
+    x = (rng.standard_normal(shape) * 3 + 20).astype("float16")
+    with npconv.ops.record() as seen:
+        for ours, theirs in pairs:
+            y = ours(x, training=True)
+            assert y.dtype == np.float16
+            np.testing.assert_allclose(
+                y.astype("float32"), np.asarray(theirs(x, training=True)).astype("float32"), atol=1e-3
+            )
+            assert ours.backward(np.ones(shape, "float16")).dtype == np.float16
+    expected = "onednn" if config.backend() == "onednn" else None
+    assert {spec_pass.split("_")[0]: name for spec_pass, name in seen} == {
+        "batchnorm": expected or "batchnorm",
+        "layernorm": expected or "layernorm",
+    }

@@ -31,6 +31,20 @@ def _check_number(value, name, minimum=None, maximum=None):
     return float(value)
 
 
+def _compute_dtype(x) -> np.dtype:
+    """float32 for half-precision inputs (as Keras computes their statistics), else x's dtype."""
+    return np.result_type(x.dtype, np.float32)
+
+
+def _cast(array, dtype):
+    return array.astype(dtype, copy=False)
+
+
+def _values(dtype, *variables):
+    """Each variable's value in ``dtype`` (the array itself when it already is), or None."""
+    return tuple(None if v is None else _cast(v.value, dtype) for v in variables)
+
+
 class BatchNormalization(Layer):
     """Normalizes each feature to zero mean and unit variance over the batch, then scales and shifts it.
 
@@ -181,18 +195,19 @@ class BatchNormalization(Layer):
     # ------------------------------------------------------------------- call
     def call(self, x, training=False):
         use_batch = bool(training) and self.trainable
-        spec = make_norm_spec(x.shape, self.axis, self.epsilon, self.center, self.scale, use_batch, x.dtype.name)
-        gamma = self.gamma.value if self.scale else None
-        beta = self.beta.value if self.center else None
-        y, mean, variance = kernels.batchnorm_forward(
-            spec, x, gamma, beta, self.moving_mean.value, self.moving_variance.value
-        )
+        dtype = _compute_dtype(x)
+        spec = make_norm_spec(x.shape, self.axis, self.epsilon, self.center, self.scale, use_batch, dtype.name)
+        x, (gamma, beta, moving_mean, moving_variance) = _cast(x, dtype), _values(dtype, *self._vectors())
+        y, mean, variance = kernels.batchnorm_forward(spec, x, gamma, beta, moving_mean, moving_variance)
         if use_batch:
             momentum = self.momentum
             self.moving_mean.value[...] = self.moving_mean.value * momentum + mean * (1.0 - momentum)
             self.moving_variance.value[...] = self.moving_variance.value * momentum + variance * (1.0 - momentum)
         self._cache = (spec, x, gamma, mean, variance)
-        return y
+        return _cast(y, self.dtype)
+
+    def _vectors(self):
+        return (self.gamma, self.beta, self.moving_mean, self.moving_variance)
 
     def backward(self, dy, input_grad=True):
         """dx; dgamma and dbeta are added to the weights' gradients.
@@ -202,12 +217,13 @@ class BatchNormalization(Layer):
         :func:`npconv.ops.kernels.batchnorm_backward`).
         """
         spec, x, gamma, mean, variance = self._cache
-        dx, dgamma, dbeta = kernels.batchnorm_backward(spec, x, np.asarray(dy), gamma, mean, variance)
+        dy = _cast(np.asarray(dy), x.dtype)
+        dx, dgamma, dbeta = kernels.batchnorm_backward(spec, x, dy, gamma, mean, variance)
         if self.scale:
             self.gamma.add_grad(dgamma)
         if self.center:
             self.beta.add_grad(dbeta)
-        return dx
+        return _cast(dx, self.dtype)
 
     # ----------------------------------------------------------------- config
     def get_config(self):
@@ -339,6 +355,7 @@ class LayerNormalization(Layer):
         return tuple(input_shape)
 
     def call(self, x, training=False):
+        dtype = _compute_dtype(x)
         spec = make_layer_norm_spec(
             x.shape,
             self._axes(x.ndim),
@@ -346,24 +363,24 @@ class LayerNormalization(Layer):
             center=self.beta is not None,
             scale=self.gamma is not None,
             rms_scaling=self.rms_scaling,
-            dtype=x.dtype.name,
+            dtype=dtype.name,
         )
-        gamma = None if self.gamma is None else self.gamma.value
-        beta = None if self.beta is None else self.beta.value
+        x, (gamma, beta) = _cast(x, dtype), _values(dtype, self.gamma, self.beta)
         y, mean, variance = kernels.layernorm_forward(spec, x, gamma, beta)
         self._cache = (spec, x, gamma, mean, variance)
-        return y
+        return _cast(y, self.dtype)
 
     def backward(self, dy, input_grad=True):
         """dx; dgamma and dbeta are added to the weights' gradients
         (see :func:`npconv.ops.kernels.layernorm_backward`)."""
         spec, x, gamma, mean, variance = self._cache
-        dx, dgamma, dbeta = kernels.layernorm_backward(spec, x, np.asarray(dy), gamma, mean, variance)
+        dy = _cast(np.asarray(dy), x.dtype)
+        dx, dgamma, dbeta = kernels.layernorm_backward(spec, x, dy, gamma, mean, variance)
         if self.gamma is not None:
             self.gamma.add_grad(dgamma)
         if self.beta is not None:
             self.beta.add_grad(dbeta)
-        return dx
+        return _cast(dx, self.dtype)
 
     def get_config(self):
         config = super().get_config()
