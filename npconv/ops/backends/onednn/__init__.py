@@ -16,7 +16,9 @@ copied on the way in or out.
 Primitives are created once per pass, spec and array layout, and kept in a
 bounded, thread-safe LRU cache (:data:`CACHE_SIZE`). Each thread has its own
 stream, memory objects and scratchpad, so one primitive can run in several
-threads at once.
+threads at once. That machinery lives in :mod:`.binding`, which every op
+family's module builds on; each family (:mod:`.normalization`, ...) adds its
+``ALGORITHMS`` to this backend's with one line.
 """
 
 from __future__ import annotations
