@@ -22,6 +22,7 @@ import npconv
 from npconv import activations, config, layers
 from npconv.ops import kernels
 from npconv.ops.backends import onednn
+from npconv.ops.backends.onednn import binding
 from npconv.ops.backends.onednn import eltwise as onednn_eltwise
 from npconv.ops.spec import EltwiseSpec, eltwise_spec
 
@@ -350,7 +351,7 @@ def test_onednn_gemm_conv_applies_its_activation_through_the_seam(rng):
     onednn.clear_cache()
     with on_backend("onednn"), npconv.ops.record() as seen:
         y = layer(x)
-    if not any(getattr(p, "activation", None) == "sigmoid" for p in onednn._cache.values()):
+    if not any(getattr(p, "activation", None) == "sigmoid" for p in binding._cache.values()):
         pytest.skip("this oneDNN fuses the activation into its conv here")
     assert sorted(seen) == [("eltwise_forward", "onednn"), ("forward", "onednn")]  # the inner call notes first
     with on_backend("numpy"):

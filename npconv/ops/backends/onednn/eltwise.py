@@ -33,10 +33,10 @@ import numbers
 import numpy as np
 
 from .... import activations
-from ...registry import Algorithm
+from ...registry import Algorithm, note
 from ..numpy import eltwise as reference
-from . import NAME, Primitive, _attr, _md, cached, threads
 from . import library as L
+from .binding import NAME, Primitive, _attr, _md, cached, threads
 
 K = L.CONSTANTS
 # Up to this many elements numpy runs: calling a primitive costs about 10 us more than
@@ -259,6 +259,19 @@ def forward(spec, x):
     y = np.empty(x.shape, dtype=_F32)
     primitive(x, y)
     return _back_from(y, order)
+
+
+def activate(spec, y):
+    """activation(y) after a convolution primitive that could not fuse it: this
+    module's primitive where it takes the spec, else numpy's formula (either is
+    noted for :func:`npconv.ops.record`)."""
+    if _applies_forward(spec):
+        out = forward(spec, y)
+        if out is not None:
+            note("eltwise_forward", NAME)
+            return out
+    note("eltwise_forward", reference.ALGORITHMS[0].name)
+    return reference.forward(spec, y)
 
 
 def softmax(spec, x):
