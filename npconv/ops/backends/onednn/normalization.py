@@ -66,10 +66,13 @@ def _data_md(lib, spec):
     return _md(lib, [shape[i] for i in order], [strides[i] for i in order])
 
 
+def _stats_count(spec) -> int:
+    """The length of the mean and the variance: one per sample (layer norm) or per feature (batch norm)."""
+    return prod(spec.x_shape) // _features(spec) if isinstance(spec, LayerNormSpec) else _features(spec)
+
+
 def _stats_md(lib, spec):
-    """The mean's and the variance's: one per sample (layer norm) or per feature (batch norm)."""
-    count = prod(spec.x_shape) // _features(spec) if isinstance(spec, LayerNormSpec) else _features(spec)
-    return _md(lib, (count,), (1,))
+    return _md(lib, (_stats_count(spec),), (1,))
 
 
 def _vector_md(lib, spec):
@@ -216,8 +219,7 @@ def _forward(spec, x, gamma, beta, mean=None, variance=None):
     x = _contiguous(x)
     y = np.empty(spec.x_shape, dtype=_F32)
     if mean is None:
-        count = prod(spec.x_shape) // _features(spec) if isinstance(spec, LayerNormSpec) else _features(spec)
-        mean, variance = np.empty(count, dtype=_F32), np.empty(count, dtype=_F32)
+        mean, variance = np.empty(_stats_count(spec), dtype=_F32), np.empty(_stats_count(spec), dtype=_F32)
     else:
         mean, variance = _contiguous(mean), _contiguous(variance)
     primitive(x, y, mean, variance, *_weights(spec, gamma, beta))
