@@ -25,6 +25,10 @@ import threading
 import numpy as np
 
 from .arguments import invalid
+from .models.data import is_dask_collection
+from .saving import load_model, save_model
+from .saving.compile_state import compile_config as saved_compile_config
+from .saving.compile_state import compile_from_config
 
 __all__ = ["is_dask_collection", "predict", "evaluate", "model_to_bytes", "model_from_bytes", "local_cluster"]
 
@@ -34,19 +38,8 @@ _WINDOW = 16  # chunks evaluate computes at once: their predictions come back to
 REBUILDS = 0  # how many times this process rebuilt a model from bytes (the tests read it on each worker)
 
 
-def is_dask_collection(value) -> bool:
-    """True for a dask array (or a list/tuple/dict holding one), without importing dask."""
-    if isinstance(value, dict):
-        return any(is_dask_collection(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(is_dask_collection(v) for v in value)
-    return type(value).__module__.split(".")[0] == "dask"
-
-
 def model_to_bytes(model) -> bytes:
     """The model as npconv's own archive (config and weights), in memory."""
-    from .saving import save_model  # reason: saving imports models, which import this module (cycle)
-
     buffer = io.BytesIO()
     save_model(model, buffer)
     return buffer.getvalue()
@@ -54,8 +47,6 @@ def model_to_bytes(model) -> bytes:
 
 def model_from_bytes(data: bytes):
     """A model rebuilt from :func:`model_to_bytes`'s archive, with no code execution."""
-    from .saving import load_model  # reason: saving imports models (cycle)
-
     return load_model(io.BytesIO(data))
 
 
@@ -69,8 +60,6 @@ def _cached_model(payload):
     if model is None:
         model = model_from_bytes(data)
         if compile_config is not None:
-            from .saving.compile_state import compile_from_config  # reason: saving imports models (cycle)
-
             compile_from_config(model, json.loads(compile_config))
         with _cache_lock:
             _models[key] = model
@@ -179,9 +168,7 @@ def _payload(model, compiled=False):
     data = model_to_bytes(model)
     compile_config = None
     if compiled:
-        from .saving.compile_state import compile_config as config_of  # reason: saving imports models (cycle)
-
-        compile_config = json.dumps(config_of(model))
+        compile_config = json.dumps(saved_compile_config(model))
     digest = hashlib.sha256(data + (compile_config or "").encode()).hexdigest()
     node = (digest, data, compile_config)
     return dask.delayed(node, pure=True, traverse=False, name=f"npconv-model-{digest[:16]}")

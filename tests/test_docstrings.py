@@ -1,0 +1,153 @@
+"""Every public class and function has a Keras-style docstring.
+
+The public API is each module below: the names in its ``__all__``, or, where it
+has none, the classes and functions it defines or re-exports from its own
+submodules (names without a leading underscore). Each must have a docstring of
+its own whose first line is a one-line summary and, where it takes arguments
+(a class: its constructor's), an ``Args:`` section with an entry for each one.
+``*args`` and ``**kwargs`` need no entry: they are passed on to a documented
+base (Layer's ``name``, ``dtype``, ``trainable``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import pytest
+
+PUBLIC_MODULES = (
+    "npconv",
+    "npconv.activations",
+    "npconv.callbacks",
+    "npconv.config",
+    "npconv.constraints",
+    "npconv.distributed",
+    "npconv.explain",
+    "npconv.geometry",
+    "npconv.initializers",
+    "npconv.layers",
+    "npconv.losses",
+    "npconv.metrics",
+    "npconv.models",
+    "npconv.ops",
+    "npconv.optimizers",
+    "npconv.optimizers.schedules",
+    "npconv.regularizers",
+    "npconv.saving",
+    "npconv.translate",
+)
+
+# Modules whose docstrings are being rewritten on other branches at the same time.
+# TEMPORARY: the lead empties this set once those branches are merged, and the
+# test then covers them like every other module.
+SKIP_UNTIL_MERGED = {
+    "npconv.activations",
+    "npconv.layers.activation",
+    "npconv.layers.core",
+    "npconv.layers.normalization",
+    "npconv.layers.pooling",
+}
+
+
+def _exported(module):
+    """{public name: object} for one module: classes and functions only."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in vars(module) if not n.startswith("_")]
+    found = {}
+    for name in names:
+        obj = getattr(module, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue
+        home = getattr(obj, "__module__", "") or ""
+        if getattr(module, "__all__", None) is None and not (
+            home == module.__name__ or home.startswith(module.__name__ + ".")
+        ):
+            continue  # imported for the module's own use, not exported
+        found[name] = obj
+    return found
+
+
+def public_objects():
+    """[(qualified name, object)], each object once."""
+    seen, out = set(), []
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name, obj in _exported(module).items():
+            if id(obj) in seen or not (obj.__module__ or "").startswith("npconv"):
+                continue
+            seen.add(id(obj))
+            out.append((f"{module_name}.{name}", obj))
+    return out
+
+
+def _own_doc(obj):
+    doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+    return inspect.cleandoc(doc) if doc else ""
+
+
+def parameters(obj):
+    """The names a docstring's Args: must list (no self, no *args/**kwargs)."""
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in ("self", "cls")
+    ]
+
+
+def args_section(doc):
+    """The entry names in the docstring's ``Args:`` section (None when it has none)."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "Args:":
+            indent = len(line) - len(line.lstrip())
+            names = []
+            for entry in lines[i + 1 :]:
+                if entry.strip() and len(entry) - len(entry.lstrip()) <= indent:
+                    break
+                match = re.match(r"\s*\**(\w+)(?: \([^)]*\))?:", entry)
+                if match and len(entry) - len(entry.lstrip()) == indent + 4:
+                    names.append(match.group(1))
+            return names
+    return None
+
+
+def problems(name, obj):
+    """What is missing from one object's docstring."""
+    doc = _own_doc(obj)
+    if not doc or not doc.splitlines()[0].strip():
+        return [f"{name}: no docstring with a one-line summary"]
+    expected = parameters(obj)
+    if not expected:
+        return []
+    listed = args_section(doc)
+    if listed is None:
+        return [f"{name}: no Args: section for {expected}"]
+    missing = [p for p in expected if p not in listed]
+    return [f"{name}: Args: does not list {missing}"] if missing else []
+
+
+def test_args_section_reads_keras_style_entries():
+    doc = "Summary.\n\nArgs:\n    filters: how many.\n    kernel_size (int): the size,\n        wrapped: not an entry.\n\nReturns:\n    x: not an arg."
+    assert args_section(doc) == ["filters", "kernel_size"]
+    assert args_section("Summary only.") is None
+
+
+def test_the_walk_covers_the_public_api():
+    names = {name for name, _ in public_objects()}
+    assert {"npconv.Model", "npconv.layers.Conv2D", "npconv.ops.conv", "npconv.saving.load_model"} <= names
+    assert "npconv.layers.invalid" not in names  # imported for the module's own use
+
+
+@pytest.mark.parametrize(
+    "name, obj",
+    [pytest.param(n, o, id=n) for n, o in public_objects() if o.__module__ not in SKIP_UNTIL_MERGED],
+)
+def test_public_docstring(name, obj):
+    assert not problems(name, obj), problems(name, obj)
