@@ -58,6 +58,15 @@ _HOOKS = (
 
 
 class CallbackList(Callback):
+    """Several callbacks called as one: each hook calls every callback's hook, in order.
+
+    Args:
+        callbacks: a list of :class:`Callback` objects.
+        model: the model each callback is given (``set_model``).
+        params: the run's settings each callback is given (``set_params``):
+            ``epochs``, ``steps``, ``verbose``.
+    """
+
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
@@ -94,14 +103,27 @@ class History(Callback):
 
 
 def format_logs(logs):
-    """'accuracy: 0.9812 - loss: 0.0612', keys sorted as Keras prints them."""
+    """Logs as one line, keys sorted, as Keras prints them.
+
+    Args:
+        logs: a dict of metric name -> number.
+
+    Returns:
+        A string such as ``"accuracy: 0.9812 - loss: 0.0612"``.
+    """
     return " - ".join(f"{key}: {value:.4f}" for key, value in sorted(logs.items()))
 
 
 class ProgbarLogger(Callback):
-    """Keras's progress bar. On a terminal it redraws one line per step; in a
-    log (stdout not a terminal) it writes one line per epoch, so CI logs stay
-    readable. ``verbose=2`` always writes one line per epoch."""
+    """Keras's progress bar, printed during ``fit``.
+
+    On a terminal it redraws one line per step; in a log (the stream is not a
+    terminal) it writes one line per epoch, so CI logs stay readable.
+
+    Args:
+        verbose: 1 for the bar, 2 for one line per epoch wherever it goes.
+        stream: the text stream written to (default ``sys.stdout``).
+    """
 
     def __init__(self, verbose=1, stream=None):
         self.verbose = verbose
@@ -138,7 +160,23 @@ class ProgbarLogger(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Args:
+        monitor: the log entry watched, e.g. ``"val_loss"`` or ``"val_accuracy"``.
+        min_delta: the smallest change that counts as an improvement.
+        patience: how many epochs without improvement to wait before stopping.
+        verbose: 1 prints a line when training stops.
+        mode: ``"min"`` (lower is better), ``"max"``, or ``"auto"``: ``"max"``
+            for names with ``"acc"`` or ending in ``"auc"``, else ``"min"``.
+        baseline: a value to beat: the wait only resets on epochs that beat it.
+        restore_best_weights: when stopping, set the weights back to those of
+            the best epoch.
+        start_from_epoch: epochs before this one are not watched (a warm-up).
+
+    Example:
+        >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    """
 
     def __init__(
         self,
@@ -207,6 +245,15 @@ class ModelCheckpoint(Callback):
     names (``"ckpt-{epoch}-{val_loss:.3f}.npconv"``); it must end in
     ``.npconv`` (or ``.keras``), or in ``.weights.npz`` (or ``.weights.h5``)
     with ``save_weights_only=True``, and is checked when the callback is made.
+
+    Args:
+        filepath: where to save; may hold ``{epoch}`` and log names.
+        monitor: the log entry compared by ``save_best_only``.
+        verbose: 1 prints a line for each save.
+        save_best_only: save only when ``monitor`` improves on the best so far.
+        save_weights_only: save the weights (``save_weights``) instead of the
+            whole model (``save``).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (as :class:`EarlyStopping`'s).
     """
 
     def __init__(

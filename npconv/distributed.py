@@ -39,14 +39,25 @@ REBUILDS = 0  # how many times this process rebuilt a model from bytes (the test
 
 
 def model_to_bytes(model) -> bytes:
-    """The model as npconv's own archive (config and weights), in memory."""
+    """The model as npconv's own archive (config and weights), in memory.
+
+    Args:
+        model: a built npconv model.
+
+    Returns:
+        The bytes of a ``.npconv`` file.
+    """
     buffer = io.BytesIO()
     save_model(model, buffer)
     return buffer.getvalue()
 
 
 def model_from_bytes(data: bytes):
-    """A model rebuilt from :func:`model_to_bytes`'s archive, with no code execution."""
+    """A model rebuilt from :func:`model_to_bytes`'s archive, with no code execution.
+
+    Args:
+        data: the bytes :func:`model_to_bytes` returned.
+    """
     return load_model(io.BytesIO(data))
 
 
@@ -281,6 +292,12 @@ def local_cluster(n_workers: int = 2, threads: int | None = None, **kwargs):
     Each worker gets one Dask thread and ``threads`` compute threads (default:
     the cores divided by ``n_workers``), set before its process starts through
     ``OMP_NUM_THREADS`` and the BLAS variables, so no core is oversubscribed.
+
+    Args:
+        n_workers: how many worker processes.
+        threads: compute threads per worker (default: the cores divided by
+            ``n_workers``, at least 1).
+        **kwargs: passed on to ``distributed.LocalCluster``.
     """
     from distributed import LocalCluster  # reason: optional dependency (npconv[dask])
 

@@ -5,8 +5,9 @@ has none, the classes and functions it defines or re-exports from its own
 submodules (names without a leading underscore). Each must have a docstring of
 its own whose first line is a one-line summary and, where it takes arguments
 (a class: its constructor's), an ``Args:`` section with an entry for each one.
-``*args`` and ``**kwargs`` need no entry: they are passed on to a documented
-base (Layer's ``name``, ``dtype``, ``trainable``).
+``*args`` and ``**kwargs`` need no entry, and neither do a layer's base
+arguments (``name``, ``dtype``, ``trainable``, ...): :class:`npconv.layers.Layer`
+documents them once, and every layer passes them on to it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import inspect
 import re
 
 import pytest
+
+from npconv.layers import Layer
 
 PUBLIC_MODULES = (
     "npconv",
@@ -88,17 +91,22 @@ def _own_doc(obj):
     return inspect.cleandoc(doc) if doc else ""
 
 
-def parameters(obj):
-    """The names a docstring's Args: must list (no self, no *args/**kwargs)."""
-    try:
-        signature = inspect.signature(obj)
-    except (TypeError, ValueError):
-        return []
+def _names(obj):
+    signature = inspect.signature(obj)
     return [
         p.name
         for p in signature.parameters.values()
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in ("self", "cls")
     ]
+
+
+def parameters(obj):
+    """The names a docstring's Args: must list (no self, no *args/**kwargs, no base layer arguments)."""
+    names = _names(obj)
+    if inspect.isclass(obj) and issubclass(obj, Layer) and obj is not Layer:
+        base = set(_names(Layer))
+        names = [name for name in names if name not in base]
+    return names
 
 
 def args_section(doc):
@@ -145,9 +153,51 @@ def test_the_walk_covers_the_public_api():
     assert "npconv.layers.invalid" not in names  # imported for the module's own use
 
 
+def test_the_check_finds_what_is_missing():
+    def documented(filters, kernel_size, **kwargs):
+        """Summary.
+
+        Args:
+            filters: how many.
+            kernel_size: how big.
+        """
+
+    def half(filters, kernel_size):
+        """Summary.
+
+        Args:
+            filters: how many.
+        """
+
+    class Plain(Layer):
+        """A layer whose only arguments are the base ones."""
+
+    class Own(Layer):
+        """No Args: section."""
+
+        def __init__(self, rate, name=None):
+            super().__init__(name=name)
+
+    assert problems("documented", documented) == []
+    assert problems("half", half) == ["half: Args: does not list ['kernel_size']"]
+    assert problems("Plain", Plain) == []
+    assert problems("Own", Own) == ["Own: no Args: section for ['rate']"]
+    assert problems("bare", lambda x: x) == ["bare: no docstring with a one-line summary"]
+
+
 @pytest.mark.parametrize(
     "name, obj",
-    [pytest.param(n, o, id=n) for n, o in public_objects() if o.__module__ not in SKIP_UNTIL_MERGED],
+    [
+        pytest.param(
+            n,
+            o,
+            id=n,
+            marks=[pytest.mark.skip(reason="docstrings rewritten on another branch")]
+            if o.__module__ in SKIP_UNTIL_MERGED
+            else [],
+        )
+        for n, o in public_objects()
+    ],
 )
 def test_public_docstring(name, obj):
     assert not problems(name, obj), problems(name, obj)

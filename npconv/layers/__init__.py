@@ -120,8 +120,16 @@ MODEL_CLASSES = {}
 
 
 def serialize(layer):
-    """A layer as a Keras-style config dict, under the module and class name
-    Keras uses for it (``keras.layers``, or ``KERAS_OPERATIONS``' entry)."""
+    """A layer as a Keras-style config dict, under the module and class name Keras uses for it.
+
+    Args:
+        layer: an npconv layer; its module is ``keras.layers``, or its entry in
+            ``KERAS_OPERATIONS`` for a layer Keras keeps elsewhere.
+
+    Returns:
+        ``{"module", "class_name", "config", "registered_name"}``, which
+        :func:`deserialize` reads back.
+    """
     cls = type(layer)
     module = getattr(cls, "keras_module", "keras.layers")
     class_name = getattr(cls, "keras_class_name", None) or cls.__name__
@@ -147,7 +155,7 @@ def deserialize(config):
         A new, unbuilt layer, or a model built from its own config.
     """
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
-        raise invalid_layer_config(config)
+        raise _invalid_layer_config(config)
     module, class_name = config.get("module"), config["class_name"]
     if class_name in MODEL_CLASSES:
         cls = MODEL_CLASSES[class_name]
@@ -166,9 +174,9 @@ def deserialize(config):
         )
     arguments = config.get("config", {})
     if not isinstance(arguments, dict):
-        raise invalid_layer_config(config)
+        raise _invalid_layer_config(config)
     return cls.from_config(arguments)
 
 
-def invalid_layer_config(config):
+def _invalid_layer_config(config):
     return invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)

@@ -114,7 +114,15 @@ def placeholder_weights():
 
 
 class Variable:
-    """A named weight: a NumPy array plus its regularizer and constraint."""
+    """A named weight: a NumPy array plus its regularizer and constraint.
+
+    Args:
+        value: the array.
+        name: ``"<layer name>/<weight name>"``, as Keras's variable paths.
+        trainable: whether optimizers update it (False for a BatchNormalization's moving statistics).
+        regularizer: a penalty on the value added to the loss, or None.
+        constraint: a projection applied to the value after each update, or None.
+    """
 
     def __init__(self, value, name, trainable=True, regularizer=None, constraint=None):
         self.value = value
@@ -172,6 +180,17 @@ class Layer:
     A graph can route all three the same way: the gradients line up with the
     call's array inputs in order, wrapped in a list when backward returned a
     bare array.
+
+    Args:
+        name: the layer's name, unique by default (``conv2d``, ``conv2d_1``, ...).
+        dtype: the weights' and outputs' float dtype (default ``"float32"``).
+        trainable: False freezes the layer's weights.
+        activity_regularizer: a penalty on the layer's output, added to the loss, or None.
+        input_shape: the input shape without the batch, for a layer that opens
+            a Sequential (Keras's shortcut for an ``Input``).
+        batch_size: a fixed batch size to go with ``input_shape``.
+        input_dim: ``input_shape=(input_dim,)``, Keras's older spelling.
+        **kwargs: none are accepted; an unknown keyword raises TypeError naming it.
     """
 
     def __init__(

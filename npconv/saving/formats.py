@@ -32,7 +32,14 @@ def _keras():
 
 
 def save_model(model, filepath):
-    """``.keras`` writes Keras 3's archive; ``.npconv`` npconv's own."""
+    """Write a whole model; the extension picks the format.
+
+    Args:
+        model: a built npconv model.
+        filepath: a ``.keras`` path (Keras 3's archive, which Keras loads), any
+            other path (npconv's own ``.npconv`` archive), or a binary file
+            object (npconv's own). A legacy ``.h5`` path is refused.
+    """
     path = _path(filepath)
     if path is None:
         return native.save_model(model, filepath)
@@ -47,7 +54,18 @@ def save_model(model, filepath):
 
 
 def load_model(filepath, custom_objects=None, compile=True):
-    """A model from ``.keras``, legacy ``.h5`` or ``.npconv`` (see the module docstring)."""
+    """Load a whole model; the extension picks the format (see the module docstring).
+
+    Args:
+        filepath: a ``.keras``, legacy ``.h5``/``.hdf5`` or ``.npconv`` file,
+            or a binary file object holding an ``.npconv`` archive.
+        custom_objects: optional dict of name -> class for your own classes in
+            a Keras file; a file alone never brings in a class npconv lacks.
+        compile: restore the saved compile settings and optimizer state.
+
+    Returns:
+        A Sequential or Functional model, built, with the file's weights.
+    """
     path = _path(filepath)
     if path is None:
         return native.load_model(filepath, compile=compile)
@@ -62,7 +80,16 @@ def load_model(filepath, custom_objects=None, compile=True):
 
 
 def save_weights(model, filepath, max_shard_size=None):
-    """``.weights.h5`` (or sharded ``.weights.json``) in Keras 3's layout; other paths npconv's ``.npz``."""
+    """Write a model's weights; the extension picks the format.
+
+    Args:
+        model: a built npconv model.
+        filepath: ``.weights.h5`` (Keras 3's layout), ``.weights.json`` (Keras
+            3's sharded layout), or another path or binary file object
+            (npconv's ``.weights.npz``).
+        max_shard_size: in GB: write Keras 3's sharded layout, no shard larger
+            than this.
+    """
     path = _path(filepath)
     if path is None:
         return native.save_weights(model, filepath)
@@ -72,7 +99,14 @@ def save_weights(model, filepath, max_shard_size=None):
 
 
 def load_weights(model, filepath):
-    """Weights from ``.weights.h5``, ``.weights.json`` (sharded), ``.keras``, or npconv's ``.npz``."""
+    """Read weights into a built model; on any error the model keeps its weights.
+
+    Args:
+        model: the built npconv model to fill.
+        filepath: ``.weights.h5``, ``.weights.json`` (sharded), ``.keras``,
+            legacy ``.h5``, or npconv's ``.weights.npz`` / ``.npconv`` (a path
+            or a binary file object).
+    """
     path = _path(filepath)
     if path is None:
         return native.load_weights(model, filepath)
