@@ -29,6 +29,7 @@ import numpy as np
 
 from npconv import models as npconv_models
 from npconv.datasets import load_digits
+from npconv.distributed import local_cluster
 from npconv.examples.digits import build_model
 
 from . import models
@@ -76,16 +77,7 @@ def _model_bytes(model):
 
 
 def _cluster(workers):
-    """A LocalCluster of ``workers`` processes: npconv's own (threads per worker set so that
-    workers x threads fit the cores) where the package has it, else Dask's with one thread each."""
-    try:
-        from npconv.distributed import local_cluster
-    except ImportError:
-        from distributed import LocalCluster
-
-        return LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-        )
+    """npconv's LocalCluster of ``workers`` processes (threads per worker set so that workers x threads fit the cores)."""
     return local_cluster(n_workers=workers, silence_logs=logging.ERROR)
 
 

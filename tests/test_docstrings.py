@@ -43,7 +43,7 @@ PUBLIC_MODULES = (
 )
 
 # Modules whose docstrings are being rewritten on other branches at the same time.
-# TEMPORARY: the lead empties this set once those branches are merged, and the
+# TEMPORARY: empty this set once those branches are merged; the
 # test then covers them like every other module.
 SKIP_UNTIL_MERGED = {
     "npconv.activations",

@@ -226,16 +226,6 @@ class DimensionExplanation:
     notes: tuple[str, ...] = ()
 
     @property
-    def pad_total(self) -> int | None:
-        if self.pad_before is None:
-            return None
-        return self.pad_before + self.pad_after
-
-    @property
-    def padding_name(self) -> str:
-        return self.padding if isinstance(self.padding, str) else "explicit"
-
-    @property
     def canvas_length(self) -> int | None:
         """Length of what the windows slide over: the input (forward) or the
         zero-inserted input (transposed)."""

@@ -18,8 +18,6 @@ from ..arguments import invalid, standardize_data_format, standardize_int, stand
 from .base import Layer
 from .core import SpatialLayer
 
-_ORDINALS = ("1st", "2nd", "3rd")
-
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
