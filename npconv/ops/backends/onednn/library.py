@@ -55,6 +55,23 @@ CONSTANTS = {
     "DNNL_ARG_DIFF_WEIGHTS": 161,
     "DNNL_ARG_DIFF_BIAS": 169,
     "DNNL_MAX_NDIMS": 12,
+    # element-wise activations and softmax
+    "dnnl_eltwise_square": 35,
+    "dnnl_eltwise_abs": 36,
+    "dnnl_eltwise_soft_relu": 39,
+    "dnnl_eltwise_hardsigmoid": 40,
+    "dnnl_eltwise_exp": 42,
+    "dnnl_eltwise_gelu_tanh": 43,
+    "dnnl_eltwise_log": 45,
+    "dnnl_eltwise_clip_v2": 47,
+    "dnnl_eltwise_mish": 51,
+    "dnnl_eltwise_hardswish": 52,
+    "dnnl_eltwise_relu_use_dst_for_bwd": 256,
+    "dnnl_eltwise_tanh_use_dst_for_bwd": 257,
+    "dnnl_eltwise_logistic_use_dst_for_bwd": 260,
+    "dnnl_eltwise_exp_use_dst_for_bwd": 261,
+    "dnnl_softmax_accurate": 196608,
+    "dnnl_softmax_log": 196609,
 }
 
 CPU_ISA_NAMES = {
@@ -140,6 +157,13 @@ SIGNATURES = {
     "dnnl_primitive_execute": (_status, [V, V, C.c_int, C.POINTER(ExecArg)]),
     "dnnl_get_effective_cpu_isa": (C.c_int, []),
     "dnnl_version": (C.POINTER(Version), []),
+    "dnnl_eltwise_forward_primitive_desc_create": (_status, [_P, V, C.c_int, C.c_int, V, V, C.c_float, C.c_float, V]),
+    "dnnl_eltwise_backward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, V, C.c_float, C.c_float, V, V],
+    ),
+    "dnnl_softmax_forward_primitive_desc_create": (_status, [_P, V, C.c_int, C.c_int, V, V, C.c_int, V]),
+    "dnnl_softmax_backward_primitive_desc_create": (_status, [_P, V, C.c_int, V, V, V, C.c_int, V, V]),
 }
 
 
