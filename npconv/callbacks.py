@@ -18,25 +18,54 @@ class Callback:
     """Base class: every hook is a no-op. ``self.model`` is set by fit."""
 
     def set_model(self, model):
+        """Give the callback the model being trained (``fit`` calls this)."""
         self.model = model
 
     def set_params(self, params):
+        """Give the callback the run's settings: ``epochs``, ``steps``, ``verbose``."""
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
-    def on_test_begin(self, logs=None): ...
-    def on_test_end(self, logs=None): ...
-    def on_test_batch_begin(self, batch, logs=None): ...
-    def on_test_batch_end(self, batch, logs=None): ...
-    def on_predict_begin(self, logs=None): ...
-    def on_predict_end(self, logs=None): ...
-    def on_predict_batch_begin(self, batch, logs=None): ...
-    def on_predict_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs=None):
+        """Called once when ``fit`` starts."""
+
+    def on_train_end(self, logs=None):
+        """Called once when ``fit`` ends, with the last epoch's logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of each epoch (``epoch`` counts from 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of each epoch with its logs, validation metrics included."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Called before each training step (``batch`` counts from 0 in each epoch)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Called after each training step with the running logs."""
+
+    def on_test_begin(self, logs=None):
+        """Called when ``evaluate`` (or ``fit``'s validation) starts."""
+
+    def on_test_end(self, logs=None):
+        """Called when ``evaluate`` (or ``fit``'s validation) ends, with its logs."""
+
+    def on_test_batch_begin(self, batch, logs=None):
+        """Called before each evaluation batch."""
+
+    def on_test_batch_end(self, batch, logs=None):
+        """Called after each evaluation batch with the running logs."""
+
+    def on_predict_begin(self, logs=None):
+        """Called when ``predict`` starts."""
+
+    def on_predict_end(self, logs=None):
+        """Called when ``predict`` ends."""
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        """Called before each prediction batch."""
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """Called after each prediction batch."""
 
 
 _HOOKS = (
@@ -82,6 +111,7 @@ class CallbackList(Callback):
             for callback in self.callbacks:
                 getattr(callback, name)(*args, **kwargs)
 
+        hook.__name__, hook.__doc__ = name, getattr(Callback, name).__doc__
         return hook
 
     for _name in _HOOKS:

@@ -338,6 +338,7 @@ class TorchTranslation:
     notes: tuple[str, ...] = ()
 
     def code(self) -> str:
+        """Runnable PyTorch code for these steps, weights converted from Keras's layout."""
         return _torch_code(self)
 
 
@@ -555,6 +556,7 @@ class OnnxTranslation:
     notes: tuple[str, ...] = ()
 
     def code(self) -> str:
+        """Python code that builds these ONNX nodes, weights converted from Keras's layout."""
         return _onnx_code(self)
 
 
@@ -698,6 +700,7 @@ class JaxTranslation:
     notes: tuple[str, ...] = ()
 
     def code(self) -> str:
+        """Runnable JAX code for these steps, with Keras's bias added to the last output."""
         return _jax_code(self)
 
 

@@ -5,6 +5,8 @@ has none, the classes and functions it defines or re-exports from its own
 submodules (names without a leading underscore). Each must have a docstring of
 its own whose first line is a one-line summary and, where it takes arguments
 (a class: its constructor's), an ``Args:`` section with an entry for each one.
+Every public method of those classes has a docstring too, its own or the one it
+overrides (``help()`` shows the inherited one).
 ``*args`` and ``**kwargs`` need no entry, and neither do a layer's base
 arguments (``name``, ``dtype``, ``trainable``, ...): :class:`npconv.layers.Layer`
 documents them once, and every layer passes them on to it.
@@ -199,3 +201,24 @@ def test_the_check_finds_what_is_missing():
 )
 def test_public_docstring(name, obj):
     assert not problems(name, obj), problems(name, obj)
+
+
+def undocumented_methods():
+    """``class.method`` for each public method with no docstring, own or inherited."""
+    missing = []
+    for name, cls in public_objects():
+        if not inspect.isclass(cls):
+            continue
+        for attribute in dir(cls):
+            method = getattr(cls, attribute)
+            if attribute.startswith("_") or not (inspect.isfunction(method) or inspect.ismethod(method)):
+                continue
+            owner = next(c for c in cls.__mro__ if attribute in vars(c))
+            if owner.__module__.startswith("npconv") and owner.__module__ not in SKIP_UNTIL_MERGED:
+                if not inspect.getdoc(method):
+                    missing.append(f"{name}.{attribute}")
+    return missing
+
+
+def test_public_methods_have_docstrings():
+    assert not undocumented_methods()

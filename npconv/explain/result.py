@@ -403,6 +403,7 @@ class ModelExplanation:
         return _plain_data(self, edge)
 
     def text(self, **options) -> str:
+        """The shape chain as a table (see :func:`npconv.explain.render_text`)."""
         from .text import render_model  # reason: import time, ~10 ms
 
         return render_model(self, **options)

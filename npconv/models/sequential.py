@@ -74,6 +74,7 @@ class Sequential(Model):
         self.built = input_shape is not None
 
     def pop(self):
+        """Remove the last layer and return it."""
         if not self._layers:
             raise ValueError(f"Model '{self.name}' has no layers to pop.")
         return self._layers.pop()
