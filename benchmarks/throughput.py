@@ -131,8 +131,6 @@ def _mobilenet(pool, size, peers):
     """MobileNetV2's Keras config and weights, rebuilt in npconv."""
     if "tf" not in peers and "jax" not in peers:
         raise RuntimeError("needs Keras on TensorFlow or JAX among the peers to build MobileNetV2")
-    if not hasattr(getattr(npconv_models, "Model", None), "from_config"):
-        raise RuntimeError("npconv.models.Model.from_config is missing: no Functional API in this npconv")
     lib = "keras_tf" if "tf" in peers else "keras_jax"
     case = models.ModelCase("MobileNetV2", "mobilenetv2", 1, size)
     config, weights = pool.call("models", "setup", lib, case, None, None)
