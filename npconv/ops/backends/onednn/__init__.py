@@ -5,6 +5,7 @@ One module per op family, each with its ``ALGORITHMS``:
 - :mod:`.conv`: convolution forward (bias and activation fused), backward data
   (also every transposed conv) and backward weights;
 - :mod:`.eltwise`: activations, forward and backward, and softmax;
+- :mod:`.normalization`: batch and layer normalization, forward and backward;
 - :mod:`.dense`: ``x @ kernel + bias`` (Dense) forward (bias and activation
   fused), input gradient and kernel gradient, on oneDNN's matmul.
 
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 from ...registry import first_applying
 from ...spec import DENSE_PASSES, PASSES
-from . import conv, dense, eltwise
+from . import conv, dense, eltwise, normalization
 from .binding import NAME, ONE_THREAD_MACS, available, clear_cache
 
 __all__ = ["ALGORITHMS", "NAME", "ONE_THREAD_MACS", "available", "clear_cache", "default"]
 
-ALGORITHMS = (*conv.ALGORITHMS, *eltwise.ALGORITHMS, *dense.ALGORITHMS)
+ALGORITHMS = (*conv.ALGORITHMS, *eltwise.ALGORITHMS, *normalization.ALGORITHMS, *dense.ALGORITHMS)
 
 
 def default(pass_, spec):
