@@ -478,3 +478,17 @@ def test_four_threads_share_one_primitive(rng):
     for got, want, calls in zip(parallel, sequential, seen):
         np.testing.assert_array_equal(got, want)
         assert calls == [("dense_forward", "onednn")] * 5
+
+
+@needs_onednn
+def test_forward_without_the_bias_its_spec_announces(rng):
+    """The primitive is keyed on whether a bias is given, not only on the spec."""
+    spec = DenseSpec(300, 100, 80, "float32", True, None)
+    x = rng.standard_normal(spec.x_shape).astype(np.float32)
+    kernel = rng.standard_normal(spec.kernel_shape).astype(np.float32)
+    bias = rng.standard_normal(spec.units).astype(np.float32)
+    with on_backend("onednn"):
+        without = kernels.dense_forward(spec, x, kernel)
+        with_bias = kernels.dense_forward(spec, x, kernel, bias)
+    assert_same(without, x @ kernel, "without bias")
+    assert_same(with_bias, x @ kernel + bias, "with bias")

@@ -100,7 +100,7 @@ def _create(spec, shapes, layouts, bias, activation):
 def _matmul(pass_, spec, a, b, out_shape, bias=None, activation=None):
     """a @ b (+ bias, activation) on oneDNN, or None when oneDNN refused it."""
     (a, a_layout), (b, b_layout) = _matrix(a), _matrix(b)
-    key = (pass_, spec, a_layout, b_layout)
+    key = (pass_, spec, a_layout, b_layout, bias is not None)
     primitive = _cache.get(key)  # the common case, without the lock (a dict read is atomic)
     if primitive is None or primitive is _REFUSED:
         shapes = (a.shape, b.shape, out_shape)
