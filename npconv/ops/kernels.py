@@ -8,7 +8,10 @@ activation where the algorithm did not fuse them.
 
 - :func:`conv_forward`: y = activation(conv(x, kernel) + bias);
 - :func:`conv_input_grad`: dx of the conv, given dy (a transposed conv's forward);
-- :func:`conv_kernel_grad`: dkernel (and dbias) of the conv, given x and dy.
+- :func:`conv_kernel_grad`: dkernel (and dbias) of the conv, given x and dy;
+- :func:`dense_forward`, :func:`dense_input_grad`, :func:`dense_kernel_grad`: the same
+  three passes of ``x @ kernel + bias`` (a :class:`~npconv.ops.spec.DenseSpec`), through
+  :func:`run`.
 
 Nothing here decides a length or a pad: :mod:`npconv.geometry` does.
 """
@@ -20,7 +23,7 @@ import numpy as np
 from .. import activations, config
 from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
 from .registry import choose, fallback, note
-from .spec import FUSED_ACTIVATIONS, ConvSpec, EltwiseSpec, eltwise_spec
+from .spec import FUSED_ACTIVATIONS, ConvSpec, DenseSpec, EltwiseSpec, eltwise_spec
 
 __all__ = [
     "FUSED_ACTIVATIONS",
@@ -32,6 +35,9 @@ __all__ = [
     "conv_forward",
     "conv_input_grad",
     "conv_kernel_grad",
+    "dense_forward",
+    "dense_input_grad",
+    "dense_kernel_grad",
     "fusable_activation",
     "gradient_from_output",
     "overlap_add",
@@ -263,3 +269,98 @@ def apply_activation(activation, x, keep: bool = False):
     if not keep:
         return y, None
     return y, Activated(spec, None, None if spec.from_output else x, y if spec.from_output else None)
+
+
+# ----------------------------------------------------------------------- batch normalization
+__all__ += ["batchnorm_backward", "batchnorm_forward"]
+
+
+def batchnorm_forward(spec, x, gamma=None, beta=None, mean=None, variance=None):
+    """y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, per feature.
+
+    Args:
+        spec: a :class:`~npconv.ops.spec.NormSpec`.
+        x: an array of shape ``spec.x_shape``, features on ``spec.axis``.
+        gamma: (features,), or None unless ``spec.scale``.
+        beta: (features,), or None unless ``spec.center``.
+        mean, variance: (features,), the statistics to use outside training
+            (the moving ones); ignored when ``spec.training``.
+
+    Returns:
+        (y, mean, variance): y shaped like x, and the statistics used: the
+        batch's mean and biased variance when ``spec.training``, else the given ones.
+    """
+    return run("batchnorm_forward", spec, x, gamma, beta, mean, variance)
+
+
+def batchnorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
+    """(dx, dgamma, dbeta) of :func:`batchnorm_forward`.
+
+    ``mean`` and ``variance`` are those the forward pass returned; when
+    ``spec.training`` the gradient flows through them too, else they are held
+    constant. dgamma is None unless ``spec.scale``, dbeta None unless ``spec.center``.
+    """
+    return run("batchnorm_backward", spec, x, dy, gamma, mean, variance)
+
+
+# ----------------------------------------------------------------------- layer normalization
+__all__ += ["layernorm_backward", "layernorm_forward"]
+
+
+def layernorm_forward(spec, x, gamma=None, beta=None):
+    """y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, per sample over ``spec.axes``.
+
+    Args:
+        spec: a :class:`~npconv.ops.spec.LayerNormSpec`.
+        x: an array of shape ``spec.x_shape``.
+        gamma: shaped ``spec.weights_shape``, or None unless ``spec.scale``.
+        beta: shaped ``spec.weights_shape``, or None unless ``spec.center``.
+
+    Returns:
+        (y, mean, variance): y shaped like x, and each sample's mean and biased
+        variance, shaped ``spec.stats_shape``, for :func:`layernorm_backward`.
+    """
+    return run("layernorm_forward", spec, x, gamma, beta)
+
+
+def layernorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
+    """(dx, dgamma, dbeta) of :func:`layernorm_forward`, given the statistics it returned.
+
+    dgamma is None unless ``spec.scale``, dbeta None unless ``spec.center``;
+    both are shaped ``spec.weights_shape``.
+    """
+    return run("layernorm_backward", spec, x, dy, gamma, mean, variance)
+
+
+# --------------------------------------------------------------------------
+# dense: y = activation(x @ kernel + bias)
+# --------------------------------------------------------------------------
+def dense_forward(spec: DenseSpec, x, kernel, bias=None) -> np.ndarray:
+    """y = activation(x @ kernel + bias), the bias and activation fused where the backend can.
+
+    Args:
+        spec: the product; ``spec.activation`` names the activation (or None),
+            ``spec.bias`` says whether ``bias`` is given.
+        x: (rows, in_features).
+        kernel: (in_features, units).
+        bias: (units,) or None.
+
+    Returns:
+        y: (rows, units).
+    """
+    return run("dense_forward", spec, x, kernel, bias)
+
+
+def dense_input_grad(spec: DenseSpec, dy, kernel) -> np.ndarray:
+    """dx = dy @ kernel.T: dy (rows, units) -> (rows, in_features).
+
+    dy is the gradient of ``x @ kernel + bias``, before any activation."""
+    return run("dense_input_grad", spec, dy, kernel)
+
+
+def dense_kernel_grad(spec: DenseSpec, x, dy):
+    """(dkernel, dbias): dkernel = x.T @ dy, (in_features, units); dbias = dy summed
+    over the rows, (units,), or None unless ``spec.bias``.
+
+    x: (rows, in_features); dy: (rows, units), the gradient before any activation."""
+    return run("dense_kernel_grad", spec, x, dy)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ...registry import Algorithm, first_applying
 from ...spec import PASSES, ConvSpec
-from . import depthwise, eltwise, im2col, transpose
+from . import dense, depthwise, eltwise, im2col, normalization, transpose
 
 NAME = "numpy"
 
@@ -283,6 +283,8 @@ ALGORITHMS = (
         summary="any conv: the windows' columns transposed times dy, block by block (or the columns the forward kept)",
     ),
     *eltwise.ALGORITHMS,
+    *normalization.ALGORITHMS,
+    *dense.ALGORITHMS,
 )
 _BY_NAME = {(a.pass_, a.name): a for a in ALGORITHMS}
 
