@@ -10,6 +10,11 @@ activation where the algorithm did not fuse them.
 - :func:`conv_input_grad`: dx of the conv, given dy (a transposed conv's forward);
 - :func:`conv_kernel_grad`: dkernel (and dbias) of the conv, given x and dy.
 
+Pooling (a :class:`~npconv.ops.spec.PoolSpec`) has its own two:
+
+- :func:`pool_forward`: y, each window's maximum or average;
+- :func:`pool_backward`: dx, given dy and what the forward kept.
+
 Nothing here decides a length or a pad: :mod:`npconv.geometry` does.
 """
 
@@ -20,7 +25,7 @@ import numpy as np
 from .. import config
 from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
 from .registry import choose, fallback, note
-from .spec import FUSED_ACTIVATIONS, ConvSpec
+from .spec import FUSED_ACTIVATIONS, ConvSpec, PoolSpec
 
 __all__ = [
     "FUSED_ACTIVATIONS",
@@ -33,6 +38,8 @@ __all__ = [
     "overlap_add",
     "pad_spatial",
     "pad_spatial_backward",
+    "pool_backward",
+    "pool_forward",
     "run",
     "windows",
 ]
@@ -200,3 +207,35 @@ def conv_kernel_grad(spec: ConvSpec, x, dy, kept: dict | None = None):
     if dbias is None and spec.bias:
         dbias = bias_grad(dy)
     return dkernel, dbias
+
+
+# ----------------------------------------------------------------------- pooling
+def pool_forward(spec: PoolSpec, x, keep: dict | None = None) -> np.ndarray:
+    """y: each window's maximum or average (:class:`~npconv.ops.spec.PoolSpec`).
+
+    Args:
+        spec: the pooling (kind, geometry, dtype, layout).
+        x: (batch, *spatial, channels), a channels_last array or view.
+        keep: a dict that receives what :func:`pool_backward` needs (for max
+            pooling: x, y, and what the backend kept), or None when no backward
+            pass follows.
+
+    Returns:
+        y: (batch, *output_size, channels).
+    """
+    y = run("pool_forward", spec, x, keep)
+    if keep is not None and spec.kind == "max":
+        keep["x"], keep["y"] = x, y
+    return y
+
+
+def pool_backward(spec: PoolSpec, dy, kept: dict | None = None) -> np.ndarray:
+    """dx of the pooling ``spec``: dy (batch, *output_size, channels) -> (batch, *spatial, channels).
+
+    Max pooling gives each window's dy to its first maximum (row-major over the
+    window; a NaN where the window holds one; never a pad); average pooling
+    spreads dy / (real pixels in the window) over the window's real pixels.
+    ``kept``: the ``keep`` dict of the forward call (required for max pooling)."""
+    if spec.kind == "max" and not kept:
+        raise ValueError("Max pooling's backward pass needs the `keep` dict its forward pass filled.")
+    return run("pool_backward", spec, dy, kept)

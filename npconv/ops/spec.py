@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from .. import activations
 
-__all__ = ["FUSED_ACTIVATIONS", "ConvSpec", "PASSES", "make_spec"]
+__all__ = ["FUSED_ACTIVATIONS", "POOL_KINDS", "ConvSpec", "PASSES", "PoolSpec", "make_pool_spec", "make_spec"]
 
 PASSES = ("forward", "input_grad", "kernel_grad")
 
@@ -108,6 +108,79 @@ def make_spec(x_shape, kernel_shape, strides, pads, dilation, groups=1, dtype="f
         tuple((int(b), int(a)) for b, a in pads),
         tuple(dilation),
         int(groups),
+        str(dtype),
+        **options,
+    )
+
+
+# ----------------------------------------------------------------------- pooling
+POOL_KINDS = ("max", "avg")
+
+
+class PoolSpec(NamedTuple):
+    """One max or average pooling, as the kernels see it (immutable and hashable).
+
+    The same spec names both passes: ``"pool_forward"`` (y from x) and
+    ``"pool_backward"`` (dx from dy). Max pooling never picks a pad; average
+    pooling divides each window's sum by the number of real (non-pad) pixels
+    in it, which is what Keras's padding='same' computes.
+
+    Args:
+        kind: ``"max"`` or ``"avg"``.
+        x_shape: (batch, *spatial, channels) of the input.
+        pool_size: one positive int per spatial dimension.
+        strides: one positive int per spatial dimension.
+        pads: one (pad_before, pad_after) pair per spatial dimension, each
+            non-negative and below the pool size (every window holds a real pixel).
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+        channels_first: whether the arrays are channels_first in memory (x is a
+            channels_last view of a C-contiguous (batch, channels, *spatial) array).
+        training: whether the backward pass follows, so a backend may keep what
+            it needs for it (oneDNN's max-pool workspace).
+    """
+
+    kind: str
+    x_shape: tuple
+    pool_size: tuple
+    strides: tuple
+    pads: tuple
+    dtype: str
+    channels_first: bool = False
+    training: bool = False
+
+    @property
+    def rank(self) -> int:
+        return len(self.pool_size)
+
+    @property
+    def output_size(self) -> tuple:
+        return tuple(
+            (n + b + a - k) // s + 1
+            for n, (b, a), k, s in zip(self.x_shape[1:-1], self.pads, self.pool_size, self.strides)
+        )
+
+    @property
+    def y_shape(self) -> tuple:
+        return (self.x_shape[0], *self.output_size, self.x_shape[-1])
+
+    @property
+    def macs(self) -> int:
+        """Window reads of the forward pass (the work count :func:`threads` sizes on)."""
+        return prod(self.y_shape) * prod(self.pool_size)
+
+
+def make_pool_spec(kind, x_shape, pool_size, strides, pads, dtype="float32", **options) -> PoolSpec:
+    """A :class:`PoolSpec` from sequences (converted to tuples of ints)."""
+    if kind not in POOL_KINDS:
+        raise ValueError(
+            f"Invalid value for argument `kind`. Expected one of {list(POOL_KINDS)}. Received: kind={kind!r}"
+        )
+    return PoolSpec(
+        str(kind),
+        tuple(int(n) for n in x_shape),
+        tuple(int(k) for k in pool_size),
+        tuple(int(s) for s in strides),
+        tuple((int(b), int(a)) for b, a in pads),
         str(dtype),
         **options,
     )

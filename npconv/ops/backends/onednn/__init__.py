@@ -552,6 +552,8 @@ def kernel_grad(spec, x, dy, kept=None):
     return dkernel, None
 
 
+from . import pooling  # noqa: E402 - it builds on the helpers above
+
 ALGORITHMS = (
     Algorithm(
         "onednn",
@@ -578,6 +580,7 @@ ALGORITHMS = (
         kernel_grad,
         summary="float32, rank 1-3: oneDNN's convolution backward weights, with the bias gradient",
     ),
+    *pooling.ALGORITHMS,
 )
 _BY_PASS = {a.pass_: a for a in ALGORITHMS}
 

@@ -55,6 +55,10 @@ CONSTANTS = {
     "DNNL_ARG_DIFF_WEIGHTS": 161,
     "DNNL_ARG_DIFF_BIAS": 169,
     "DNNL_MAX_NDIMS": 12,
+    "dnnl_pooling_max": 0x1FF,
+    "dnnl_pooling_avg_exclude_padding": 0x3FF,
+    "dnnl_query_workspace_md": 135,
+    "DNNL_ARG_WORKSPACE": 64,
 }
 
 CPU_ISA_NAMES = {
@@ -140,6 +144,14 @@ SIGNATURES = {
     "dnnl_primitive_execute": (_status, [V, V, C.c_int, C.POINTER(ExecArg)]),
     "dnnl_get_effective_cpu_isa": (C.c_int, []),
     "dnnl_version": (C.POINTER(Version), []),
+    "dnnl_pooling_forward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, C.c_int, V, V, Dims, Dims, Dims, Dims, Dims, V],
+    ),
+    "dnnl_pooling_backward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, Dims, Dims, Dims, Dims, Dims, V, V],
+    ),
 }
 
 
