@@ -199,7 +199,7 @@ def test_float64_runs_on_numpy():
 
 
 def test_primitive_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(onednn, "CACHE_SIZE", 3)
+    monkeypatch.setattr(onednn.binding, "CACHE_SIZE", 3)
     onednn.clear_cache()
     rng = np.random.default_rng(4)
     kernel = rng.standard_normal((3, 3, 2, 4)).astype(np.float32)

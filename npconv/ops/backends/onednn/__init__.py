@@ -23,20 +23,35 @@ from __future__ import annotations
 
 import ctypes as C
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
 from ...registry import Algorithm, first_applying
 from ...spec import FUSED_ACTIVATIONS, PASSES
 from . import library as L
+from . import pooling
+from .binding import (  # noqa: F401 - CACHE_SIZE, ONE_THREAD_MACS and clear_cache are this backend's settings and API
+    _ELTWISE,
+    _F32,
+    _REFUSED,
+    CACHE_SIZE,
+    NAME,
+    ONE_THREAD_MACS,
+    K,
+    Primitive,
+    _activation_md,
+    _attr,
+    _cache,
+    _channels_first,
+    _elements,
+    _empty_like_layout,
+    _md,
+    _usable,
+    cached,
+    clear_cache,
+    threads,
+)
 
-NAME = "onednn"
-CACHE_SIZE = 256  # primitives kept; the least recently used is released beyond this
-# Up to this many multiply-adds a primitive runs (and is created) on one thread: an
-# OpenMP parallel region costs microseconds when the cores are free, and a whole
-# time slice (milliseconds) when another process holds one of them.
-ONE_THREAD_MACS = 1 << 21
 # From this many multiply-adds, forward primitives take their weights in the primitive's
 # own layout (see _create_forward).
 PACK_MIN_MACS = 1 << 20
@@ -44,26 +59,6 @@ PACK_MIN_MACS = 1 << 20
 # few microseconds more than numpy's one gather and one small matrix product (measured here:
 # the article's 5x5 layer call, 15 us on oneDNN and 10 us on numpy).
 NUMPY_FORWARD_MACS = 1 << 16
-
-K = L.CONSTANTS
-# Each activation as a chain of eltwise post-ops (algorithm, alpha, beta), chosen so that
-# NaN and +-Inf come out as the definitions give them. oneDNN's relu turns -Inf into NaN
-# (it multiplies by 0), its clips turn NaN into 0, and its logistic turns NaN into 0; so
-# relu is elu with alpha 0 (x if x > 0, else 0 * (exp(x) - 1)), and sigmoid is
-# 0.5 * tanh(x / 2) + 0.5.
-_ELTWISE = {
-    "relu": ((K["dnnl_eltwise_elu"], 0.0, 0.0),),
-    "sigmoid": (
-        (K["dnnl_eltwise_linear"], 0.5, 0.0),
-        (K["dnnl_eltwise_tanh"], 0.0, 0.0),
-        (K["dnnl_eltwise_linear"], 0.5, 0.5),
-    ),
-    "tanh": ((K["dnnl_eltwise_tanh"], 0.0, 0.0),),
-    "elu": ((K["dnnl_eltwise_elu"], 1.0, 0.0),),
-    "gelu": ((K["dnnl_eltwise_gelu_erf"], 0.0, 0.0),),
-    "silu": ((K["dnnl_eltwise_swish"], 1.0, 0.0),),
-}
-_F32 = np.dtype("float32")
 
 
 def available():
@@ -81,19 +76,6 @@ def _applies(spec) -> bool:
     )
 
 
-# ----------------------------------------------------------------------- memory descriptors
-def _elements(strides, itemsize):
-    return [s // itemsize for s in strides]
-
-
-def _activation_md(lib, shape, strides, itemsize=4):
-    """(batch, *spatial, channels) array -> logical (N, C, *spatial) md, by strides."""
-    el = _elements(strides, itemsize)
-    dims = (shape[0], shape[-1], *shape[1:-1])
-    order = (el[0], el[-1], *el[1:-1])
-    return _md(lib, dims, order)
-
-
 def _weights_md(lib, shape, strides, groups, itemsize=4):
     """Keras kernel (*k, in/groups, filters) -> logical (O, I, *k) or (G, O/G, I/G, *k)."""
     el = _elements(strides, itemsize)
@@ -104,153 +86,6 @@ def _weights_md(lib, shape, strides, groups, itemsize=4):
     return _md(lib, (groups, fo, cin, *kernel_size), (fo * el[-1], el[-1], el[-2], *el[:-2]))
 
 
-def _md(lib, dims, strides):
-    md = L.V()
-    L.check(
-        lib.dnnl_memory_desc_create_with_strides(
-            C.byref(md), len(dims), L.Dims(*dims), K["dnnl_f32"], L.Dims(*strides)
-        ),
-        "memory descriptor creation",
-    )
-    return md
-
-
-class _Memories:
-    """One thread's memory objects (and scratchpad) for one primitive."""
-
-    def __init__(self, primitive):
-        self.lib = primitive.lib
-        self.handles = []
-        for md in primitive.mds:
-            mem = L.V()
-            L.check(self.lib.dnnl_memory_create(C.byref(mem), md, primitive.engine, None), "memory creation")
-            self.handles.append(mem)
-        self.scratch = np.empty(max(primitive.scratch_bytes, 1), dtype=np.uint8)
-        ids = list(primitive.arg_ids)
-        if primitive.scratch_md:
-            mem = L.V()
-            L.check(
-                self.lib.dnnl_memory_create(
-                    C.byref(mem), primitive.scratch_md, primitive.engine, self.scratch.ctypes.data
-                ),
-                "scratchpad memory creation",
-            )
-            self.handles.append(mem)
-            ids.append(K["DNNL_ARG_SCRATCHPAD"])
-        self.args = (L.ExecArg * len(ids))(*[L.ExecArg(i, m) for i, m in zip(ids, self.handles)])
-        self.count = len(ids)
-        self.set = [self.lib.dnnl_memory_set_data_handle] * len(primitive.mds)
-        self.last = [None] * len(primitive.mds)  # the arrays the handles point at (kept alive here)
-
-    def __del__(self):
-        for mem in getattr(self, "handles", ()):
-            try:
-                self.lib.dnnl_memory_destroy(mem)
-            except Exception:  # noqa: BLE001 - interpreter shutdown
-                pass
-
-
-class Primitive:
-    """A created oneDNN primitive, its argument descriptors, and per-thread memories."""
-
-    borrowed = ()  # indices of ``mds`` owned by ``pd`` (not destroyed here)
-    activation = None  # an activation to apply after the primitive (not fused into it)
-    packing = None  # a _Packing when the primitive wants its weights in its own layout
-
-    def __init__(self, library, pd, arg_ids, mds, threads):
-        self.lib, self.engine = library.lib, library.engine
-        self.library = library
-        self.pd, self.arg_ids, self.mds = pd, tuple(arg_ids), mds
-        self.handle = L.V()
-        L.check(self.lib.dnnl_primitive_create(C.byref(self.handle), pd), "primitive creation")
-        self.scratch_md = self.lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_scratchpad_md"], 0)
-        self.scratch_bytes = self.lib.dnnl_memory_desc_get_size(self.scratch_md) if self.scratch_md else 0
-        if not self.scratch_bytes:
-            self.scratch_md = None
-        name = C.c_char_p()
-        self.lib.dnnl_primitive_desc_query(pd, K["dnnl_query_impl_info_str"], 0, C.byref(name))
-        self.implementation = (name.value or b"").decode()
-        self.threads = threads
-        self._local = threading.local()
-
-    def __call__(self, *arrays):
-        """Run on arrays given in the order of ``arg_ids``."""
-        memories = getattr(self._local, "memories", None)
-        if memories is None:
-            memories = self._local.memories = _Memories(self)
-        lib, last = self.lib, memories.last
-        for i, array in enumerate(arrays):
-            if array is not last[i]:  # the same kernel and bias arrays come back call after call
-                memories.set[i](memories.handles[i], array.ctypes.data)
-                last[i] = array
-        library = self.library
-        stream = library.stream
-        if self.threads == library.threads:
-            L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
-            L.check(lib.dnnl_stream_wait(stream), "stream wait")
-            return
-        # Fewer threads for this call only: the OpenMP setting is per thread and
-        # shared with any other library using the same runtime, so it is put back.
-        library.use_threads(self.threads)
-        try:
-            L.check(lib.dnnl_primitive_execute(self.handle, stream, memories.count, memories.args), "execution")
-            L.check(lib.dnnl_stream_wait(stream), "stream wait")
-        finally:
-            library.use_threads(library.threads)
-
-    def __del__(self):
-        try:
-            self.lib.dnnl_primitive_destroy(self.handle)
-            self.lib.dnnl_primitive_desc_destroy(self.pd)
-            for i, md in enumerate(self.mds):
-                if i not in self.borrowed:
-                    self.lib.dnnl_memory_desc_destroy(md)
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-
-# ----------------------------------------------------------------------- the primitive cache
-_cache: OrderedDict = OrderedDict()
-_lock = threading.Lock()
-_REFUSED = object()
-
-
-def cached(key, create):
-    """The primitive for ``key`` = (pass, spec, *layouts), created by ``create()``
-    on a miss, or None when oneDNN refused it (remembered too)."""
-    with _lock:
-        primitive = _cache.get(key)
-        if primitive is not None:
-            _cache.move_to_end(key)
-            return None if primitive is _REFUSED else primitive
-    library, _ = L.load()
-    library.use_threads(threads(key[1]))  # created for the thread count it will run on
-    try:
-        primitive = create()
-    except L.OneDNNError:
-        primitive = _REFUSED
-    finally:
-        library.use_threads(library.threads)
-    with _lock:
-        _cache[key] = primitive
-        _cache.move_to_end(key)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return None if primitive is _REFUSED else primitive
-
-
-def clear_cache():
-    """Release every cached primitive."""
-    with _lock:
-        _cache.clear()
-
-
-def threads(spec) -> int:
-    """OpenMP threads for this spec's primitives: one for tiny problems, else all."""
-    library, _ = L.load()
-    return 1 if spec.macs <= ONE_THREAD_MACS else library.threads
-
-
 def _geometry(spec):
     """strides, dilates (oneDNN counts from 0), padding_l, padding_r of a spec."""
     strides = L.Dims(*spec.strides)
@@ -258,20 +93,6 @@ def _geometry(spec):
     pad_l = L.Dims(*[b for b, _ in spec.pads])
     pad_r = L.Dims(*[a for _, a in spec.pads])
     return strides, dilates, pad_l, pad_r
-
-
-def _attr(lib, activation=None):
-    attr = L.V()
-    L.check(lib.dnnl_primitive_attr_create(C.byref(attr)), "attr creation")
-    L.check(lib.dnnl_primitive_attr_set_scratchpad_mode(attr, K["dnnl_scratchpad_mode_user"]), "scratchpad mode")
-    if activation is not None:
-        post_ops = L.V()
-        L.check(lib.dnnl_post_ops_create(C.byref(post_ops)), "post-ops creation")
-        for alg, alpha, beta in _ELTWISE[activation]:
-            L.check(lib.dnnl_post_ops_append_eltwise(post_ops, alg, alpha, beta), "eltwise post-op")
-        L.check(lib.dnnl_primitive_attr_set_post_ops(attr, post_ops), "set post-ops")
-        lib.dnnl_post_ops_destroy(post_ops)
-    return attr
 
 
 def _forward_pd(library, spec, src, wei, bias, dst, prop, activation):
@@ -479,27 +300,6 @@ def _create_kernel_grad(spec, x_strides, k_strides, y_strides):
     return Primitive(library, pd, ids, mds, threads(spec))
 
 
-# ----------------------------------------------------------------------- arrays
-def _usable(array):
-    """array as float32 whose strides oneDNN can take (non-negative, whole elements)."""
-    if array.dtype != _F32:
-        array = array.astype(_F32)
-    if not array.flags.c_contiguous and any(s < 0 or s % 4 for s in array.strides):
-        array = np.ascontiguousarray(array)
-    return array
-
-
-def _empty_like_layout(shape, channels_first):
-    """An empty (batch, *spatial, channels) array, stored channels_first if asked."""
-    if channels_first:
-        return np.moveaxis(np.empty((shape[0], shape[-1], *shape[1:-1]), dtype=_F32), 1, -1)
-    return np.empty(shape, dtype=_F32)
-
-
-def _channels_first(array):
-    return array.ndim > 2 and array.strides[-1] != array.itemsize
-
-
 # The runs return None when oneDNN refused the spec; the seam then asks numpy.
 def forward(spec, x, kernel, bias=None, keep=None):
     """y = activation(conv(x, kernel) + bias) on oneDNN (x and y in the same layout)."""
@@ -551,8 +351,6 @@ def kernel_grad(spec, x, dy, kept=None):
     primitive(x, dy, dkernel)
     return dkernel, None
 
-
-from . import pooling  # noqa: E402 - it builds on the helpers above
 
 ALGORITHMS = (
     Algorithm(

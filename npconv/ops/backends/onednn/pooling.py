@@ -22,8 +22,19 @@ import ctypes as C
 import numpy as np
 
 from ...registry import Algorithm
-from . import NAME, K, Primitive, _activation_md, _attr, _channels_first, _empty_like_layout, _usable, cached, threads
 from . import library as L
+from .binding import (
+    NAME,
+    K,
+    Primitive,
+    _activation_md,
+    _attr,
+    _channels_first,
+    _empty_like_layout,
+    _usable,
+    cached,
+    threads,
+)
 
 _ALGORITHM = {"max": "dnnl_pooling_max", "avg": "dnnl_pooling_avg_exclude_padding"}
 
@@ -258,7 +269,7 @@ ALGORITHMS = (
         "pool_forward",
         applies,
         pool_forward,
-        summary="float32, rank 1-3: oneDNN's pooling forward (max, or average over the real pixels); a training max pool keeps the workspace",
+        summary="float32, rank 1-3: oneDNN's pooling forward (max, or average over the real pixels); where x holds NaN or -inf (one np.min finds it), max pooling pools a code array too and sets those windows to NaN or -inf; a training max pool keeps the workspace",
     ),
     Algorithm(
         "onednn",
@@ -266,6 +277,6 @@ ALGORITHMS = (
         "pool_backward",
         applies,
         pool_backward,
-        summary="float32, rank 1-3: oneDNN's pooling backward (max pooling from the forward's workspace, recomputed if none was kept)",
+        summary="float32, rank 1-3: oneDNN's pooling backward (max pooling from the forward's workspace, recomputed if none was kept; NaN and -inf windows routed by the code array's)",
     ),
 )
