@@ -106,21 +106,21 @@ class BasePooling(SpatialLayer):
 
 _WINDOWED_ARGS = """
     Args:
-        pool_size: int or tuple of {rank} ints, the window size{default}.
-        strides: int, tuple of {rank} ints, or None (the default: ``pool_size``),
+        pool_size: int or tuple of {ints}, the window size{default}.
+        strides: int, tuple of {ints}, or None (the default: ``pool_size``),
             how far the window moves between outputs.
         padding: ``"valid"`` (windows stay inside the input) or ``"same"``
             (the output length is ceil(input length / stride); TensorFlow's
             SAME pads, the odd pixel after). {padding}
         data_format: ``"channels_last"`` (batch, {spatial}, channels) or
-            ``"channels_first"`` (batch, channels, {spatial}); None means
-            ``npconv.config``'s image data format (channels_last).
+            ``"channels_first"`` (batch, channels, {spatial}); None means channels_last.
         name: the layer's name; other keyword arguments are Keras's (``dtype``, ...).
 
     Input shape: (batch, {spatial}, channels), or (batch, channels, {spatial}).
     Output shape: the same, each spatial length becoming
     ``floor((n - pool_size) / strides) + 1`` ("valid") or ``ceil(n / strides)`` ("same").
 """
+_INTS = {1: "1 int", 2: "2 ints", 3: "3 ints"}
 _SPATIAL = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}
 _DEFAULTS = {1: " (default 2)", 2: " (default (2, 2))", 3: " (default (2, 2, 2))"}
 _PADDING_NOTE = {
@@ -131,8 +131,8 @@ _PADDING_NOTE = {
 
 def _windowed_doc(summary, mode, rank, example):
     default = _DEFAULTS[rank] if mode == "max" else ""
-    args = _WINDOWED_ARGS.format(rank=rank, default=default, spatial=_SPATIAL[rank], padding=_PADDING_NOTE[mode])
-    return summary + "\n" + args + "\n    Example:\n\n" + example
+    args = _WINDOWED_ARGS.format(ints=_INTS[rank], default=default, spatial=_SPATIAL[rank], padding=_PADDING_NOTE[mode])
+    return summary.rstrip() + "\n" + args + "\n    Example:\n\n" + example
 
 
 _MAX_NOTE = """
@@ -312,8 +312,7 @@ _GLOBAL_DOC = """Global {what} pooling over {over}: one value per channel.
 {note}
     Args:
         data_format: ``"channels_last"`` (batch, {spatial}, channels) or
-            ``"channels_first"`` (batch, channels, {spatial}); None means
-            ``npconv.config``'s image data format (channels_last).
+            ``"channels_first"`` (batch, channels, {spatial}); None means channels_last.
         keepdims: whether to keep the spatial axes, each of length 1.
         name: the layer's name; other keyword arguments are Keras's (``dtype``, ...).
 
@@ -329,7 +328,7 @@ _GLOBAL_DOC = """Global {what} pooling over {over}: one value per channel.
 _MEAN_NOTE = ""
 _GLOBAL_MAX_NOTE = """
     A NaN anywhere gives NaN. The gradient is split evenly between tied maxima,
-    as in Keras.
+    as Keras computes it on TensorFlow.
 """
 
 

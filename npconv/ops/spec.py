@@ -7,6 +7,9 @@ names all three passes of that convolution: ``"forward"`` (y from x),
 ``"input_grad"`` (dx from dy) and ``"kernel_grad"`` (dkernel, and dbias when
 ``bias``, from x and dy). A transposed convolution is the ``input_grad`` pass
 of the forward convolution that maps its output back to its input.
+
+A :class:`PoolSpec` describes one max or average pooling the same way, for
+its passes ``"pool_forward"`` and ``"pool_backward"``.
 """
 
 from __future__ import annotations
