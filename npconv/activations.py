@@ -63,19 +63,18 @@ def _axis(axis, ndim):
     return tuple(int(a) for a in axes) if isinstance(axis, (tuple, list)) else int(axis)
 
 
-def _logistic(x):
-    """sigmoid without dtype handling, for the derivatives."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def _softplus_f(x):
     return np.logaddexp(0.0, x)
 
 
 def _stable_sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
+    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|, so
+    sigmoid(-20) keeps its 8 significant digits (1 + tanh(x / 2) would round it to 0)."""
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+_logistic = _stable_sigmoid  # the derivatives' sigmoid
 
 
 # --------------------------------------------------------------------------
@@ -138,9 +137,13 @@ def _erfc(z):
 
 
 def erf(x):
-    """The error function, elementwise; float64 accuracy about 1e-16.
+    """The error function, element-wise, accurate to about 1e-16 in float64.
 
-    x: any shape; returns x's shape, in x's float dtype.
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        ``erf(x)``, with x's shape and float dtype.
     """
     x = _float(x)
     z = x.astype(np.float64)
@@ -157,9 +160,23 @@ def erf(x):
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     """Rectified linear unit, with Keras's three optional twists.
 
-    ``x`` above ``threshold`` passes, the rest becomes 0; the result is then
-    clipped to ``[0, max_value]`` if a max is given; finally
+    ``x`` above ``threshold`` passes and the rest becomes 0; the result is
+    then clipped to ``[0, max_value]`` if a max is given; finally
     ``negative_slope * (x - threshold)`` is added below the threshold.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        negative_slope: the slope below the threshold (0 by default).
+        max_value: None (no cap) or the largest output.
+        threshold: the value at and below which x is not passed through.
+
+    Returns:
+        An array of x's shape and float dtype.
+
+    Example:
+
+    >>> relu(np.array([-2.0, 1.0, 8.0]), max_value=6.0)
+    array([0., 1., 6.])
     """
     x = _float(x)
     if negative_slope == 0 and max_value is None and threshold == 0 and type(negative_slope) in (int, float):
@@ -175,8 +192,17 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     return y
 
 
+def _plain_relu(negative_slope=0.0, max_value=None, threshold=0.0):
+    return negative_slope == 0 and max_value is None and threshold == 0
+
+
 def _d_relu(x, y, negative_slope=0.0, max_value=None, threshold=0.0):
-    """drelu/dx, elementwise (multiplied by dy in :func:`gradient`)."""
+    """drelu/dx, elementwise (multiplied by dy in :func:`gradient`).
+
+    Plain relu reads only y (y > 0 exactly where x > 0, NaN included), so a
+    forward pass need not keep its input; with any option it reads only x."""
+    if _plain_relu(negative_slope, max_value, threshold):
+        return y > 0
     above = x > threshold
     if max_value is not None:  # clipped to [0, max_value]
         above &= (x > 0) & (x < max_value)
@@ -187,7 +213,15 @@ def _d_relu(x, y, negative_slope=0.0, max_value=None, threshold=0.0):
 
 
 def leaky_relu(x, negative_slope=0.2):
-    """``x`` for x >= 0, ``negative_slope * x`` below."""
+    """Leaky ReLU: ``x`` for x >= 0, ``negative_slope * x`` below.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        negative_slope: the slope below 0 (0.2 by default, as Keras).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     negative_slope = _real(negative_slope, "negative_slope")
     return np.where(x < 0, negative_slope * x, x)
@@ -199,7 +233,14 @@ def _d_leaky_relu(x, y, negative_slope=0.2):
 
 
 def relu6(x):
-    """ReLU capped at 6: ``min(max(x, 0), 6)``."""
+    """ReLU capped at 6: ``min(max(x, 0), 6)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     return np.clip(_float(x), 0, 6)
 
 
@@ -209,7 +250,16 @@ def _d_relu6(x, y):
 
 
 def elu(x, alpha=1.0):
-    """``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+    """Exponential linear unit: ``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        alpha: the scale of the negative part; outputs approach ``-alpha``
+            as x goes to -inf.
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     alpha = _real(alpha, "alpha")
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
@@ -221,7 +271,17 @@ def _d_elu(x, y, alpha=1.0):
 
 
 def selu(x):
-    """Scaled ELU: ``scale * elu(x, alpha)`` with the self-normalising constants."""
+    """Scaled exponential linear unit: ``scale * elu(x, alpha)``.
+
+    ``alpha`` (about 1.6733) and ``scale`` (about 1.0507) are the
+    self-normalising constants of Klambauer et al. (2017).
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
 
@@ -232,7 +292,15 @@ def _d_selu(x, y):
 
 
 def celu(x, alpha=1.0):
-    """``max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)``."""
+    """Continuously differentiable ELU: ``max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        alpha: a non-zero number, the scale of the negative part.
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     alpha = _real(alpha, "alpha")
     if alpha == 0:
@@ -246,7 +314,14 @@ def _d_celu(x, y, alpha=1.0):
 
 
 def softplus(x):
-    """``log(1 + exp(x))``, computed as ``logaddexp(x, 0)`` so it never overflows."""
+    """Softplus: ``log(1 + exp(x))``, computed as ``logaddexp(x, 0)`` so it never overflows.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     with np.errstate(invalid="ignore"):  # NaN in, NaN out, without a warning
         return np.logaddexp(x, np.zeros((), x.dtype))
@@ -258,7 +333,14 @@ def _d_softplus(x, y):
 
 
 def softsign(x):
-    """``x / (1 + |x|)``."""
+    """Softsign: ``x / (1 + |x|)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return x / (1 + np.abs(x))
 
@@ -269,11 +351,18 @@ def _d_softsign(x, y):
 
 
 def squareplus(x, b=4):
-    """``(x + sqrt(x^2 + b)) / 2``.
+    """Squareplus: ``(x + sqrt(x^2 + b)) / 2``.
 
     For x < 0 the equal form ``b / (2 * (sqrt(x^2 + b) - x))`` is used, which
     avoids the cancellation of the direct formula (Keras returns 0 there once
     x^2 swamps b).
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        b: a non-negative number, the smoothness near 0 (4 by default).
+
+    Returns:
+        An array of x's shape and float dtype.
     """
     x = _float(x)
     b = _real(b, "b")
@@ -291,7 +380,14 @@ def _d_squareplus(x, y, b=4):
 
 
 def sparse_plus(x):
-    """0 for x <= -1, ``(x + 1)^2 / 4`` for -1 < x < 1, ``x`` for x >= 1."""
+    """SparsePlus: 0 for x <= -1, ``(x + 1)^2 / 4`` for -1 < x < 1, ``x`` for x >= 1.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     middle = (x + 1) ** 2 / 4
     return np.where(x <= -1, 0, np.where(x >= 1, x, middle)).astype(x.dtype)
@@ -303,7 +399,14 @@ def _d_sparse_plus(x, y):
 
 
 def silu(x):
-    """``x * sigmoid(x)`` (also called swish)."""
+    """Sigmoid linear unit (also called swish): ``x * sigmoid(x)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return x * _stable_sigmoid(x)
 
@@ -320,6 +423,13 @@ def gelu(x, approximate=False):
     Exact (``approximate=False``): ``x/2 * erfc(-x/sqrt(2))``, computed in
     float64. Approximate: the tanh form
     ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        approximate: whether to use the tanh form (False by default).
+
+    Returns:
+        An array of x's shape and float dtype.
     """
     x = _float(x)
     if not isinstance(approximate, (bool, np.bool_)):
@@ -344,7 +454,14 @@ def _d_gelu(x, y, approximate=False):
 
 
 def mish(x):
-    """``x * tanh(softplus(x))``."""
+    """Mish: ``x * tanh(softplus(x))``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return x * np.tanh(softplus(x))
 
@@ -356,7 +473,14 @@ def _d_mish(x, y):
 
 
 def exponential(x):
-    """``exp(x)``; overflows to inf like any exp."""
+    """Exponential: ``exp(x)``; overflows to inf like any exp.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     return np.exp(_float(x))
 
 
@@ -366,7 +490,14 @@ def _d_exponential(x, y):
 
 
 def linear(x):
-    """The identity: returns ``x`` unchanged."""
+    """The identity: returns ``x`` unchanged (not copied).
+
+    Args:
+        x: an array of any shape.
+
+    Returns:
+        ``np.asarray(x)``.
+    """
     return np.asarray(x)
 
 
@@ -379,7 +510,14 @@ def _d_linear(x, y):
 # squashing and shrinking
 # --------------------------------------------------------------------------
 def sigmoid(x):
-    """``1 / (1 + exp(-x))``, with no overflow for large ``|x|``."""
+    """Sigmoid: ``1 / (1 + exp(-x))``, with no overflow for large ``|x|``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype, in [0, 1].
+    """
     x = _float(x)
     return _stable_sigmoid(x).astype(x.dtype)
 
@@ -390,7 +528,14 @@ def _d_sigmoid(x, y):
 
 
 def log_sigmoid(x):
-    """``log(sigmoid(x)) = -softplus(-x)``."""
+    """Logarithm of the sigmoid: ``log(sigmoid(x)) = -softplus(-x)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     return -softplus(-_float(x))
 
 
@@ -400,7 +545,14 @@ def _d_log_sigmoid(x, y):
 
 
 def hard_sigmoid(x):
-    """Piecewise-linear sigmoid: ``clip(x + 3, 0, 6) / 6``."""
+    """Piecewise-linear sigmoid: ``clip(x + 3, 0, 6) / 6``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return np.clip(x + 3, 0, 6) / 6
 
@@ -411,7 +563,14 @@ def _d_hard_sigmoid(x, y):
 
 
 def hard_silu(x):
-    """``x * hard_sigmoid(x)`` (also called hard swish)."""
+    """Hard SiLU (also called hard swish): ``x * hard_sigmoid(x)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return x * hard_sigmoid(x)
 
@@ -422,7 +581,14 @@ def _d_hard_silu(x, y):
 
 
 def sparse_sigmoid(x):
-    """0 for x <= -1, ``(x + 1) / 2`` in between, 1 for x >= 1."""
+    """Sparse sigmoid: 0 for x <= -1, ``(x + 1) / 2`` in between, 1 for x >= 1.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return np.clip((x + 1) / 2, 0, 1)
 
@@ -433,7 +599,14 @@ def _d_sparse_sigmoid(x, y):
 
 
 def tanh(x):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype, in [-1, 1].
+    """
     return np.tanh(_float(x))
 
 
@@ -443,7 +616,14 @@ def _d_tanh(x, y):
 
 
 def tanh_shrink(x):
-    """``x - tanh(x)``."""
+    """Tanh shrink: ``x - tanh(x)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     return x - np.tanh(x)
 
@@ -454,7 +634,14 @@ def _d_tanh_shrink(x, y):
 
 
 def hard_tanh(x):
-    """``clip(x, -1, 1)``."""
+    """Hard tanh: ``clip(x, -1, 1)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     return np.clip(_float(x), -1, 1)
 
 
@@ -464,7 +651,17 @@ def _d_hard_tanh(x, y):
 
 
 def soft_shrink(x, threshold=0.5):
-    """Moves ``x`` towards 0 by ``threshold``, stopping at 0: ``x - clip(x, -t, t)``."""
+    """Soft shrink: moves ``x`` towards 0 by ``threshold``, stopping at 0.
+
+    That is ``x - clip(x, -threshold, threshold)``.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        threshold: how far x moves towards 0 (0.5 by default).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     threshold = _real(threshold, "threshold")
     return x - np.clip(x, -threshold, threshold)
@@ -476,7 +673,15 @@ def _d_soft_shrink(x, y, threshold=0.5):
 
 
 def hard_shrink(x, threshold=0.5):
-    """``x`` where ``|x| > threshold``, 0 elsewhere."""
+    """Hard shrink: ``x`` where ``|x| > threshold``, 0 elsewhere.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        threshold: the largest ``|x|`` set to 0 (0.5 by default).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     threshold = _real(threshold, "threshold")
     return np.where(np.abs(x) <= threshold, 0, x).astype(x.dtype)
@@ -488,7 +693,16 @@ def _d_hard_shrink(x, y, threshold=0.5):
 
 
 def threshold(x, threshold, default_value):
-    """``x`` where ``x > threshold``, ``default_value`` elsewhere."""
+    """Threshold: ``x`` where ``x > threshold``, ``default_value`` elsewhere.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        threshold: the value at and below which x is replaced.
+        default_value: what replaces it.
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     threshold = _real(threshold, "threshold")
     default_value = _real(default_value, "default_value")
@@ -504,9 +718,22 @@ def _d_threshold(x, y, threshold=None, default_value=None):
 # along an axis
 # --------------------------------------------------------------------------
 def softmax(x, axis=-1):
-    """``exp(x) / sum(exp(x))`` along ``axis`` (an int or a tuple of ints).
+    """Softmax: ``exp(x) / sum(exp(x))`` along ``axis``.
 
-    The max is subtracted first, so large inputs do not overflow.
+    The max is subtracted first, so large inputs do not overflow; a NaN or
+    +Inf in a slice makes the whole slice NaN.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        axis: an int or a tuple of ints, the axes normalised together (-1 by default).
+
+    Returns:
+        An array of x's shape and float dtype whose slices along ``axis`` sum to 1.
+
+    Example:
+
+    >>> softmax(np.array([[0.0, np.log(3.0)]]))
+    array([[0.25, 0.75]])
     """
     x = _float(x)
     axis = _axis(axis, x.ndim)
@@ -520,7 +747,15 @@ def _d_softmax(x, y, dy, axis=-1):
 
 
 def log_softmax(x, axis=-1):
-    """``x - logsumexp(x)`` along ``axis``, stable for large inputs."""
+    """Log-softmax: ``x - logsumexp(x)`` along ``axis``, stable for large inputs.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        axis: an int or a tuple of ints (-1 by default).
+
+    Returns:
+        An array of x's shape and float dtype.
+    """
     x = _float(x)
     axis = _axis(axis, x.ndim)
     shifted = x - np.max(x, axis=axis, keepdims=True)
@@ -533,9 +768,17 @@ def _d_log_softmax(x, y, dy, axis=-1):
 
 
 def sparsemax(x, axis=-1):
-    """Euclidean projection of each slice along ``axis`` onto the simplex.
+    """Sparsemax: the Euclidean projection of each slice along ``axis`` onto the simplex.
 
-    Returns ``max(x - tau, 0)``, where tau makes each slice sum to 1.
+    Returns ``max(x - tau, 0)``, where tau makes each slice sum to 1; unlike
+    softmax, small entries become exactly 0.
+
+    Args:
+        x: an array of any shape (ints are computed as float32).
+        axis: an int or a tuple of ints (-1 by default).
+
+    Returns:
+        An array of x's shape and float dtype.
     """
     x = _float(x)
     axis = _axis(axis, x.ndim)
@@ -562,7 +805,12 @@ def _d_sparsemax(x, y, dy, axis=-1):
 def glu(x, axis=-1):
     """Gated linear unit: split ``x`` in halves a, b along ``axis``; ``a * sigmoid(b)``.
 
-    x: (..., 2n, ...) -> (..., n, ...).
+    Args:
+        x: an array (..., 2n, ...) whose ``axis`` has even length.
+        axis: one int (-1 by default).
+
+    Returns:
+        An array (..., n, ...) of x's float dtype.
     """
     x = _float(x)
     axis = _axis(axis, x.ndim)
@@ -634,8 +882,12 @@ def _lookup(name):
 def deserialize(config):
     """The activation function named by ``config``.
 
-    config: a name such as ``"relu"``, or Keras's function dict
-    ``{"class_name": "function", "config": "relu", ...}``.
+    Args:
+        config: a name such as ``"relu"``, or Keras's function dict
+            ``{"class_name": "function", "config": "relu", ...}``.
+
+    Returns:
+        The function, e.g. :func:`relu`.
     """
     if isinstance(config, dict):
         if config.get("class_name") != "function" or not isinstance(config.get("config"), str):
@@ -648,7 +900,20 @@ def deserialize(config):
 
 
 def get(identifier):
-    """An activation function from None (linear), a name, a dict or a callable."""
+    """An activation function from None (linear), a name, a dict or a callable.
+
+    Args:
+        identifier: None, a name such as ``"relu"`` (or an alias such as
+            ``"swish"``), a Keras function dict, or any callable (returned as is).
+
+    Returns:
+        A callable ``f(x) -> y``.
+
+    Example:
+
+    >>> get("swish") is silu
+    True
+    """
     if identifier is None:
         return linear
     if isinstance(identifier, (str, dict)):
@@ -659,7 +924,14 @@ def get(identifier):
 
 
 def serialize(activation):
-    """The name of a built-in activation function (``silu`` for swish)."""
+    """The name under which a built-in activation is saved (``"silu"`` for swish).
+
+    Args:
+        activation: one of this module's functions.
+
+    Returns:
+        Its name, a string.
+    """
     name = getattr(activation, "__name__", None)
     if ALL_OBJECTS_DICT.get(name) is not activation:
         fix = "Only npconv's built-in activations have a name to save; pass one of them or its name."
@@ -679,6 +951,72 @@ def _unwrap(activation):
     return activation, keywords
 
 
+# The activations whose derivative reads only the output y; every other one reads only
+# the input x (plain relu reads y as well: see gradient_reads_output).
+_FROM_OUTPUT = frozenset({"sigmoid", "tanh", "exponential", "softmax", "log_softmax", "sparsemax"})
+
+
+def gradient_reads_output(name, **keywords):
+    """Whether the derivative of a built-in activation reads its output or its input.
+
+    No derivative here needs both, so a forward pass keeps one array for the
+    backward pass: y where this is True, x where it is False.
+
+    Args:
+        name: a key of :data:`ACTIVATIONS`, e.g. ``"sigmoid"``.
+        **keywords: the activation's keyword arguments, e.g. ``max_value=6.0``.
+
+    Returns:
+        True when the derivative reads only y, False when it reads only x.
+
+    Example:
+
+    >>> gradient_reads_output("sigmoid"), gradient_reads_output("relu", max_value=6.0)
+    (True, False)
+    """
+    if name == "relu":
+        return _plain_relu(**keywords)
+    return name in _FROM_OUTPUT
+
+
+def builtin(activation):
+    """The name and keyword arguments of a built-in activation, or None.
+
+    Args:
+        activation: any callable, e.g. :func:`elu` or
+            ``functools.partial(elu, alpha=0.5)``.
+
+    Returns:
+        ``(name, keywords)``, e.g. ``("elu", {"alpha": 0.5})``, or None for a
+        callable that is not one of this module's functions.
+    """
+    function, keywords = _unwrap(activation)
+    name = getattr(function, "__name__", None)
+    entry = ACTIVATIONS.get(name) if isinstance(name, str) else None
+    if entry is None or entry[0] is not function:
+        return None
+    return name, keywords
+
+
+def derivative(name, x, y, dy, **keywords):
+    """dx of a built-in activation, by name, given dy.
+
+    Args:
+        name: a key of :data:`ACTIVATIONS`.
+        x: the activation's input, or None where :func:`gradient_reads_output` is True.
+        y: its output, or None where :func:`gradient_reads_output` is False.
+        dy: the loss's gradient with respect to y.
+        **keywords: the activation's keyword arguments.
+
+    Returns:
+        dx, an array of x's shape in dy's dtype.
+    """
+    function, local = ACTIVATIONS[name]
+    dy = np.asarray(dy)
+    dx = local(x, y, dy, **keywords) if function in _ALONG_AXIS else dy * local(x, y, **keywords)
+    return np.asarray(dx).astype(dy.dtype, copy=False)
+
+
 def gradient(activation, x, y, dy):
     """dx for ``y = activation(x)``, given ``dy``, the loss's gradient with respect to y.
 
@@ -690,20 +1028,26 @@ def gradient(activation, x, y, dy):
 
     Args:
         activation: the activation function, or None (linear).
-        x: its input; y: its output; dy: an array of y's shape.
+        x: its input.
+        y: its output.
+        dy: an array of y's shape.
 
     Returns:
         dx, an array of x's shape in dy's dtype.
+
+    Example:
+
+    >>> x = np.array([-1.0, 2.0])
+    >>> gradient(relu, x, relu(x), np.array([5.0, 5.0]))
+    array([0., 5.])
     """
     x, y, dy = np.asarray(x), np.asarray(y), np.asarray(dy)
     if activation is None:
         return dy
-    function, keywords = _unwrap(activation)
-    if function is relu and not keywords:
-        return dy * (x > 0)  # the common case, without the general path's temporaries
-    name = getattr(function, "__name__", None)
-    entry = ACTIVATIONS.get(name) if isinstance(name, str) else None
-    if entry is None or entry[0] is not function:
+    if activation is relu:
+        return dy * (y > 0)  # the common case, without the general path's temporaries
+    found = builtin(activation)
+    if found is None:
         custom = getattr(activation, "gradient", None)
         if callable(custom):
             return np.asarray(custom(x, y, dy))
@@ -713,6 +1057,5 @@ def gradient(activation, x, y, dy):
             f"it cannot be trained. Use a built-in activation from npconv.activations, or give "
             f"the callable a `gradient(x, y, dy) -> dx` attribute."
         )
-    derivative = entry[1]
-    dx = derivative(x, y, dy, **keywords) if function in _ALONG_AXIS else dy * derivative(x, y, **keywords)
-    return np.asarray(dx).astype(dy.dtype, copy=False)
+    name, keywords = found
+    return derivative(name, x, y, dy, **keywords)

@@ -1,10 +1,11 @@
 """Activation layers: ReLU, LeakyReLU, PReLU, ELU and Softmax.
 
 Each is an element-wise function of its input (Softmax along ``axis``), so
-the output has the input's shape. The forward values come from
-:mod:`npconv.activations` and the gradients from
-:func:`npconv.activations.gradient`, so a ``ReLU(6.0)`` layer and
-``Activation(relu6)`` agree to the last bit.
+the output has the input's shape. ReLU, LeakyReLU, ELU and Softmax run
+:mod:`npconv.activations`' functions and derivatives through the kernel seam
+(:func:`npconv.ops.kernels.apply_activation`, ``activation_forward`` and
+``activation_backward``), which may hand a large float32 array to oneDNN;
+PReLU, whose slope is a weight, computes its own.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numbers
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from ..activations import gradient as activation_gradient
 from ..arguments import invalid
+from ..ops import kernels
+from ..ops.spec import EltwiseSpec
 from .base import Layer, resolve, serialize_or_none
 
 
@@ -32,21 +34,18 @@ def _non_negative(value, name, allow_none=False):
 
 
 class _ElementwiseActivation(Layer):
-    """An activation ``function`` with fixed keyword arguments; backward via
-    :func:`npconv.activations.gradient`."""
+    """An activation ``function`` with fixed keyword arguments, run through the
+    kernel seam (:func:`npconv.ops.kernels.apply_activation`) both ways."""
 
     def _function(self):
         raise NotImplementedError
 
     def call(self, x, training=False):
-        function = self._function()
-        y = function(x)
-        self._cache = (function, x, y)
+        y, self._activated = kernels.apply_activation(self._function(), x, keep=True)
         return y
 
     def backward(self, dy, input_grad=True):
-        function, x, y = self._cache
-        return activation_gradient(function, x, y, np.asarray(dy))
+        return self._activated.gradient(np.asarray(dy))
 
 
 class ReLU(_ElementwiseActivation):
@@ -62,6 +61,11 @@ class ReLU(_ElementwiseActivation):
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Input and output: any shape, the same for both.
+
+    Example:
+
+    >>> ReLU(max_value=6.0)(np.array([[-3.0, 2.0, 9.0]], dtype="float32"))
+    array([[0., 2., 6.]], dtype=float32)
     """
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
@@ -95,6 +99,11 @@ class LeakyReLU(_ElementwiseActivation):
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Input and output: any shape, the same for both.
+
+    Example:
+
+    >>> LeakyReLU(negative_slope=0.5)(np.array([[-2.0, 4.0]], dtype="float32"))
+    array([[-1.,  4.]], dtype=float32)
     """
 
     def __init__(self, negative_slope=0.3, **kwargs):
@@ -116,8 +125,7 @@ class ELU(_ElementwiseActivation):
     """Exponential linear unit: ``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise.
 
     Args:
-        alpha: a number, the value the output approaches for large negative x
-            is ``-alpha``.
+        alpha: a number; the output approaches ``-alpha`` as x goes to -inf.
         **kwargs: base layer arguments (name, dtype, trainable).
 
     Input and output: any shape, the same for both.
@@ -175,6 +183,11 @@ class Softmax(Layer):
         mask: optional, broadcastable to inputs; where it is False (or <= 0.5)
             the input is replaced by a large negative number before the
             softmax and the output set to 0, as Keras does.
+
+    Example:
+
+    >>> Softmax()(np.log(np.array([[1.0, 3.0]], dtype="float32")))
+    array([[0.25, 0.75]], dtype=float32)
     """
 
     def __init__(self, axis=-1, **kwargs):
@@ -215,11 +228,11 @@ class Softmax(Layer):
         mask = None if self._mask is None else self._broadcast_mask(self._mask, x.shape)
         if mask is not None:
             x = np.where(mask, x, x.dtype.type(-3e4 if x.dtype == np.float16 else -1e9))
-        e = np.exp(x - x.max(axis=axes, keepdims=True))
-        y = e / e.sum(axis=axes, keepdims=True)
+        spec = EltwiseSpec("softmax", (("axis", axes),), x.shape, x.dtype.name)
+        y = kernels.activation_forward(spec, x)
         if mask is not None:
             y = np.where(mask, y, 0).astype(y.dtype)
-        self._cache = (axes, y, mask)
+        self._cache = (spec, y, mask)
         return y
 
     @staticmethod
@@ -239,9 +252,8 @@ class Softmax(Layer):
         """dx = y * (dy - sum(dy * y)) over the softmax axes; 0 where masked."""
         if self._cache is None:
             return np.asarray(dy)
-        axes, y, mask = self._cache
-        dy = np.asarray(dy)
-        dx = y * (dy - np.sum(dy * y, axis=axes, keepdims=True))
+        spec, y, mask = self._cache
+        dx = kernels.activation_backward(spec, y, np.asarray(dy))
         return dx if mask is None else np.where(mask, dx, 0).astype(dx.dtype)
 
     def get_config(self):

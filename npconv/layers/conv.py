@@ -141,22 +141,22 @@ class _BaseConv(Layer):
         # The activation sees the output in data_format's layout, as in Keras
         # (softmax on a channels_first output runs over its last axis).
         z = from_channels_last(z, self.data_format)
-        if fused is not None or self.activation is None or self.activation is activations.linear:
-            y, z = z, None
+        if fused is not None:
+            y, activated = z, None
         else:
-            y = self.activation(z)
-        self._last = (x, z, y, keep, fused)
+            y, activated = kernels.apply_activation(self.activation, z, keep=True)
+        self._last = (x, activated, y, keep, fused)
         return y
 
     def backward(self, dy, input_grad=True):
         """dx for the last call (None when ``input_grad`` is False); kernel and
         bias gradients go to their Variables."""
-        x, z, y, keep, fused = self._last
+        x, activated, y, keep, fused = self._last
         dz = np.asarray(dy, dtype=y.dtype)
         if fused is not None:
             dz = kernels.gradient_from_output(fused, y, dz)
-        elif z is not None:
-            dz = activations.gradient(self.activation, z, y, dz)
+        elif activated is not None:
+            dz = activated.gradient(dz)
         dz = to_channels_last(dz, self.data_format)
         dx, dbias = self._op_backward(x, dz, input_grad, keep)
         if self.use_bias:

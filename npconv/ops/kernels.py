@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import config
+from .. import activations, config
 from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
 from .registry import choose, fallback, note
-from .spec import FUSED_ACTIVATIONS, ConvSpec, PoolSpec
+from .spec import FUSED_ACTIVATIONS, ConvSpec, EltwiseSpec, PoolSpec, eltwise_spec
 
 __all__ = [
     "FUSED_ACTIVATIONS",
+    "Activated",
+    "activation_backward",
+    "activation_forward",
+    "apply_activation",
     "bias_grad",
     "conv_forward",
     "conv_input_grad",
@@ -45,19 +49,6 @@ __all__ = [
 ]
 
 
-def _relu_grad(y, dy):
-    return dy * (y > 0)
-
-
-def _sigmoid_grad(y, dy):
-    return dy * y * (1 - y)
-
-
-def _tanh_grad(y, dy):
-    return dy * (1 - y * y)
-
-
-GRADIENT_FROM_OUTPUT = {"relu": _relu_grad, "sigmoid": _sigmoid_grad, "tanh": _tanh_grad}
 _NAMES = {id(function): name for name, function in FUSED_ACTIVATIONS.items()}
 
 
@@ -66,19 +57,19 @@ def fusable_activation(activation, training: bool = False) -> str | None:
 
     Only npconv's own element-wise functions with their default arguments
     qualify; while ``training``, only those whose gradient needs just the
-    output (:func:`gradient_from_output`).
+    output (:func:`npconv.activations.gradient_reads_output`).
     """
     name = _NAMES.get(id(activation))
     if name is None or FUSED_ACTIVATIONS[name] is not activation:
         return None
-    if training and name not in GRADIENT_FROM_OUTPUT:
+    if training and not activations.gradient_reads_output(name):
         return None
     return name
 
 
 def gradient_from_output(name: str, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """dz for a fused activation ``name``, from its output y and dy."""
-    return GRADIENT_FROM_OUTPUT[name](y, dy)
+    """dz for a fused activation ``name`` whose gradient reads only its output y."""
+    return activation_backward(EltwiseSpec(name, (), y.shape, y.dtype.name), y, dy)
 
 
 def bias_grad(dy: np.ndarray) -> np.ndarray:
@@ -121,7 +112,7 @@ def _epilogue(y, bias, activation):
     if bias is not None:
         y += bias
     if activation is not None:
-        y = FUSED_ACTIVATIONS[activation](y)
+        y = activation_forward(EltwiseSpec(activation, (), y.shape, y.dtype.name), y)
     return y
 
 
@@ -207,6 +198,78 @@ def conv_kernel_grad(spec: ConvSpec, x, dy, kept: dict | None = None):
     if dbias is None and spec.bias:
         dbias = bias_grad(dy)
     return dkernel, dbias
+
+
+# ----------------------------------------------------------------------- activations
+def activation_forward(spec: EltwiseSpec, x) -> np.ndarray:
+    """y = activation(x) for a built-in activation.
+
+    Args:
+        spec: the activation, its options, x's shape and dtype (:func:`.spec.eltwise_spec`).
+        x: an array of ``spec.shape``.
+
+    Returns:
+        y: x's shape; x's dtype for floats (float32 for ints).
+    """
+    return run("eltwise_forward", spec, x)
+
+
+def activation_backward(spec: EltwiseSpec, saved, dy) -> np.ndarray:
+    """dx of a built-in activation, given dy.
+
+    Args:
+        spec: the forward call's spec.
+        saved: its output y where ``spec.from_output``, else its input x.
+        dy: the loss's gradient with respect to y, y's shape.
+
+    Returns:
+        dx: x's shape, in dy's dtype.
+    """
+    return run("eltwise_backward", spec, saved, dy)
+
+
+class Activated:
+    """What :func:`apply_activation` keeps for :meth:`gradient`: one array for a
+    built-in activation (x or y, as its derivative reads), x and y for a custom one."""
+
+    __slots__ = ("spec", "function", "x", "y")
+
+    def __init__(self, spec, function, x, y):
+        self.spec, self.function, self.x, self.y = spec, function, x, y
+
+    def gradient(self, dy) -> np.ndarray:
+        """dx given dy (y's shape)."""
+        if self.spec is None:
+            return activations.gradient(self.function, self.x, self.y, dy)
+        saved = self.y if self.spec.from_output else self.x
+        return activation_backward(self.spec, saved, np.asarray(dy))
+
+
+def apply_activation(activation, x, keep: bool = False):
+    """y = activation(x) for any activation a layer holds, and what its backward pass needs.
+
+    Built-in activations (and ``functools.partial`` of them with keyword arguments)
+    run through :func:`activation_forward`; any other callable is called as is.
+
+    Args:
+        activation: None, :func:`npconv.activations.linear`, a built-in, or any callable.
+        x: the input array.
+        keep: whether the backward pass will follow (a training step).
+
+    Returns:
+        ``(y, activated)``: ``activated`` is an :class:`Activated` when ``keep``
+        and the activation is not the identity, else None (dx is then dy).
+    """
+    if activation is None or activation is activations.linear:
+        return x, None
+    spec = eltwise_spec(activation, np.shape(x), np.asarray(x).dtype)
+    if spec is None:
+        y = activation(x)
+        return y, (Activated(None, activation, x, y) if keep else None)
+    y = activation_forward(spec, x)
+    if not keep:
+        return y, None
+    return y, Activated(spec, None, None if spec.from_output else x, y if spec.from_output else None)
 
 
 # ----------------------------------------------------------------------- pooling

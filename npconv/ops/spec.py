@@ -19,13 +19,24 @@ from typing import NamedTuple
 
 from .. import activations
 
-__all__ = ["FUSED_ACTIVATIONS", "POOL_KINDS", "ConvSpec", "PASSES", "PoolSpec", "make_pool_spec", "make_spec"]
+__all__ = [
+    "FUSED_ACTIVATIONS",
+    "POOL_KINDS",
+    "ConvSpec",
+    "ELTWISE_PASSES",
+    "EltwiseSpec",
+    "PASSES",
+    "PoolSpec",
+    "eltwise_spec",
+    "make_pool_spec",
+    "make_spec",
+]
 
 PASSES = ("forward", "input_grad", "kernel_grad")
 
 # Element-wise activations a forward pass may fuse, by name (a spec's ``activation``).
-# Those in kernels.GRADIENT_FROM_OUTPUT may be fused while training too: their gradient needs
-# only the output.
+# Those whose gradient reads only the output (activations.gradient_reads_output) may be fused
+# while training too.
 FUSED_ACTIVATIONS = {
     "relu": activations.relu,
     "sigmoid": activations.sigmoid,
@@ -114,6 +125,75 @@ def make_spec(x_shape, kernel_shape, strides, pads, dilation, groups=1, dtype="f
         str(dtype),
         **options,
     )
+
+
+# --------------------------------------------------------------------------
+# element-wise activations (and the along-axis ones: softmax, log_softmax, ...)
+# --------------------------------------------------------------------------
+ELTWISE_PASSES = ("eltwise_forward", "eltwise_backward")
+
+
+class EltwiseSpec(NamedTuple):
+    """One activation kernel call, as the kernels see it (immutable and hashable).
+
+    The same spec names both passes: ``"eltwise_forward"`` (y from x) and
+    ``"eltwise_backward"`` (dx from dy and the one array the derivative reads:
+    y where :attr:`from_output`, else x).
+
+    Args:
+        activation: a name in :data:`npconv.activations.ACTIVATIONS`, e.g. ``"elu"``.
+        options: the activation's keyword arguments as sorted ``(name, value)``
+            pairs, e.g. ``(("alpha", 0.5),)``; ``()`` for the defaults.
+        shape: the input's shape.
+        dtype: the input's dtype name, e.g. ``"float32"``.
+    """
+
+    activation: str
+    options: tuple
+    shape: tuple
+    dtype: str
+
+    @property
+    def keywords(self) -> dict:
+        """The options as keyword arguments of the activation function."""
+        return dict(self.options)
+
+    @property
+    def size(self) -> int:
+        """Elements of the input."""
+        return prod(self.shape)
+
+    @property
+    def macs(self) -> int:
+        """The work count by which oneDNN picks its thread count: one per element."""
+        return self.size
+
+    @property
+    def from_output(self) -> bool:
+        """Whether the backward pass reads y (True) or x (False)."""
+        return activations.gradient_reads_output(self.activation, **self.keywords)
+
+
+def eltwise_spec(activation, shape, dtype) -> EltwiseSpec | None:
+    """The :class:`EltwiseSpec` of a built-in activation applied to an array, or None.
+
+    Args:
+        activation: a function of :mod:`npconv.activations` or a
+            ``functools.partial`` of one with keyword arguments; anything else
+            (a custom callable) gives None.
+        shape: the input's shape.
+        dtype: the input's dtype.
+    """
+    found = activations.builtin(activation)
+    if found is None:
+        return None
+    name, keywords = found
+    options = tuple(sorted((key, _hashable(value)) for key, value in keywords.items()))
+    return EltwiseSpec(name, options, tuple(shape), str(dtype))
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 # ----------------------------------------------------------------------- pooling

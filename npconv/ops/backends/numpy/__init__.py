@@ -29,7 +29,7 @@ import numpy as np
 
 from ...registry import Algorithm, first_applying
 from ...spec import PASSES, ConvSpec
-from . import depthwise, im2col, pooling, transpose
+from . import depthwise, eltwise, im2col, pooling, transpose
 
 NAME = "numpy"
 
@@ -282,6 +282,7 @@ ALGORITHMS = (
         _from_kept(_im2col_kernel_grad),
         summary="any conv: the windows' columns transposed times dy, block by block (or the columns the forward kept)",
     ),
+    *eltwise.ALGORITHMS,
     *pooling.ALGORITHMS,
 )
 _BY_NAME = {(a.pass_, a.name): a for a in ALGORITHMS}

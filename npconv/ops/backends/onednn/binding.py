@@ -1,18 +1,11 @@
-"""The ctypes binding every oneDNN algorithm shares: primitives, their cache, descriptors.
+"""The ctypes binding every oneDNN op family shares: memory descriptors,
+primitives with per-thread memories, the bounded primitive cache, thread
+counts, primitive attributes (scratchpad, eltwise post-ops) and array layouts.
 
-- :class:`Primitive`: a created primitive, its argument descriptors, and one
-  set of memory objects and scratchpad per thread, so that one primitive can
-  run in several threads at once;
-- :func:`cached`: primitives created once per key (pass, spec, layouts) and
-  kept in a bounded, thread-safe LRU cache (:data:`CACHE_SIZE`); a key oneDNN
-  refused is remembered too;
-- :func:`threads`: the OpenMP threads a spec's primitives get (from its ``macs``);
-- memory descriptors by strides (:func:`_md`, :func:`_activation_md`), primitive
-  attributes with NaN/Inf-correct eltwise post-ops (:func:`_attr`, :data:`_ELTWISE`),
-  and arrays made usable (:func:`_usable`).
-
-The op families' modules (convolution in the package, then normalization, ...)
-import from here, so the package can import them without a cycle.
+Primitives are created once per key (pass, spec, array layout) and kept in a
+bounded, thread-safe LRU cache (:data:`CACHE_SIZE`); a spec the library
+refuses is remembered as refused. Each thread has its own stream, memory
+objects and scratchpad, so one primitive can run in several threads at once.
 """
 
 from __future__ import annotations
@@ -34,10 +27,9 @@ ONE_THREAD_MACS = 1 << 21
 
 K = L.CONSTANTS
 # Each activation as a chain of eltwise post-ops (algorithm, alpha, beta), chosen so that
-# NaN and +-Inf come out as the definitions give them. oneDNN's relu turns -Inf into NaN
-# (it multiplies by 0), its clips turn NaN into 0, and its logistic turns NaN into 0; so
-# relu is elu with alpha 0 (x if x > 0, else 0 * (exp(x) - 1)), and sigmoid is
-# 0.5 * tanh(x / 2) + 0.5.
+# NaN and +-Inf come out as the definitions give them: oneDNN's own relu and clips turn
+# NaN into a number, so relu is elu with alpha 0 (x if x > 0, else 0 * (exp(x) - 1)), and
+# sigmoid is 0.5 * tanh(x / 2) + 0.5 (its logistic kept NaN only on some ISAs).
 _ELTWISE = {
     "relu": ((K["dnnl_eltwise_elu"], 0.0, 0.0),),
     "sigmoid": (
@@ -51,6 +43,12 @@ _ELTWISE = {
     "silu": ((K["dnnl_eltwise_swish"], 1.0, 0.0),),
 }
 _F32 = np.dtype("float32")
+
+
+def available():
+    """(True, library path) or (False, why not)."""
+    library, detail = L.load()
+    return library is not None, detail
 
 
 # ----------------------------------------------------------------------- memory descriptors
@@ -246,3 +244,6 @@ def _empty_like_layout(shape, channels_first):
 
 def _channels_first(array):
     return array.ndim > 2 and array.strides[-1] != array.itemsize
+
+
+# The runs return None when oneDNN refused the spec; the seam then asks numpy.
