@@ -429,3 +429,18 @@ def test_values_and_gradients_match_keras(keras, rng, backend, case):
     expected_dx = tape.gradient(yt, xt, output_gradients=tf.constant(dy)).numpy()
     np.testing.assert_allclose(y, yt.numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dx, expected_dx, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_windows_of_more_than_255_pixels(rng, backend):
+    """oneDNN's workspace holds each window's argmax in 8 bits up to 255 pixels
+    per window, in 32 bits beyond: 17x17 windows take the wide form."""
+    x = rng.integers(-3, 3, (1, 40, 37, 2)).astype(np.float32)
+    x[0, 20, 5, 1] = np.nan
+    pads = [(8, 8), (8, 8)]
+    spec = spec_of("max", x, (17, 17), (5, 4), pads)
+    dy = rng.standard_normal(spec.y_shape).astype(np.float32)
+    y, dx, seen = run_backend(backend, spec, x, dy)
+    assert seen[0][1] == ("windows" if backend == "numpy" else "onednn")
+    assert_same_numbers(y, naive_forward("max", x, (17, 17), (5, 4), pads), exact=True)
+    assert_same_numbers(dx, naive_backward("max", x, dy, (17, 17), (5, 4), pads), rtol=1e-6)
