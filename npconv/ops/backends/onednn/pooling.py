@@ -99,11 +99,20 @@ def _plain_strides(shape, channels_first):
     return (strides[0], *strides[2:], strides[1]) if channels_first else tuple(strides)
 
 
+def _destroy(lib, *mds):
+    for md in mds:
+        lib.dnnl_memory_desc_destroy(md)
+
+
 def _create_forward(spec, x_strides, channels_first, training):
     """The forward primitive; with ``training`` and max pooling it also writes the workspace."""
     library, lib, src, dst = _mds(spec, channels_first, x_strides)
     prop = K["dnnl_forward_training"] if training else K["dnnl_forward_inference"]
-    pd = _forward_pd(library, spec, src, dst, prop)
+    try:
+        pd = _forward_pd(library, spec, src, dst, prop)
+    except L.OneDNNError:  # refused: the descriptors go, the cache remembers the refusal
+        _destroy(lib, src, dst)
+        raise
     ids, mds, borrowed = [K["DNNL_ARG_SRC"], K["DNNL_ARG_DST"]], [src, dst], ()
     workspace = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_workspace_md"], 0)
     if workspace:
@@ -119,18 +128,22 @@ def _create_forward(spec, x_strides, channels_first, training):
 def _create_backward(spec, channels_first):
     """The backward primitive (dx and dy plain in this layout), hinted by a training forward."""
     library, lib, src, dst = _mds(spec, channels_first)
-    hint = _forward_pd(library, spec, src, dst, K["dnnl_forward_training"])
-    pd, attr = L.V(), _attr(lib)
+    pd, attr, hint = L.V(), _attr(lib), None
     try:
+        hint = _forward_pd(library, spec, src, dst, K["dnnl_forward_training"])
         L.check(
             lib.dnnl_pooling_backward_primitive_desc_create(
                 C.byref(pd), library.engine, K[_ALGORITHM[spec.kind]], src, dst, *_geometry(spec), hint, attr
             ),
             "pooling backward primitive descriptor",
         )
+    except L.OneDNNError:
+        _destroy(lib, src, dst)
+        raise
     finally:
         lib.dnnl_primitive_attr_destroy(attr)
-        lib.dnnl_primitive_desc_destroy(hint)
+        if hint is not None:
+            lib.dnnl_primitive_desc_destroy(hint)
     ids, mds, borrowed = [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_DIFF_SRC"]], [dst, src], ()
     workspace = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_workspace_md"], 0)
     if workspace:
