@@ -25,6 +25,7 @@ import numpy as np
 import npconv
 from npconv import geometry as G
 from npconv import layers
+from npconv.ops import record
 from npconv.translate import keras_to_torch_weights, torch_to_keras_weights
 
 PEERS = ("tf", "torch", "jax", "ort")
@@ -220,13 +221,6 @@ def build_npconv(case, data):
 
 def npconv_algorithms(runner):
     """The kernels and algorithms npconv ran for one forward call and one training step."""
-    try:
-        from npconv.ops.registry import record  # the kernel seam's registry
-    except ImportError:
-        try:
-            from npconv.ops.dispatch import record
-        except ImportError:
-            return {}
     out = {}
     for mode in ("forward", "train"):
         with record() as seen:

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from npconv import layers
+from npconv import config, layers
 
 
 # --------------------------------------------------------------------------
@@ -158,13 +158,8 @@ def layer_call_time(quick=False):
 
 
 def npconv_backend():
-    """npconv's kernel backend (``npconv.config.backend()``), or 'numpy' where the package has no choice."""
-    try:
-        from npconv import config
-
-        return config.backend()
-    except (ImportError, AttributeError):
-        return "numpy"
+    """npconv's kernel backend (``npconv.config.backend()``)."""
+    return config.backend()
 
 
 # --------------------------------------------------------------------------

@@ -112,10 +112,7 @@ def _keras_model(lib, case, config, weights):
 
 
 def _npconv_model(config, weights):
-    model_class = getattr(npconv_models, "Model", None)
-    if model_class is None or not hasattr(model_class, "from_config"):
-        raise NotImplementedError("npconv.models.Model.from_config is missing: no Functional API in this npconv")
-    model = model_class.from_config(config)
+    model = npconv_models.Model.from_config(config)
     model.set_weights(weights)
     return model
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from npconv import models as npconv_models
 from npconv.datasets import load_digits
+from npconv.distributed import local_cluster
 from npconv.examples.digits import build_model
 
 from . import models
@@ -76,16 +77,7 @@ def _model_bytes(model):
 
 
 def _cluster(workers):
-    """A LocalCluster of ``workers`` processes: npconv's own (threads per worker set so that
-    workers x threads fit the cores) where the package has it, else Dask's with one thread each."""
-    try:
-        from npconv.distributed import local_cluster
-    except ImportError:
-        from distributed import LocalCluster
-
-        return LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-        )
+    """npconv's LocalCluster of ``workers`` processes (threads per worker set so that workers x threads fit the cores)."""
     return local_cluster(n_workers=workers, silence_logs=logging.ERROR)
 
 
@@ -139,8 +131,6 @@ def _mobilenet(pool, size, peers):
     """MobileNetV2's Keras config and weights, rebuilt in npconv."""
     if "tf" not in peers and "jax" not in peers:
         raise RuntimeError("needs Keras on TensorFlow or JAX among the peers to build MobileNetV2")
-    if not hasattr(getattr(npconv_models, "Model", None), "from_config"):
-        raise RuntimeError("npconv.models.Model.from_config is missing: no Functional API in this npconv")
     lib = "keras_tf" if "tf" in peers else "keras_jax"
     case = models.ModelCase("MobileNetV2", "mobilenetv2", 1, size)
     config, weights = pool.call("models", "setup", lib, case, None, None)

@@ -18,25 +18,54 @@ class Callback:
     """Base class: every hook is a no-op. ``self.model`` is set by fit."""
 
     def set_model(self, model):
+        """Give the callback the model being trained (``fit`` calls this)."""
         self.model = model
 
     def set_params(self, params):
+        """Give the callback the run's settings: ``epochs``, ``steps``, ``verbose``."""
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
-    def on_test_begin(self, logs=None): ...
-    def on_test_end(self, logs=None): ...
-    def on_test_batch_begin(self, batch, logs=None): ...
-    def on_test_batch_end(self, batch, logs=None): ...
-    def on_predict_begin(self, logs=None): ...
-    def on_predict_end(self, logs=None): ...
-    def on_predict_batch_begin(self, batch, logs=None): ...
-    def on_predict_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs=None):
+        """Called once when ``fit`` starts."""
+
+    def on_train_end(self, logs=None):
+        """Called once when ``fit`` ends, with the last epoch's logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of each epoch (``epoch`` counts from 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of each epoch with its logs, validation metrics included."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Called before each training step (``batch`` counts from 0 in each epoch)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Called after each training step with the running logs."""
+
+    def on_test_begin(self, logs=None):
+        """Called when ``evaluate`` (or ``fit``'s validation) starts."""
+
+    def on_test_end(self, logs=None):
+        """Called when ``evaluate`` (or ``fit``'s validation) ends, with its logs."""
+
+    def on_test_batch_begin(self, batch, logs=None):
+        """Called before each evaluation batch."""
+
+    def on_test_batch_end(self, batch, logs=None):
+        """Called after each evaluation batch with the running logs."""
+
+    def on_predict_begin(self, logs=None):
+        """Called when ``predict`` starts."""
+
+    def on_predict_end(self, logs=None):
+        """Called when ``predict`` ends."""
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        """Called before each prediction batch."""
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """Called after each prediction batch."""
 
 
 _HOOKS = (
@@ -58,6 +87,15 @@ _HOOKS = (
 
 
 class CallbackList(Callback):
+    """Several callbacks called as one: each hook calls every callback's hook, in order.
+
+    Args:
+        callbacks: a list of :class:`Callback` objects.
+        model: the model each callback is given (``set_model``).
+        params: the run's settings each callback is given (``set_params``):
+            ``epochs``, ``steps``, ``verbose``.
+    """
+
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
@@ -73,6 +111,7 @@ class CallbackList(Callback):
             for callback in self.callbacks:
                 getattr(callback, name)(*args, **kwargs)
 
+        hook.__name__, hook.__doc__ = name, getattr(Callback, name).__doc__
         return hook
 
     for _name in _HOOKS:
@@ -94,14 +133,27 @@ class History(Callback):
 
 
 def format_logs(logs):
-    """'accuracy: 0.9812 - loss: 0.0612', keys sorted as Keras prints them."""
+    """Logs as one line, keys sorted, as Keras prints them.
+
+    Args:
+        logs: a dict of metric name -> number.
+
+    Returns:
+        A string such as ``"accuracy: 0.9812 - loss: 0.0612"``.
+    """
     return " - ".join(f"{key}: {value:.4f}" for key, value in sorted(logs.items()))
 
 
 class ProgbarLogger(Callback):
-    """Keras's progress bar. On a terminal it redraws one line per step; in a
-    log (stdout not a terminal) it writes one line per epoch, so CI logs stay
-    readable. ``verbose=2`` always writes one line per epoch."""
+    """Keras's progress bar, printed during ``fit``.
+
+    On a terminal it redraws one line per step; in a log (the stream is not a
+    terminal) it writes one line per epoch, so CI logs stay readable.
+
+    Args:
+        verbose: 1 for the bar, 2 for one line per epoch wherever it goes.
+        stream: the text stream written to (default ``sys.stdout``).
+    """
 
     def __init__(self, verbose=1, stream=None):
         self.verbose = verbose
@@ -138,7 +190,23 @@ class ProgbarLogger(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Args:
+        monitor: the log entry watched, e.g. ``"val_loss"`` or ``"val_accuracy"``.
+        min_delta: the smallest change that counts as an improvement.
+        patience: how many epochs without improvement to wait before stopping.
+        verbose: 1 prints a line when training stops.
+        mode: ``"min"`` (lower is better), ``"max"``, or ``"auto"``: ``"max"``
+            for names with ``"acc"`` or ending in ``"auc"``, else ``"min"``.
+        baseline: a value to beat: the wait only resets on epochs that beat it.
+        restore_best_weights: when stopping, set the weights back to those of
+            the best epoch.
+        start_from_epoch: epochs before this one are not watched (a warm-up).
+
+    Example:
+        >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    """
 
     def __init__(
         self,
@@ -207,6 +275,15 @@ class ModelCheckpoint(Callback):
     names (``"ckpt-{epoch}-{val_loss:.3f}.npconv"``); it must end in
     ``.npconv`` (or ``.keras``), or in ``.weights.npz`` (or ``.weights.h5``)
     with ``save_weights_only=True``, and is checked when the callback is made.
+
+    Args:
+        filepath: where to save; may hold ``{epoch}`` and log names.
+        monitor: the log entry compared by ``save_best_only``.
+        verbose: 1 prints a line for each save.
+        save_best_only: save only when ``monitor`` improves on the best so far.
+        save_weights_only: save the weights (``save_weights``) instead of the
+            whole model (``save``).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (as :class:`EarlyStopping`'s).
     """
 
     def __init__(

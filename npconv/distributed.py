@@ -25,6 +25,10 @@ import threading
 import numpy as np
 
 from .arguments import invalid
+from .models.data import is_dask_collection
+from .saving import load_model, save_model
+from .saving.compile_state import compile_config as saved_compile_config
+from .saving.compile_state import compile_from_config
 
 __all__ = ["is_dask_collection", "predict", "evaluate", "model_to_bytes", "model_from_bytes", "local_cluster"]
 
@@ -34,28 +38,26 @@ _WINDOW = 16  # chunks evaluate computes at once: their predictions come back to
 REBUILDS = 0  # how many times this process rebuilt a model from bytes (the tests read it on each worker)
 
 
-def is_dask_collection(value) -> bool:
-    """True for a dask array (or a list/tuple/dict holding one), without importing dask."""
-    if isinstance(value, dict):
-        return any(is_dask_collection(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(is_dask_collection(v) for v in value)
-    return type(value).__module__.split(".")[0] == "dask"
-
-
 def model_to_bytes(model) -> bytes:
-    """The model as npconv's own archive (config and weights), in memory."""
-    from .saving import save_model  # reason: saving imports models, which import this module (cycle)
+    """The model as npconv's own archive (config and weights), in memory.
 
+    Args:
+        model: a built npconv model.
+
+    Returns:
+        The bytes of a ``.npconv`` file.
+    """
     buffer = io.BytesIO()
     save_model(model, buffer)
     return buffer.getvalue()
 
 
 def model_from_bytes(data: bytes):
-    """A model rebuilt from :func:`model_to_bytes`'s archive, with no code execution."""
-    from .saving import load_model  # reason: saving imports models (cycle)
+    """A model rebuilt from :func:`model_to_bytes`'s archive, with no code execution.
 
+    Args:
+        data: the bytes :func:`model_to_bytes` returned.
+    """
     return load_model(io.BytesIO(data))
 
 
@@ -69,8 +71,6 @@ def _cached_model(payload):
     if model is None:
         model = model_from_bytes(data)
         if compile_config is not None:
-            from .saving.compile_state import compile_from_config  # reason: saving imports models (cycle)
-
             compile_from_config(model, json.loads(compile_config))
         with _cache_lock:
             _models[key] = model
@@ -179,9 +179,7 @@ def _payload(model, compiled=False):
     data = model_to_bytes(model)
     compile_config = None
     if compiled:
-        from .saving.compile_state import compile_config as config_of  # reason: saving imports models (cycle)
-
-        compile_config = json.dumps(config_of(model))
+        compile_config = json.dumps(saved_compile_config(model))
     digest = hashlib.sha256(data + (compile_config or "").encode()).hexdigest()
     node = (digest, data, compile_config)
     return dask.delayed(node, pure=True, traverse=False, name=f"npconv-model-{digest[:16]}")
@@ -294,6 +292,12 @@ def local_cluster(n_workers: int = 2, threads: int | None = None, **kwargs):
     Each worker gets one Dask thread and ``threads`` compute threads (default:
     the cores divided by ``n_workers``), set before its process starts through
     ``OMP_NUM_THREADS`` and the BLAS variables, so no core is oversubscribed.
+
+    Args:
+        n_workers: how many worker processes.
+        threads: compute threads per worker (default: the cores divided by
+            ``n_workers``, at least 1).
+        **kwargs: passed on to ``distributed.LocalCluster``.
     """
     from distributed import LocalCluster  # reason: optional dependency (npconv[dask])
 

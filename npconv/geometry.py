@@ -86,7 +86,16 @@ class PadRule:
 
 
 def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
-    """The span of a dilated kernel: (k - 1)*d + 1."""
+    """The span of a dilated kernel: (k - 1)*d + 1.
+
+    Args:
+        kernel_size: k, the number of taps.
+        dilation: d, the gap between taps.
+
+    Example:
+        >>> effective_kernel_size(3, 2)
+        5
+    """
     return (kernel_size - 1) * dilation + 1
 
 
@@ -108,8 +117,17 @@ def conv_padding(
 
     ``"same"`` follows TensorFlow's SAME rule (also JAX ``SAME`` and ONNX
     ``SAME_UPPER``): the total pad is what makes the output ceil(n / s) long,
-    and the odd pixel goes after. Returns None when it depends on an unknown
-    ``input_length``.
+    and the odd pixel goes after.
+
+    Args:
+        input_length: n, the input's length along this axis (None if unknown).
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        dilation: d, the gap between kernel taps.
+
+    Returns:
+        ``(pad_before, pad_after)``, or None when it depends on an unknown ``input_length``.
     """
     k_eff = effective_kernel_size(kernel_size, dilation)
     if not isinstance(padding, str):
@@ -139,8 +157,17 @@ def conv_output_length(
     """Output length of a forward conv: floor((n + pads - k_eff) / s) + 1.
 
     May be zero or negative when the (padded) input is shorter than the
-    effective kernel; callers decide whether that is an error. Unknown input
-    gives None.
+    effective kernel; callers decide whether that is an error.
+
+    Args:
+        input_length: n, the input's length along this axis (None if unknown).
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        dilation: d, the gap between kernel taps.
+
+    Returns:
+        The output length, or None for an unknown input length.
     """
     if input_length is None:
         return None
@@ -170,6 +197,17 @@ def conv_transpose_padding(
     or ``"full"`` means the padding of the forward conv this one transposes
     (PyTorch's and ONNX's convention): that many pixels are removed from each
     end of the full output, then ``output_padding`` is added after.
+
+    Args:
+        input_length: n, the input's length along this axis (None if unknown).
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        output_padding: Keras's ``output_padding`` for this axis, or None.
+        dilation: d, the gap between kernel taps.
+
+    Returns:
+        ``(pad_before, pad_after)``; a negative pad crops.
     """
     k_eff = effective_kernel_size(kernel_size, dilation)
     if padding == "valid":
@@ -199,7 +237,18 @@ def conv_transpose_output_length(
 
     Keras's rules: valid gives (n-1)*s + max(k_eff, s) with no output_padding
     and (n-1)*s + k_eff + op with one; same gives n*s with no output_padding and
-    (n-1)*s + k_eff % 2 + op with one. Unknown input gives None.
+    (n-1)*s + k_eff % 2 + op with one.
+
+    Args:
+        input_length: n, the input's length along this axis (None if unknown).
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        output_padding: Keras's ``output_padding`` for this axis, or None.
+        dilation: d, the gap between kernel taps.
+
+    Returns:
+        The output length, or None for an unknown input length.
     """
     if input_length is None:
         return None
@@ -220,6 +269,16 @@ def transpose_target_range(
 
     output_padding runs over None and 0 .. stride - 1 (Keras's bound). Lengths
     reached more than once keep the first: None before any integer.
+
+    Args:
+        input_length: n.
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        dilation: d, the gap between kernel taps.
+
+    Returns:
+        A sorted list of ``(output_length, output_padding)``.
     """
     reachable = {}
     for op in [None, *range(stride)]:
@@ -236,11 +295,21 @@ def output_padding_for_target(
     dilation: int,
     target_length: int,
 ) -> int | None:
-    """The output_padding (None preferred) that makes a transposed conv
-    produce ``target_length``. Raises ValueError when no output_padding can.
+    """The output_padding (None preferred) that makes a transposed conv produce ``target_length``.
 
-    This answers keras#9883: with k=3, s=2 and 'same', input 12 maps to 23
-    (output_padding=0) or to 24 (output_padding=None).
+    A decoder often needs to undo a strided conv exactly: with k=3, s=2 and
+    'same', input 12 maps to 23 (output_padding=0) or to 24 (output_padding=None).
+
+    Args:
+        input_length: n.
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        dilation: d, the gap between kernel taps.
+        target_length: the output length wanted.
+
+    Returns:
+        The output_padding, None included. Raises ValueError when none reaches the target.
     """
     reachable = transpose_target_range(input_length, kernel_size, stride, padding, dilation)
     for length, op in reachable:
@@ -268,6 +337,13 @@ def conv_padding_rule(
     dilation: int = 1,
 ) -> PadRule:
     """:func:`conv_padding`'s pads, with the reason and the formulas behind them.
+
+    Args:
+        input_length: n, the input's length along this axis (None if unknown).
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        dilation: d, the gap between kernel taps.
 
     Example:
         >>> conv_padding_rule(5, 3, 2, "same").pads
@@ -342,6 +418,14 @@ def conv_transpose_padding_rule(
 ) -> PadRule:
     """:func:`conv_transpose_padding`'s pads on the zero-inserted input, with
     the reason and the formulas behind them.
+
+    Args:
+        input_length: n, the input's length along this axis (None if unknown).
+        kernel_size: k, the kernel's length.
+        stride: s.
+        padding: a mode string or a ``(pad_before, pad_after)`` pair (see the module docstring).
+        output_padding: Keras's ``output_padding`` for this axis, or None.
+        dilation: d, the gap between kernel taps.
 
     Example:
         >>> conv_transpose_padding_rule(5, 3, 2, "same").pads
@@ -460,6 +544,12 @@ PADDING_MODES: dict[str, PaddingMode] = {
 def padding_source(position: int, input_length: int, padding_mode: str = "zeros") -> int | None:
     """The input index whose value sits at ``position`` of the padded input
     (``position`` counts from the first real pixel), or None for a zero.
+
+    Args:
+        position: a place on the padded axis; negative before the input,
+            ``input_length`` or more after it.
+        input_length: n.
+        padding_mode: a name in :data:`PADDING_MODES`.
 
     Example:
         >>> padding_source(-2, 5, "reflect"), padding_source(6, 5, "circular")

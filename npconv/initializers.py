@@ -443,6 +443,15 @@ class VarianceScaling(RandomInitializer):
         }
 
 
+_PRESET_ARGS = """
+
+    Args:
+        seed: None, or a non-negative int: with an int every call returns the same values.
+        input_axes: with ``output_axes``, the axes whose product is fan_in (else from the shape).
+        output_axes: the axes whose product is fan_out.
+    """
+
+
 class _FixedVarianceScaling(VarianceScaling):
     """A VarianceScaling preset: the class statement fixes scale, mode and distribution.
 
@@ -452,9 +461,11 @@ class _FixedVarianceScaling(VarianceScaling):
     _preset = {}
 
     def __init_subclass__(cls, **preset):
-        """Keep the class statement's ``scale``, ``mode`` and ``distribution`` as the preset."""
+        """Keep the class statement's ``scale``, ``mode`` and ``distribution`` as the preset,
+        and give the class the constructor's ``Args:`` section."""
         super().__init_subclass__()
         cls._preset = preset
+        cls.__doc__ = (cls.__doc__ or "").rstrip() + _PRESET_ARGS
 
     def __init__(self, seed=None, input_axes=None, output_axes=None):
         """The preset, with its seed and (optionally) the axes the fans come from.

@@ -78,6 +78,14 @@ def keras_to_torch_weights(kernel, kind="conv", groups=1):
       an error.
     - 'depthwise': ``(*k, in, multiplier)`` -> ``(in*multiplier, 1, *k)``, for
       a torch conv with ``groups=in``.
+
+    Args:
+        kernel: the Keras weight array.
+        kind: ``"conv"``, ``"pointwise"``, ``"conv_transpose"`` or ``"depthwise"``.
+        groups: the conv's groups (see above).
+
+    Returns:
+        The weight in PyTorch's layout, as a new array.
     """
     kernel = np.asarray(kernel)
     kind = _kind(kind)
@@ -134,6 +142,14 @@ def torch_to_keras_weights(weight, kind="conv", groups=1):
       dense (block-diagonal when ``groups > 1``).
     - 'depthwise': ``(in*multiplier, 1, *k)`` -> ``(*k, in, multiplier)``;
       ``groups`` must be the input channel count (torch's ``groups=in``).
+
+    Args:
+        weight: the PyTorch (or ONNX) weight array.
+        kind: ``"conv"``, ``"pointwise"``, ``"conv_transpose"`` or ``"depthwise"``.
+        groups: the torch conv's ``groups``.
+
+    Returns:
+        The weight in Keras's layout, as a new array.
     """
     weight = np.asarray(weight)
     kind = _kind(kind)
@@ -248,10 +264,25 @@ def _merge_axes(items):
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TorchConv:
-    """One ``torch.nn.functional`` conv call and its ``torch.nn`` module twin."""
+    """One ``torch.nn.functional`` conv call and its ``torch.nn`` module twin.
 
-    function: str  # 'conv2d', 'conv_transpose2d', ...
-    module: str  # 'Conv2d', 'ConvTranspose2d', ...
+    Args:
+        function: the ``torch.nn.functional`` name: ``"conv2d"``, ``"conv_transpose2d"``, ...
+        module: the ``torch.nn`` class name: ``"Conv2d"``, ``"ConvTranspose2d"``, ...
+        in_channels: the input channels, None when unknown.
+        out_channels: the output channels, None when unknown.
+        kernel_size: one int per spatial axis.
+        stride: one int per spatial axis.
+        padding: one int per axis, or the string ``"same"``.
+        dilation: one int per spatial axis.
+        groups: torch's ``groups``.
+        output_padding: transposed convs only: one int per axis.
+        weight_kind: the ``kind`` to give :func:`keras_to_torch_weights`.
+        weight_name: the Keras weight it comes from (``"kernel"``, ``"depthwise_kernel"``, ...).
+    """
+
+    function: str
+    module: str
     in_channels: int | None
     out_channels: int | None
     kernel_size: tuple[int, ...]
@@ -260,8 +291,8 @@ class TorchConv:
     dilation: tuple[int, ...]
     groups: int = 1
     output_padding: tuple[int, ...] | None = None
-    weight_kind: str = "conv"  # argument of keras_to_torch_weights
-    weight_name: str = "kernel"  # the Keras weight it comes from
+    weight_kind: str = "conv"
+    weight_name: str = "kernel"
 
     def kwargs(self) -> dict:
         """Keyword arguments of the functional call (after x and weight)."""
@@ -279,7 +310,21 @@ class TorchTranslation:
     ``input_pad_mode``), the convs in order, then ``output_pad`` (zeros added
     to the output) and last ``output_crop`` (pixels removed from it). All are
     in F.pad's order: last axis first, (before, after) per axis, and None when
-    there is nothing to do. Cropping is ``F.pad`` with the values negated."""
+    there is nothing to do. Cropping is ``F.pad`` with the values negated.
+
+    Args:
+        layer: the Keras layer's class name.
+        rank: the number of spatial axes.
+        convs: the :class:`TorchConv` calls, in order.
+        input_pad: ``F.pad`` amounts for the input, or None.
+        input_pad_mode: ``F.pad``'s mode: ``"constant"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+        output_pad: zeros added to the output, in ``F.pad``'s order, or None.
+        output_crop: pixels removed from the output, in ``F.pad``'s order, or None.
+        channels_last: the Keras layer's data_format is channels_last (the
+            code transposes to torch's NC* layout and back).
+        warnings: what the target library cannot match exactly, as sentences.
+        notes: what the translation did and why, as sentences.
+    """
 
     layer: str
     rank: int
@@ -293,6 +338,7 @@ class TorchTranslation:
     notes: tuple[str, ...] = ()
 
     def code(self) -> str:
+        """Runnable PyTorch code for these steps, weights converted from Keras's layout."""
         return _torch_code(self)
 
 
@@ -491,7 +537,16 @@ class OnnxNode:
 @dataclass(frozen=True)
 class OnnxTranslation:
     """ONNX nodes in order, on NC* tensors. ``Pad`` nodes carry ``pads`` (all
-    axes, begins then ends) and ``mode``; conv nodes carry their attributes."""
+    axes, begins then ends) and ``mode``; conv nodes carry their attributes.
+
+    Args:
+        layer: the Keras layer's class name.
+        rank: the number of spatial axes.
+        nodes: the ONNX nodes (``op_type`` and attributes), in order.
+        channels_last: the Keras layer's data_format is channels_last.
+        warnings: what the target library cannot match exactly, as sentences.
+        notes: what the translation did and why, as sentences.
+    """
 
     layer: str
     rank: int
@@ -501,6 +556,7 @@ class OnnxTranslation:
     notes: tuple[str, ...] = ()
 
     def code(self) -> str:
+        """Python code that builds these ONNX nodes, weights converted from Keras's layout."""
         return _onnx_code(self)
 
 
@@ -623,17 +679,28 @@ class JaxTranslation:
     """JAX steps: ``input_pad`` (``jnp.pad`` of the spatial axes, with
     ``input_pad_mode``) where a padding mode needs it, then the
     ``lax.conv_general_dilated`` calls in order; ``code()`` adds Keras's bias
-    to the last one's output, as the torch and ONNX translations do."""
+    to the last one's output, as the torch and ONNX translations do.
+
+    Args:
+        layer: the Keras layer's class name.
+        rank: the number of spatial axes.
+        convs: the ``lax.conv_general_dilated`` calls, in order.
+        input_pad: ``jnp.pad`` amounts for the spatial axes, or None.
+        input_pad_mode: ``jnp.pad``'s mode.
+        warnings: what the target library cannot match exactly, as sentences.
+        notes: what the translation did and why, as sentences.
+    """
 
     layer: str
     rank: int
     convs: tuple[JaxConv, ...]
-    input_pad: tuple[tuple[int, int], ...] | None = None  # jnp.pad on spatial axes
+    input_pad: tuple[tuple[int, int], ...] | None = None
     input_pad_mode: str = "constant"
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     def code(self) -> str:
+        """Runnable JAX code for these steps, with Keras's bias added to the last output."""
         return _jax_code(self)
 
 

@@ -189,7 +189,6 @@ def test_cli_failure_mid_run_keeps_the_old_file(tmp_path, data, monkeypatch):
 
 @pytest.mark.parametrize("chunk", [64, 45])
 def test_evaluate_matches_in_memory(data, chunk):
-    pytest.importorskip("npconv.saving.compile_state")
     model = small_cnn(seed=7)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     labels = np.random.default_rng(2).integers(0, 10, len(data))
@@ -200,7 +199,6 @@ def test_evaluate_matches_in_memory(data, chunk):
 
 
 def test_evaluate_on_the_cluster(data, cluster):
-    pytest.importorskip("npconv.saving.compile_state")
     _, client = cluster
     model = small_cnn(seed=8)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -5,6 +5,8 @@ import importlib
 
 import pytest
 
+import npconv
+
 MODULES = [
     "npconv._registry",
     "npconv.constraints",
@@ -20,13 +22,20 @@ MODULES = [
     "npconv.optimizers.sgd",
     "npconv.regularizers",
     "npconv.utils",
+    "npconv.callbacks",
+    "npconv.geometry",
+    "npconv.layers.conv",
+    "npconv.layers.reshaping",
+    "npconv.ops",
 ]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
+    result = doctest.testmod(
+        module, extraglobs={"npconv": npconv}, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
     assert result.failed == 0
 
 

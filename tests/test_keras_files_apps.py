@@ -31,11 +31,6 @@ FAST = {"MobileNet", "MobileNetV2"}
 LEGACY = ("MobileNet", "MobileNetV2", "VGG16", "ResNet50")
 
 
-def _needs_functional():
-    if not hasattr(npconv, "Model"):
-        pytest.skip("npconv.Model (the Functional API) is not in this build")
-
-
 def _relative(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return np.abs(a - b).max() / max(np.abs(b).max(), 1e-6)
@@ -55,7 +50,6 @@ def _build(keras, name):
 
 @pytest.mark.parametrize("name", _params(APPS))
 def test_application_saved_by_keras_loads_in_npconv(keras, tmp_path, name):
-    _needs_functional()
     model, x = _build(keras, name)
     path = str(tmp_path / f"{name}.keras")
     model.save(path)
@@ -66,7 +60,6 @@ def test_application_saved_by_keras_loads_in_npconv(keras, tmp_path, name):
 
 @pytest.mark.parametrize("name", _params(LEGACY, fast={"MobileNet"}))
 def test_application_saved_as_legacy_h5_loads_in_npconv(keras, tmp_path, name):
-    _needs_functional()
     model, x = _build(keras, name)
     path = str(tmp_path / f"{name}.h5")
     model.save(path)
@@ -76,7 +69,6 @@ def test_application_saved_as_legacy_h5_loads_in_npconv(keras, tmp_path, name):
 
 @pytest.mark.parametrize("name", _params(["MobileNetV2", "ResNet50", "DenseNet121"], fast=()))
 def test_application_saved_by_npconv_loads_in_keras(keras, tmp_path, name):
-    _needs_functional()
     model, x = _build(keras, name)
     model.save(str(tmp_path / "k.keras"))
     ours = npconv.models.load_model(str(tmp_path / "k.keras"))
@@ -103,7 +95,6 @@ def _npconv_nested():
 
 
 def test_npconv_functional_and_nested_models_load_in_keras(keras, tmp_path):
-    _needs_functional()
     model = _npconv_nested()
     x = np.random.default_rng(0).normal(size=(2, 10, 10, 3)).astype(np.float32)
     path = str(tmp_path / "nested.keras")

@@ -18,7 +18,7 @@ import pytest
 
 import npconv
 from npconv.cli.main import main as cli_main
-from npconv.saving.allowlist import RefusedFileError
+from npconv.saving.allowlist import RefusedFileError, find_problems, parse_json
 from npconv.saving.inspect import inspect_file
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -142,16 +142,12 @@ def test_custom_class_loads_only_when_passed(corpus, tmp_path):
     ids=["duplicate-key", "nan", "deep", "not-utf8"],
 )
 def test_configs_are_strict_json(text, reason):
-    from npconv.saving.keras_archive import parse_json
-
     data = text.encode("utf-8", "surrogateescape")
     with pytest.raises(RefusedFileError, match=reason):
         parse_json(data, "config.json")
 
 
 def test_registered_name_must_be_the_class_own_name():
-    from npconv.saving.allowlist import find_problems
-
     entry = {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d"}, "registered_name": "evil>Dense"}
     problems = find_problems(entry)
     assert len(problems) == 1 and "registered_name 'evil>Dense'" in problems[0].reason

@@ -7,6 +7,10 @@ import time
 
 import numpy as np
 
+import npconv as keras
+from npconv.layers import convolutional
+from npconv.models import Sequential
+
 from ..explain.article import render_article
 
 STRIDES = (1, 2, 3)
@@ -43,11 +47,6 @@ def run(args):
 
 def article_model(layer_name, padding, stride, v_input):
     """The article's code, unchanged but for the import."""
-    # reason: these are the article's own lines, imports included, so they stay inside the function
-    import npconv as keras
-    from npconv.layers import convolutional
-    from npconv.models import Sequential
-
     layer_class = getattr(convolutional, layer_name)
     model = Sequential()
     model.add(

@@ -11,14 +11,14 @@ is read. Exit status 2 when the file would be refused.
 
 from __future__ import annotations
 
+from ..saving.inspect import inspect_file
+
 
 def add_arguments(parser):
     parser.add_argument("file", help="a .keras, .h5, .weights.h5, .weights.json or .npconv file")
 
 
 def run(args):
-    from ..saving.inspect import inspect_file
-
     report = inspect_file(args.file)
     print(report.render())
     return 2 if report.refused else 0

@@ -14,8 +14,9 @@ inverse question is :func:`solve`; the article's rules beside the true
 ones are :func:`article_rules`.
 
 The renderers, the solver and the article load on first use: together they
-add tens of milliseconds to the import (``python -X importtime``), which
-``npconv.explain(...)`` itself does not need.
+add over 100 ms to the import (text ~10, svg ~80, article ~20, solver ~5,
+measured after ``import npconv.explain``), which ``npconv.explain(...)``
+itself does not need.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def render_text(explanation, **options) -> str:
     Returns:
         The text, ending with a newline.
     """
-    from . import text  # reason: import time (see the module docstring)
+    from . import text  # reason: import time, ~10 ms
 
     if isinstance(explanation, ModelExplanation):
         return text.render_model(explanation, **options)
@@ -83,7 +84,7 @@ def render_svg(explanation, **options) -> str:
     Returns:
         The SVG document. Raises ValueError when the picture would be too big.
     """
-    from .svg import render_svg as _render  # reason: import time (see the module docstring)
+    from .svg import render_svg as _render  # reason: import time, ~80 ms
 
     return _render(explanation, **options)
 
@@ -105,7 +106,7 @@ def solve(input_length, target_length, transposed=False, **limits):
         >>> solve(23, 12)[0].keras_arguments()
         "kernel_size=3, strides=2, padding='same'"
     """
-    from .solver import solve as _solve  # reason: import time (see the module docstring)
+    from .solver import solve as _solve  # reason: import time, ~5 ms
 
     return _solve(input_length, target_length, transposed=transposed, **limits)
 
@@ -116,7 +117,7 @@ def article_rules():
     Returns:
         A list of :class:`npconv.explain.article.RuleCheck`.
     """
-    from .article import article_rules as _rules  # reason: import time (see the module docstring)
+    from .article import article_rules as _rules  # reason: import time, ~20 ms
 
     return _rules()
 
@@ -128,7 +129,7 @@ def render_article(**options) -> str:
         **options: ``style`` and ``diagram``, see
             :func:`npconv.explain.article.render_article`.
     """
-    from .article import render_article as _render  # reason: import time (see the module docstring)
+    from .article import render_article as _render  # reason: import time, ~20 ms
 
     return _render(**options)
 

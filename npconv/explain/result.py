@@ -48,7 +48,12 @@ class Tap:
 
 @dataclass(frozen=True)
 class Window:
-    """What output position ``output_index`` reads along one axis: its taps."""
+    """What output position ``output_index`` reads along one axis: its taps.
+
+    Args:
+        output_index: the output position, from 0.
+        taps: one :class:`Tap` per kernel tap, in order.
+    """
 
     output_index: int
     taps: tuple[Tap, ...]
@@ -165,6 +170,34 @@ class DimensionExplanation:
     (negative = crop) and slides the flipped kernel with stride 1.
     ``pad_reason`` and the pads' ``formulas`` are :mod:`npconv.geometry`'s;
     ``windows`` are made on demand (:class:`Windows`).
+
+    Args:
+        axis: the spatial axis, from 0.
+        axis_name: its name for people (``"rows"``, ``"cols"``, ...).
+        transposed: whether the layer is a transposed conv.
+        input_length: n, or None when unknown.
+        kernel_size: k.
+        dilation: d.
+        effective_kernel_size: (k - 1)*d + 1.
+        stride: s.
+        padding: ``"valid"``, ``"same"``, ``"causal"``, ``"full"`` or a ``(before, after)`` pair.
+        pad_before: the pad before the (zero-inserted) input; None when unknown.
+        pad_after: the pad after it; negative values crop.
+        pad_reason: why these pads, as sentences.
+        output_length: the output length, or None when unknown.
+        formulas: each length and pad written out (:class:`npconv.geometry.Formula`).
+        windows: what each output position reads (:class:`Windows`).
+        padding_mode: what the pad cells hold (``"zeros"``, ``"reflect"``, ...).
+        zero_inserted_length: transposed only: the input's length once s - 1
+            zeros sit between its pixels.
+        inserted_zeros: transposed only: s - 1.
+        output_padding: transposed only: the output_padding used for this axis.
+        output_padding_note: transposed only: how that output_padding was chosen.
+        lengths_by_output_padding: transposed only: ``(output_padding, length)``
+            for every output_padding Keras allows.
+        target_length: transposed only: the length ``output_shape`` asked for.
+        target_note: how ``target_length`` was reached.
+        notes: anything else worth knowing about this axis.
     """
 
     axis: int
@@ -175,7 +208,7 @@ class DimensionExplanation:
     dilation: int
     effective_kernel_size: int
     stride: int
-    padding: PaddingArg  # 'valid' | 'same' | 'causal' | 'full' | (before, after)
+    padding: PaddingArg
     pad_before: int | None
     pad_after: int | None
     pad_reason: tuple[str, ...]
@@ -183,25 +216,14 @@ class DimensionExplanation:
     formulas: tuple[Formula, ...]
     windows: Windows
     padding_mode: str = "zeros"
-    # transposed only
     zero_inserted_length: int | None = None
     inserted_zeros: int | None = None
-    output_padding: int | None = None  # the value used
+    output_padding: int | None = None
     output_padding_note: tuple[str, ...] = ()
     lengths_by_output_padding: tuple[tuple[int | None, int], ...] = ()
     target_length: int | None = None
     target_note: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-
-    @property
-    def pad_total(self) -> int | None:
-        if self.pad_before is None:
-            return None
-        return self.pad_before + self.pad_after
-
-    @property
-    def padding_name(self) -> str:
-        return self.padding if isinstance(self.padding, str) else "explicit"
 
     @property
     def canvas_length(self) -> int | None:
@@ -238,6 +260,30 @@ class Explanation:
     ``input_size``/``output_size`` are spatial; ``input_shape``/``output_shape``
     are full shapes (batch and channels) when those were given.
     :meth:`to_dict` gives all of it as JSON-ready data.
+
+    Args:
+        layer: the layer's class name (``"Conv2D"``).
+        family: ``"conv"``, ``"transpose"``, ``"depthwise"`` or ``"separable"``.
+        rank: the number of spatial axes.
+        input_size: the input's spatial size (None for an unknown axis).
+        output_size: the output's spatial size.
+        kernel_size: one int per axis.
+        strides: one int per axis.
+        padding: the mode string, or one ``(before, after)`` pair per axis.
+        dilation_rate: one int per axis.
+        dims: one :class:`DimensionExplanation` per axis.
+        output_padding: the ``output_padding`` argument, as given.
+        target_size: the ``output_shape`` argument (transposed convs).
+        padding_mode: what the pad cells hold.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+        groups: the conv's groups.
+        depth_multiplier: depthwise and separable convs' multiplier.
+        filters: the output channels, where the layer has them.
+        input_shape: the full input shape, when the channels were given.
+        output_shape: the full output shape, likewise.
+        weight_shapes: ``(weight name, shape)`` pairs, when the channels are known.
+        notes: anything else worth knowing, as sentences.
+        name: the layer's own name, when explained from a layer object.
     """
 
     layer: str
@@ -250,8 +296,8 @@ class Explanation:
     padding: str | tuple[tuple[int, int], ...]
     dilation_rate: tuple[int, ...]
     dims: tuple[DimensionExplanation, ...]
-    output_padding: tuple[int, ...] | None = None  # the argument, as given
-    target_size: tuple[int, ...] | None = None  # the output_shape argument
+    output_padding: tuple[int, ...] | None = None
+    target_size: tuple[int, ...] | None = None
     padding_mode: str = "zeros"
     data_format: str = "channels_last"
     groups: int = 1
@@ -291,24 +337,23 @@ class Explanation:
         each axis's windows as their count and the first and last ``edge``."""
         return _plain_data(self, edge)
 
-    # The renderers and translate load on first use: they add tens of
-    # milliseconds to the import (python -X importtime) that explain() does not need.
+    # The renderers and translate load on first use: explain() itself does not need them.
     def text(self, **options) -> str:
         """A table, the formulas, and an ASCII strip per axis (see :func:`npconv.explain.render_text`)."""
-        from .text import render_explanation  # reason: import time, renderers load on first use
+        from .text import render_explanation  # reason: import time, ~10 ms
 
         return render_explanation(self, **options)
 
     def svg(self, **options) -> str:
         """An SVG picture in the style of the conv-arithmetic figures (see :func:`npconv.explain.render_svg`)."""
-        from .svg import render_svg  # reason: import time, renderers load on first use
+        from .svg import render_svg  # reason: import time, ~80 ms
 
         return render_svg(self, **options)
 
     def to(self, framework: str):
         """The equivalent call in ``"torch"``, ``"onnx"`` or ``"jax"``: a
         structured object whose ``code()`` prints it."""
-        from ..translate import translate  # reason: import time, renderers load on first use
+        from ..translate import translate  # reason: import time, ~40 ms
 
         return translate(self, framework)
 
@@ -318,7 +363,15 @@ class Explanation:
 
 @dataclass(frozen=True)
 class ModelStep:
-    """One layer of a model: its shapes, and its explanation if it is a conv."""
+    """One layer of a model: its shapes, and its explanation if it is a conv.
+
+    Args:
+        name: the layer's name.
+        layer: its class name.
+        input_shape: the shape going in (batch included), or None when unknown.
+        output_shape: the shape coming out.
+        explanation: the conv's :class:`Explanation`; None for other layers.
+    """
 
     name: str
     layer: str
@@ -329,7 +382,13 @@ class ModelStep:
 
 @dataclass(frozen=True)
 class ModelExplanation:
-    """The shape chain of a Sequential model, layer by layer."""
+    """The shape chain of a Sequential model, layer by layer.
+
+    Args:
+        name: the model's name.
+        input_shape: the model's input shape (batch included), or None.
+        steps: one :class:`ModelStep` per layer, in order.
+    """
 
     name: str
     input_shape: tuple | None
@@ -344,7 +403,8 @@ class ModelExplanation:
         return _plain_data(self, edge)
 
     def text(self, **options) -> str:
-        from .text import render_model  # reason: import time, renderers load on first use
+        """The shape chain as a table (see :func:`npconv.explain.render_text`)."""
+        from .text import render_model  # reason: import time, ~10 ms
 
         return render_model(self, **options)
 

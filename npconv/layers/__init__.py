@@ -113,10 +113,23 @@ KERAS_OPERATIONS = {
 }
 _LAYERS_MODULES = (None, "keras.layers")
 
+# The model classes a config can name, by class name ("Functional", "Model", "Sequential").
+# npconv.models adds its classes here when it loads, so layers, nested models and
+# npconv.saving rebuild models from this table without importing npconv.models.
+MODEL_CLASSES = {}
+
 
 def serialize(layer):
-    """A layer as a Keras-style config dict, under the module and class name
-    Keras uses for it (``keras.layers``, or ``KERAS_OPERATIONS``' entry)."""
+    """A layer as a Keras-style config dict, under the module and class name Keras uses for it.
+
+    Args:
+        layer: an npconv layer; its module is ``keras.layers``, or its entry in
+            ``KERAS_OPERATIONS`` for a layer Keras keeps elsewhere.
+
+    Returns:
+        ``{"module", "class_name", "config", "registered_name"}``, which
+        :func:`deserialize` reads back.
+    """
     cls = type(layer)
     module = getattr(cls, "keras_module", "keras.layers")
     class_name = getattr(cls, "keras_class_name", None) or cls.__name__
@@ -129,12 +142,24 @@ def serialize(layer):
 
 
 def deserialize(config):
-    """A layer from ``serialize``'s dict (or Keras's): only npconv's own
-    classes are built, chosen by ``(module, class_name)``."""
+    """A layer or a model from ``serialize``'s dict (or Keras's).
+
+    Only npconv's own classes are built: a model by its class name in
+    ``MODEL_CLASSES``, a layer by ``(module, class_name)``.
+
+    Args:
+        config: a dict with ``"class_name"`` and ``"config"`` (and, for a layer
+            that is not in ``keras.layers``, the ``"module"`` Keras writes).
+
+    Returns:
+        A new, unbuilt layer, or a model built from its own config.
+    """
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
-        raise invalid_layer_config(config)
+        raise _invalid_layer_config(config)
     module, class_name = config.get("module"), config["class_name"]
-    if (module, class_name) in KERAS_OPERATIONS:
+    if class_name in MODEL_CLASSES:
+        cls = MODEL_CLASSES[class_name]
+    elif (module, class_name) in KERAS_OPERATIONS:
         cls = KERAS_OPERATIONS[(module, class_name)]
     elif module in _LAYERS_MODULES and class_name in _CLASSES:
         cls = _CLASSES[class_name]
@@ -149,9 +174,9 @@ def deserialize(config):
         )
     arguments = config.get("config", {})
     if not isinstance(arguments, dict):
-        raise invalid_layer_config(config)
+        raise _invalid_layer_config(config)
     return cls.from_config(arguments)
 
 
-def invalid_layer_config(config):
+def _invalid_layer_config(config):
     return invalid("config", "a dict with 'class_name' and 'config'", config, error=TypeError)

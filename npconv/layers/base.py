@@ -114,7 +114,15 @@ def placeholder_weights():
 
 
 class Variable:
-    """A named weight: a NumPy array plus its regularizer and constraint."""
+    """A named weight: a NumPy array plus its regularizer and constraint.
+
+    Args:
+        value: the array.
+        name: ``"<layer name>/<weight name>"``, as Keras's variable paths.
+        trainable: whether optimizers update it (False for a BatchNormalization's moving statistics).
+        regularizer: a penalty on the value added to the loss, or None.
+        constraint: a projection applied to the value after each update, or None.
+    """
 
     def __init__(self, value, name, trainable=True, regularizer=None, constraint=None):
         self.value = value
@@ -136,9 +144,15 @@ class Variable:
     ndim = property(lambda self: self.value.ndim)
 
     def numpy(self):
+        """A copy of the value."""
         return self.value.copy()
 
     def assign(self, value):
+        """Set the value; the shape must match, and the dtype is the variable's.
+
+        Args:
+            value: an array of the variable's shape.
+        """
         assign_all([self], [value])
 
     def __array__(self, dtype=None, copy=None):
@@ -172,6 +186,17 @@ class Layer:
     A graph can route all three the same way: the gradients line up with the
     call's array inputs in order, wrapped in a list when backward returned a
     bare array.
+
+    Args:
+        name: the layer's name, unique by default (``conv2d``, ``conv2d_1``, ...).
+        dtype: the weights' and outputs' float dtype (default ``"float32"``).
+        trainable: False freezes the layer's weights.
+        activity_regularizer: a penalty on the layer's output, added to the loss, or None.
+        input_shape: the input shape without the batch, for a layer that opens
+            a Sequential (Keras's shortcut for an ``Input``).
+        batch_size: a fixed batch size to go with ``input_shape``.
+        input_dim: ``input_shape=(input_dim,)``, Keras's older spelling.
+        **kwargs: none are accepted; an unknown keyword raises TypeError naming it.
     """
 
     def __init__(
@@ -200,6 +225,19 @@ class Layer:
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, shape, initializer, name, regularizer=None, constraint=None, trainable=True):
+        """Create a weight, initialised, and keep it in ``self.weights``.
+
+        Args:
+            shape: the weight's shape.
+            initializer: called as ``initializer(shape, dtype=self.dtype)``.
+            name: the weight's name inside the layer; the variable is named ``"<layer>/<name>"``.
+            regularizer: a penalty on the weight, added to the loss, or None.
+            constraint: a projection applied after each update, or None.
+            trainable: False keeps optimizers off it (moving statistics).
+
+        Returns:
+            The new :class:`Variable`.
+        """
         if _placeholders.get():
             value = np.broadcast_to(np.zeros((), self.dtype), tuple(shape))  # no memory, not initialised
         else:
@@ -221,9 +259,15 @@ class Layer:
         return [w for w in self._weights if not (w.trainable and self.trainable)]
 
     def get_weights(self):
+        """Copies of the weights' arrays, in Keras's order."""
         return [w.numpy() for w in self._weights]
 
     def set_weights(self, weights):
+        """Set every weight at once; a wrong count or shape changes nothing.
+
+        Args:
+            weights: one array per weight, in :meth:`get_weights` order.
+        """
         weights = list(weights)
         if len(weights) != len(self._weights):
             raise invalid(
@@ -236,6 +280,7 @@ class Layer:
         assign_all(self._weights, weights)
 
     def count_params(self):
+        """The number of scalars in the weights; the layer must be built."""
         if not self.built:
             raise ValueError(
                 f"Layer '{self.name}' is not built, so it has no weights to count yet. "
@@ -245,6 +290,11 @@ class Layer:
 
     # -------------------------------------------------------------- execution
     def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch included); the base has none.
+
+        Args:
+            input_shape: the full input shape, e.g. ``(None, 28, 28, 1)``.
+        """
         self.built = True
 
     def __call__(self, inputs, training=None, **kwargs):
@@ -327,6 +377,12 @@ class Layer:
         return self._node_attribute("output")
 
     def call(self, x, training=False):
+        """The forward pass on arrays; keeps on ``self`` what :meth:`backward` needs.
+
+        Args:
+            x: the input array (a list for merge layers).
+            training: True inside ``fit`` (dropout drops, batch norm uses batch statistics).
+        """
         return x
 
     def backward(self, dy, input_grad=True):
@@ -348,14 +404,25 @@ class Layer:
             )
 
     def compute_output_shape(self, input_shape):
+        """The output shape for an input shape, without running the layer.
+
+        Args:
+            input_shape: the full input shape; None marks an unknown size.
+        """
         return tuple(input_shape)
 
     # ----------------------------------------------------------------- config
     def get_config(self):
+        """The constructor arguments as plain values, with Keras's keys."""
         return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
 
     @classmethod
     def from_config(cls, config):
+        """A new, unbuilt layer from :meth:`get_config`'s dict.
+
+        Args:
+            config: the dict ``get_config()`` returned (or Keras wrote).
+        """
         return cls(**config)
 
     def __repr__(self):

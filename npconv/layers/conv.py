@@ -625,3 +625,150 @@ class SeparableConv1D(BaseSeparableConv):
 
 class SeparableConv2D(BaseSeparableConv):
     rank = 2
+
+
+# --------------------------------------------------------------------------
+# docstrings: written once per family, filled in for each rank
+# --------------------------------------------------------------------------
+_SPATIAL = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}
+
+_ARG_FILTERS = """\
+    filters: the number of output channels (kernels)."""
+_ARG_GEOMETRY = """\
+    kernel_size: an int or {ints}, the window size.
+    strides: an int or {ints}, the step between windows (default 1).
+    padding: {padding} an int, {ints}, or {rank} (before, after) pairs.
+        Case-insensitive."""
+_PADDING = """``"valid"`` (none), ``"same"`` (output length = ceil(input length /
+        stride); an odd total pad puts the extra pixel after){causal}, ``"full"``
+        (every window that overlaps the input),"""
+_PADDING_TRANSPOSED = """``"valid"``, ``"same"`` (output length = input length x
+        stride) or ``"full"``: the padding of the forward conv this layer
+        transposes;"""
+_CAUSAL = {
+    1: """, ``"causal"``
+        (all padding before, so output t reads inputs up to t)"""
+}
+_INTS = {1: "a tuple of 1 int", 2: "a tuple of 2 ints", 3: "a tuple of 3 ints"}
+_ARG_LAYOUT = """\
+    data_format: ``"channels_last"`` (default) for inputs
+        ``(batch, {spatial}, channels)``, or ``"channels_first"`` for
+        ``(batch, channels, {spatial})``.
+    dilation_rate: an int or {ints}, the gap between kernel taps
+        (default 1)."""
+_ARG_GROUPS = """\
+    groups: split the input channels into this many groups, each convolved
+        with its own ``filters / groups`` kernels; both ``filters`` and the
+        input channels must divide by it (default 1)."""
+_ARG_DEPTH = """\
+    depth_multiplier: output channels per input channel of the depthwise
+        step (default 1)."""
+_ARG_OUTPUT = """\
+    activation: applied to the output: a name (``"relu"``), a callable, or
+        None for none.
+    use_bias: add a learned bias per output channel (default True)."""
+_ARG_WEIGHTS = """\
+    {role}_initializer: how the {what} starts (default ``"glorot_uniform"``).
+    {role}_regularizer: a penalty on the {what}, added to the loss, or None.
+    {role}_constraint: a projection applied to the {what} after each update, or None."""
+_ARG_BIAS = """\
+    bias_initializer: how the bias starts (default ``"zeros"``).
+    bias_regularizer: a penalty on the bias, or None.
+    activity_regularizer: a penalty on the layer's output, or None.
+    bias_constraint: a projection applied to the bias after each update, or None."""
+_ARG_PADDING_MODE = """\
+    padding_mode: what the pad cells hold: ``"zeros"`` (Keras), or, beyond
+        Keras, ``"reflect"``, ``"replicate"`` or ``"circular"`` (PyTorch's modes)."""
+_ARG_OUTPUT_PADDING = """\
+    output_padding: an int or {ints}, extra rows added after the
+        output along each axis, each less than the stride (or the dilation);
+        None infers the length as Keras does."""
+_ARG_OUTPUT_SHAPE = """\
+    output_shape: beyond Keras: the wanted output size, {rank} ints without
+        batch or channels; the layer picks the ``output_padding`` that gives
+        it. Use instead of ``output_padding``."""
+_ARG_KWARGS = """\
+    **kwargs: the base layer arguments: ``name``, ``dtype``, ``trainable``,
+        ``input_shape``."""
+
+
+def _weights(role, what):
+    return _ARG_WEIGHTS.format(role=role, what=what)
+
+
+def _document(cls, summary, body, args, example):
+    rank = cls.rank
+    padding = _PADDING_TRANSPOSED if issubclass(cls, BaseConvTranspose) else _PADDING
+    fill = {"rank": rank, "spatial": _SPATIAL[rank], "ints": _INTS[rank], "name": cls.__name__}
+    fill["padding"] = padding.format(causal=_CAUSAL.get(rank, "") if cls.allow_causal else "")
+    text = "\n".join([summary, "", body, "", "Args:", *args, _ARG_KWARGS, "", "Example:", example])
+    cls.__doc__ = text.format(**fill)
+
+
+def _shape_example(name, arguments, input_shape, output_shape):
+    return (
+        f"    >>> layer = npconv.layers.{name}({arguments})\n"
+        f"    >>> layer.compute_output_shape({input_shape})\n"
+        f"    {output_shape}"
+    )
+
+
+_EXAMPLES = {
+    "Conv1D": ('4, 3, strides=2, padding="same"', "(None, 9, 2)", "(None, 5, 4)"),
+    "Conv2D": ('8, 3, strides=2, padding="same"', "(None, 5, 5, 3)", "(None, 3, 3, 8)"),
+    "Conv3D": ("8, 3", "(None, 5, 5, 5, 2)", "(None, 3, 3, 3, 8)"),
+    "Conv1DTranspose": ('4, 3, strides=2, padding="same"', "(None, 5, 2)", "(None, 10, 4)"),
+    "Conv2DTranspose": ("8, 3, strides=2, output_shape=(12, 12)", "(None, 5, 5, 3)", "(None, 12, 12, 8)"),
+    "Conv3DTranspose": ("8, 3, strides=2", "(None, 4, 4, 4, 2)", "(None, 9, 9, 9, 8)"),
+    "DepthwiseConv1D": ("3, depth_multiplier=2", "(None, 9, 4)", "(None, 7, 8)"),
+    "DepthwiseConv2D": ('3, padding="same"', "(None, 5, 5, 3)", "(None, 5, 5, 3)"),
+    "SeparableConv1D": ("8, 3", "(None, 9, 4)", "(None, 7, 8)"),
+    "SeparableConv2D": ("8, 3, strides=2", "(None, 9, 9, 3)", "(None, 4, 4, 8)"),
+}
+
+for _cls in (Conv1D, Conv2D, Conv3D):
+    _document(
+        _cls,
+        "{rank}D convolution: ``filters`` kernels slid over the input, as ``keras.layers.{name}``.",
+        "The kernel has shape ``(*kernel_size, in_channels / groups, filters)`` and the output\n"
+        "``(batch, {spatial}, filters)`` (channels_last). The weights' layout, the padding rule and\n"
+        "the numbers match Keras.",
+        [_ARG_FILTERS, _ARG_GEOMETRY, _ARG_LAYOUT, _ARG_GROUPS, _ARG_OUTPUT, _weights("kernel", "kernel"),
+         _ARG_BIAS, _ARG_PADDING_MODE],
+        _shape_example(_cls.__name__, *_EXAMPLES[_cls.__name__]),
+    )  # fmt: skip
+
+for _cls in (Conv1DTranspose, Conv2DTranspose, Conv3DTranspose):
+    _document(
+        _cls,
+        "{rank}D transposed convolution (the gradient of a conv), as ``keras.layers.{name}``.",
+        "Upsamples: each input pixel scatters a kernel-sized patch, ``strides`` apart. The kernel\n"
+        "has shape ``(*kernel_size, filters, in_channels)``, as in Keras.",
+        [_ARG_FILTERS, _ARG_GEOMETRY, _ARG_OUTPUT_PADDING, _ARG_LAYOUT, _ARG_OUTPUT, _weights("kernel", "kernel"),
+         _ARG_BIAS, _ARG_OUTPUT_SHAPE],
+        _shape_example(_cls.__name__, *_EXAMPLES[_cls.__name__]),
+    )  # fmt: skip
+
+for _cls in (DepthwiseConv1D, DepthwiseConv2D):
+    _document(
+        _cls,
+        "{rank}D depthwise convolution: each input channel convolved on its own, as ``keras.layers.{name}``.",
+        "The kernel has shape ``(*kernel_size, in_channels, depth_multiplier)``; the output has\n"
+        "``in_channels * depth_multiplier`` channels.",
+        [_ARG_GEOMETRY, _ARG_DEPTH, _ARG_LAYOUT, _ARG_OUTPUT, _weights("depthwise", "depthwise kernel"), _ARG_BIAS,
+         _ARG_PADDING_MODE],
+        _shape_example(_cls.__name__, *_EXAMPLES[_cls.__name__]),
+    )  # fmt: skip
+
+for _cls in (SeparableConv1D, SeparableConv2D):
+    _document(
+        _cls,
+        "{rank}D separable convolution: a depthwise conv, then a 1x1 conv, as ``keras.layers.{name}``.",
+        "Weights: ``depthwise_kernel`` ``(*kernel_size, in_channels, depth_multiplier)``, then\n"
+        "``pointwise_kernel`` ``(1, ..., in_channels * depth_multiplier, filters)``, then the bias.",
+        [_ARG_FILTERS, _ARG_GEOMETRY, _ARG_LAYOUT, _ARG_DEPTH, _ARG_OUTPUT,
+         _weights("depthwise", "depthwise kernel"), _weights("pointwise", "pointwise kernel"), _ARG_BIAS,
+         _ARG_PADDING_MODE],
+        _shape_example(_cls.__name__, *_EXAMPLES[_cls.__name__]),
+    )  # fmt: skip
+del _cls

@@ -29,10 +29,12 @@ class Embedding(Layer):
         mask_zero: must be False: npconv layers do not carry masks.
         weights: optional initial table, a (input_dim, output_dim) array or a
             list holding one.
+        lora_rank: accepted only as None (npconv has no LoRA).
+        lora_alpha: accepted only as None.
+        quantization_config: accepted only as None (npconv does not quantize).
         **kwargs: base layer arguments (name, dtype, trainable,
             activity_regularizer). Keras's ``input_length`` is accepted and
-            ignored (Keras deprecated it); ``lora_rank``, ``lora_alpha`` and
-            ``quantization_config`` are accepted only as None.
+            ignored (Keras deprecated it).
 
     Input: integer ids of any shape (batch, ...).
     Output: (batch, ..., output_dim), in the layer's float dtype.

@@ -62,7 +62,10 @@ class InputLayer(Layer):
         dtype: the input dtype; floats, or integers for token ids.
         batch_shape: the shape with the batch, instead of ``shape``.
         name: the layer name.
-        sparse, ragged, optional: Keras 3 config keys, accepted only as False.
+        sparse: Keras 3's config key, accepted only as False (or None).
+        ragged: as ``sparse``.
+        optional: as ``sparse``.
+        input_tensor: accepted only as None: npconv makes the input tensor itself.
     """
 
     def __init__(

@@ -56,7 +56,11 @@ def _shape_text(shape):
 
 class Merge(Layer):
     """Base of the merge layers: ``call`` gets a list of arrays, ``backward``
-    returns a list of their gradients. Merge layers have no weights."""
+    returns a list of their gradients. Merge layers have no weights.
+
+    Args:
+        **kwargs: base layer arguments (name, dtype, trainable).
+    """
 
     min_inputs = 1
     max_inputs = None

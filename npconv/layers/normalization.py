@@ -1,10 +1,9 @@
-"""BatchNormalization, with Keras 3's weights, modes and moving-statistics update.
+"""Normalization layers with Keras 3's weights, modes and updates.
 
-Training (``training=True`` on a trainable layer) normalises with the batch's
-mean and biased variance and moves the statistics:
-``moving = moving * momentum + batch * (1 - momentum)``. Otherwise it
-normalises with the moving statistics. Either way
-``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``.
+- :class:`BatchNormalization`: per feature, over the batch; in training with the
+  batch's statistics (which move the moving ones), otherwise with the moving
+  statistics. Its arithmetic runs behind the kernel seam (``npconv.ops.kernels``).
+- :class:`LayerNormalization`: per sample, over the feature axes, also behind the seam.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ import numpy as np
 
 from .. import constraints, initializers, regularizers
 from ..arguments import invalid
+from ..ops import kernels
+from ..ops.spec import make_layer_norm_spec, make_norm_spec
 from .base import Layer
 from .core import check_bool, resolve, serialize_or_none
 
@@ -30,15 +31,70 @@ def _check_number(value, name, minimum=None, maximum=None):
     return float(value)
 
 
+def _compute_dtype(x) -> np.dtype:
+    """float32 for half-precision inputs (as Keras computes their statistics), else x's dtype."""
+    return np.result_type(x.dtype, np.float32)
+
+
+def _cast(array, dtype):
+    return array.astype(dtype, copy=False)
+
+
+def _values(dtype, *variables):
+    """Each variable's value in ``dtype`` (the array itself when it already is), or None."""
+    return tuple(None if v is None else _cast(v.value, dtype) for v in variables)
+
+
 class BatchNormalization(Layer):
-    """Normalises over every axis but ``axis`` (the features).
+    """Normalizes each feature to zero mean and unit variance over the batch, then scales and shifts it.
+
+    ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta`` for every
+    feature (every index along ``axis``), with the mean and variance taken
+    over all the other axes.
+
+    In training (``training=True`` on a trainable layer) the mean and biased
+    variance are the batch's, the gradient flows through them, and the moving
+    statistics move towards them:
+    ``moving = moving * momentum + batch * (1 - momentum)``. Otherwise
+    (``training=False``, or ``trainable=False``) the moving statistics
+    normalize and stay as they are. Both passes run behind the kernel seam
+    (:func:`npconv.ops.kernels.batchnorm_forward`), on oneDNN where it applies.
+
+    Args:
+        axis: the features axis, an int: -1 for channels_last inputs (the
+            default), 1 for channels_first.
+        momentum: how much of the moving statistics each training step keeps,
+            a number in [0, 1]. 0.99 by default.
+        epsilon: a non-negative number added to the variance. 1e-3 by default.
+        center: whether to add the learnt offset beta.
+        scale: whether to multiply by the learnt gamma.
+        beta_initializer, gamma_initializer: initializers of beta and gamma.
+        moving_mean_initializer, moving_variance_initializer: initializers of
+            the moving statistics.
+        beta_regularizer, gamma_regularizer: optional regularizers.
+        beta_constraint, gamma_constraint: optional constraints.
+        renorm: must be False: batch renormalization is not implemented.
+        renorm_clipping, renorm_momentum: kept in the config, for Keras files; unused.
+        synchronized: kept in the config; one process has no replicas to
+            synchronize, as on one TensorFlow replica.
+        **kwargs: base layer arguments (name, dtype, trainable).
 
     Weights, in get_weights() order: gamma (if scale), beta (if center),
-    moving_mean, moving_variance; the moving statistics are non-trainable.
-    All have shape (features,).
+    moving_mean, moving_variance, each of shape (features,); the moving
+    statistics are not trainable.
 
-    Batch renormalisation (``renorm=True``) is not implemented; ``synchronized``
-    has no effect in a single process, as on one TensorFlow replica.
+    Example:
+        >>> import numpy as np
+        >>> layer = BatchNormalization(momentum=0.5)
+        >>> x = np.array([[1.0, 10.0], [3.0, 30.0]], dtype="float32")
+        >>> layer(x, training=True).round(2)
+        array([[-1., -1.],
+               [ 1.,  1.]], dtype=float32)
+        >>> layer.moving_mean.value, layer.moving_variance.value
+        (array([ 1., 10.], dtype=float32), array([ 1. , 50.5], dtype=float32))
+        >>> layer(x).round(2)  # inference: the moving statistics
+        array([[0.  , 0.  ],
+               [2.  , 2.81]], dtype=float32)
     """
 
     def __init__(
@@ -138,51 +194,36 @@ class BatchNormalization(Layer):
 
     # ------------------------------------------------------------------- call
     def call(self, x, training=False):
-        axis = self.axis % x.ndim
-        reduce = tuple(i for i in range(x.ndim) if i != axis)
-        shape = [-1 if i == axis else 1 for i in range(x.ndim)]
         use_batch = bool(training) and self.trainable
+        dtype = _compute_dtype(x)
+        spec = make_norm_spec(x.shape, self.axis, self.epsilon, self.center, self.scale, use_batch, dtype.name)
+        x, (gamma, beta, moving_mean, moving_variance) = _cast(x, dtype), _values(dtype, *self._vectors())
+        y, mean, variance = kernels.batchnorm_forward(spec, x, gamma, beta, moving_mean, moving_variance)
         if use_batch:
-            mean = x.mean(axis=reduce, keepdims=True)
-            x_hat = x - mean
-            variance = np.square(x_hat).mean(axis=reduce)  # biased, as Keras's ops.moments
             momentum = self.momentum
-            self.moving_mean.value[...] = self.moving_mean.value * momentum + mean.reshape(-1) * (1.0 - momentum)
+            self.moving_mean.value[...] = self.moving_mean.value * momentum + mean * (1.0 - momentum)
             self.moving_variance.value[...] = self.moving_variance.value * momentum + variance * (1.0 - momentum)
-        else:
-            variance = self.moving_variance.value
-            x_hat = x - self.moving_mean.value.astype(x.dtype).reshape(shape)
-        inv_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
-        x_hat *= inv_std.reshape(shape)
-        y = x_hat * self.gamma.value.reshape(shape) if self.scale else x_hat.copy()
-        if self.center:
-            y += self.beta.value.reshape(shape)
-        self._cache = (x_hat, inv_std, shape, reduce, use_batch)
-        return y
+        self._cache = (spec, x, gamma, mean, variance)
+        return _cast(y, self.dtype)
+
+    def _vectors(self):
+        return (self.gamma, self.beta, self.moving_mean, self.moving_variance)
 
     def backward(self, dy, input_grad=True):
-        """dx, plus dgamma = sum(dy * x_hat) and dbeta = sum(dy) over the reduced axes.
+        """dx; dgamma and dbeta are added to the weights' gradients.
 
-        Inference: dx = dy * gamma * inv_std. With batch statistics the mean
-        and variance depend on x too, and, with n values per feature,
-        dx = gamma * inv_std * (dy - dbeta / n - x_hat * dgamma / n).
+        In training the gradient flows through the batch's mean and variance,
+        outside training the moving statistics are constants (see
+        :func:`npconv.ops.kernels.batchnorm_backward`).
         """
-        x_hat, inv_std, shape, reduce, use_batch = self._cache
-        dy = np.asarray(dy)
-        dbeta = dy.sum(axis=reduce)
-        dgamma = (dy * x_hat).sum(axis=reduce)
+        spec, x, gamma, mean, variance = self._cache
+        dy = _cast(np.asarray(dy), x.dtype)
+        dx, dgamma, dbeta = kernels.batchnorm_backward(spec, x, dy, gamma, mean, variance)
         if self.scale:
             self.gamma.add_grad(dgamma)
         if self.center:
             self.beta.add_grad(dbeta)
-        factor = inv_std * self.gamma.value if self.scale else inv_std
-        if not use_batch:
-            return dy * factor.reshape(shape)
-        n = dy.size // dbeta.size
-        dx = dy - (dbeta / n).reshape(shape)
-        dx -= x_hat * (dgamma / n).reshape(shape)
-        dx *= factor.reshape(shape)
-        return dx
+        return _cast(dx, self.dtype)
 
     # ----------------------------------------------------------------- config
     def get_config(self):
@@ -219,14 +260,14 @@ def _standardize_layer_norm_axis(axis):
 
 
 class LayerNormalization(Layer):
-    """Normalises each sample over ``axis`` (the features), independently of the batch.
+    """Normalizes each sample over ``axis`` (the features), independently of the batch.
 
     ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``, with the mean
     and (biased) variance taken over ``axis`` for every sample. There are no
     moving statistics, so training and inference compute the same thing.
 
     Args:
-        axis: an int or a list of ints, the axes to normalise over (and the
+        axis: an int or a list of ints, the axes to normalize over (and the
             axes gamma and beta span). -1 by default.
         epsilon: a small number added to the variance.
         center: whether to add the learnt offset beta.
@@ -241,6 +282,13 @@ class LayerNormalization(Layer):
 
     Weights, in get_weights() order: gamma (if scale or rms_scaling), beta (if
     center and not rms_scaling), each shaped like the input along ``axis``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = LayerNormalization()
+        >>> layer(np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]], dtype="float32")).round(2)
+        array([[-1.22,  0.  ,  1.22],
+               [-1.22,  0.  ,  1.22]], dtype=float32)
     """
 
     def __init__(
@@ -287,7 +335,7 @@ class LayerNormalization(Layer):
         axes = self._axes(len(shape))
         if any(shape[a] is None for a in axes):
             raise ValueError(
-                f"Layer '{self.name}' needs the normalised axes (axis={self.axis}) to have known lengths "
+                f"Layer '{self.name}' needs the normalized axes (axis={self.axis}) to have known lengths "
                 f"to build gamma and beta. Received: input_shape={shape}."
             )
         size = tuple(shape[a] for a in axes)
@@ -307,38 +355,32 @@ class LayerNormalization(Layer):
         return tuple(input_shape)
 
     def call(self, x, training=False):
-        axes = self._axes(x.ndim)
-        shape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
-        mean = x.mean(axis=axes, keepdims=True)
-        centered = x - mean
-        variance = np.square(centered).mean(axis=axes, keepdims=True)
-        inv_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)
-        normed = (x if self.rms_scaling else centered) * inv_std
-        gamma = None if self.gamma is None else self.gamma.value.reshape(shape)
-        y = normed * gamma if gamma is not None else normed.copy()
-        if self.beta is not None:
-            y += self.beta.value.reshape(shape)
-        self._cache = (axes, shape, x, centered, normed, inv_std, gamma)
-        return y
+        dtype = _compute_dtype(x)
+        spec = make_layer_norm_spec(
+            x.shape,
+            self._axes(x.ndim),
+            self.epsilon,
+            center=self.beta is not None,
+            scale=self.gamma is not None,
+            rms_scaling=self.rms_scaling,
+            dtype=dtype.name,
+        )
+        x, (gamma, beta) = _cast(x, dtype), _values(dtype, self.gamma, self.beta)
+        y, mean, variance = kernels.layernorm_forward(spec, x, gamma, beta)
+        self._cache = (spec, x, gamma, mean, variance)
+        return _cast(y, self.dtype)
 
     def backward(self, dy, input_grad=True):
-        """dx, plus dgamma = sum(dy * normed) and dbeta = sum(dy) over the other axes.
-
-        With xhat = (x - mean) * inv_std, n values per sample and g = dy * gamma:
-        dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)). For rms_scaling
-        (y = gamma * x * inv_std): dx = inv_std * g - inv_std**3 * (x - mean) * mean(g * x).
-        """
-        axes, shape, x, centered, normed, inv_std, gamma = self._cache
-        dy = np.asarray(dy)
-        others = tuple(i for i in range(dy.ndim) if i not in axes)
+        """dx; dgamma and dbeta are added to the weights' gradients
+        (see :func:`npconv.ops.kernels.layernorm_backward`)."""
+        spec, x, gamma, mean, variance = self._cache
+        dy = _cast(np.asarray(dy), x.dtype)
+        dx, dgamma, dbeta = kernels.layernorm_backward(spec, x, dy, gamma, mean, variance)
         if self.gamma is not None:
-            self.gamma.add_grad((dy * normed).sum(axis=others).reshape(self.gamma.shape))
+            self.gamma.add_grad(dgamma)
         if self.beta is not None:
-            self.beta.add_grad(dy.sum(axis=others).reshape(self.beta.shape))
-        g = dy * gamma if gamma is not None else dy
-        if self.rms_scaling:
-            return inv_std * g - inv_std**3 * centered * (g * x).mean(axis=axes, keepdims=True)
-        return inv_std * (g - g.mean(axis=axes, keepdims=True) - normed * (g * normed).mean(axis=axes, keepdims=True))
+            self.beta.add_grad(dbeta)
+        return _cast(dx, self.dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -18,8 +18,6 @@ from ..arguments import invalid, standardize_data_format, standardize_int, stand
 from .base import Layer
 from .core import SpatialLayer
 
-_ORDINALS = ("1st", "2nd", "3rd")
-
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -93,7 +91,16 @@ class BaseZeroPadding(SpatialLayer):
 
 
 class ZeroPadding1D(BaseZeroPadding):
-    """padding: an int or (before, after). x: (batch, steps, channels)."""
+    """Pads a sequence with zeros before and after its steps, as ``keras.layers.ZeroPadding1D``.
+
+    Args:
+        padding: an int (both sides) or ``(before, after)``.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+
+    Example:
+        >>> npconv.layers.ZeroPadding1D((1, 2)).compute_output_shape((None, 5, 3))
+        (None, 8, 3)
+    """
 
     rank = 1
 
@@ -104,7 +111,17 @@ class ZeroPadding1D(BaseZeroPadding):
 
 
 class ZeroPadding2D(BaseZeroPadding):
-    """padding: an int, (rows, cols) or ((top, bottom), (left, right))."""
+    """Pads images with zeros around their rows and columns, as ``keras.layers.ZeroPadding2D``.
+
+    Args:
+        padding: an int (every side), ``(rows, cols)`` (symmetric per axis) or
+            ``((top, bottom), (left, right))``.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+
+    Example:
+        >>> npconv.layers.ZeroPadding2D(((0, 1), (2, 2))).compute_output_shape((None, 5, 5, 3))
+        (None, 6, 9, 3)
+    """
 
     rank = 2
 
@@ -113,7 +130,13 @@ class ZeroPadding2D(BaseZeroPadding):
 
 
 class ZeroPadding3D(BaseZeroPadding):
-    """padding: an int, 3 ints or 3 (before, after) pairs."""
+    """Pads volumes with zeros before and after each of their 3 spatial axes, as ``keras.layers.ZeroPadding3D``.
+
+    Args:
+        padding: an int (every side), 3 ints (symmetric per axis) or 3
+            ``(before, after)`` pairs.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+    """
 
     rank = 3
 
@@ -162,7 +185,13 @@ class BaseCropping(SpatialLayer):
 
 
 class Cropping1D(BaseCropping):
-    """cropping: an int or (before, after). x: (batch, steps, channels); no data_format, as in Keras."""
+    """Removes steps from the start and end of a sequence, as ``keras.layers.Cropping1D``.
+
+    Inputs are ``(batch, steps, channels)``; as in Keras there is no ``data_format``.
+
+    Args:
+        cropping: an int (both ends) or ``(before, after)``.
+    """
 
     rank = 1
 
@@ -173,7 +202,17 @@ class Cropping1D(BaseCropping):
 
 
 class Cropping2D(BaseCropping):
-    """cropping: an int, (rows, cols) or ((top, bottom), (left, right))."""
+    """Removes rows and columns from the edges of images, as ``keras.layers.Cropping2D``.
+
+    Args:
+        cropping: an int (every side), ``(rows, cols)`` (symmetric per axis) or
+            ``((top, bottom), (left, right))``.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+
+    Example:
+        >>> npconv.layers.Cropping2D(((1, 0), (2, 2))).compute_output_shape((None, 8, 8, 3))
+        (None, 7, 4, 3)
+    """
 
     rank = 2
 
@@ -182,7 +221,13 @@ class Cropping2D(BaseCropping):
 
 
 class Cropping3D(BaseCropping):
-    """cropping: an int, 3 ints or 3 (before, after) pairs."""
+    """Removes pixels from the edges of volumes along their 3 spatial axes, as ``keras.layers.Cropping3D``.
+
+    Args:
+        cropping: an int (every side), 3 ints (symmetric per axis) or 3
+            ``(before, after)`` pairs.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+    """
 
     rank = 3
 
@@ -297,7 +342,13 @@ class BaseUpSampling(SpatialLayer):
 
 
 class UpSampling1D(BaseUpSampling):
-    """size: an int. x: (batch, steps, features); no data_format, as in Keras."""
+    """Repeats each step of a sequence ``size`` times, as ``keras.layers.UpSampling1D``.
+
+    Inputs are ``(batch, steps, features)``; as in Keras there is no ``data_format``.
+
+    Args:
+        size: how many times each step is repeated.
+    """
 
     rank = 1
 
@@ -313,8 +364,18 @@ class UpSampling1D(BaseUpSampling):
 
 
 class UpSampling2D(BaseUpSampling):
-    """size: an int or (rows, cols); interpolation 'nearest' or 'bilinear'
-    (TensorFlow's half-pixel bilinear resize, as Keras uses)."""
+    """Enlarges images by whole factors along rows and columns, as ``keras.layers.UpSampling2D``.
+
+    Args:
+        size: an int or ``(rows, cols)``, the factor along each axis.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        interpolation: ``"nearest"`` (each pixel repeated) or ``"bilinear"``
+            (TensorFlow's half-pixel bilinear resize, which Keras uses).
+
+    Example:
+        >>> npconv.layers.UpSampling2D((2, 3)).compute_output_shape((None, 4, 4, 3))
+        (None, 8, 12, 3)
+    """
 
     rank = 2
 
@@ -337,7 +398,12 @@ class UpSampling2D(BaseUpSampling):
 
 
 class UpSampling3D(BaseUpSampling):
-    """size: an int or 3 ints; nearest only, as in Keras."""
+    """Enlarges volumes by repeating each voxel, as ``keras.layers.UpSampling3D`` (nearest only).
+
+    Args:
+        size: an int or 3 ints, the factor along each spatial axis.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+    """
 
     rank = 3
 

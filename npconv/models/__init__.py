@@ -17,6 +17,6 @@ def load_model(filepath, custom_objects=None, compile=True):
             file alone can never bring in a class npconv does not provide.
         compile: restore the saved compile settings and optimizer state.
     """
-    from ..saving.formats import load_model as _load  # reason: saving imports models (cycle)
+    from ..saving.formats import load_model as _load  # reason: import time, ~30 ms, off `import npconv`
 
     return _load(filepath, custom_objects=custom_objects, compile=compile)

@@ -13,6 +13,19 @@ import numpy as np
 from ..arguments import invalid
 
 
+def is_dask_collection(value) -> bool:
+    """True for a dask array (or a list, tuple or dict holding one), without importing dask.
+
+    Args:
+        value: a model input, as given to ``fit``, ``evaluate`` or ``predict``.
+    """
+    if isinstance(value, dict):
+        return any(is_dask_collection(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(is_dask_collection(v) for v in value)
+    return type(value).__module__.split(".")[0] == "dask"
+
+
 def is_array_data(x):
     return isinstance(x, (np.ndarray, list, tuple, dict)) or np.isscalar(x) or hasattr(x, "__array__")
 

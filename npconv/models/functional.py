@@ -385,19 +385,19 @@ class Model(Trainer, Layer):
     def save_weights(self, filepath, max_shard_size=None):
         """Write the weights: '.weights.h5' (or, with ``max_shard_size`` in GB, sharded
         '.weights.json') in Keras 3's layout, else npconv's .npz (see npconv.saving)."""
-        from ..saving import formats  # reason: saving imports models (cycle)
+        from ..saving import formats  # reason: import time, ~30 ms, off `import npconv`
 
         formats.save_weights(self, filepath, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath):
         """Read '.weights.h5', '.weights.json', '.keras', '.h5' or npconv weights; a bad file changes nothing."""
-        from ..saving import formats  # reason: saving imports models (cycle)
+        from ..saving import formats  # reason: import time, ~30 ms, off `import npconv`
 
         formats.load_weights(self, filepath)
 
     def save(self, filepath):
         """Write config and weights: '.keras' as Keras 3 does, '.npconv' as npconv's own archive."""
-        from ..saving import formats  # reason: saving imports models (cycle)
+        from ..saving import formats  # reason: import time, ~30 ms, off `import npconv`
 
         formats.save_model(self, filepath)
 
@@ -559,9 +559,9 @@ def _restore(state):
 # --------------------------------------------------------------------------
 # configs
 # --------------------------------------------------------------------------
-# The models a config can name, by Keras class name; sequential.py adds
-# "Sequential" (a subclass of Model, so it cannot be imported here).
-MODEL_CLASSES = {"Functional": Model}
+# Configs name a Functional model "Functional" (Keras 3) or "Model"; sequential.py adds "Sequential".
+MODEL_CLASSES = layers_module.MODEL_CLASSES
+MODEL_CLASSES.update(Functional=Model, Model=Model)
 
 
 def _is_sequential(layer):
@@ -569,6 +569,11 @@ def _is_sequential(layer):
 
 
 def serialize_layer(layer):
+    """A layer's config entry; a nested model is written under Keras's model class names.
+
+    Args:
+        layer: a layer, a Sequential or a Functional model.
+    """
     if isinstance(layer, Model):
         return {
             "module": "keras",
@@ -577,18 +582,6 @@ def serialize_layer(layer):
             "registered_name": None,
         }
     return layers_module.serialize(layer)
-
-
-def deserialize_layer(entry):
-    """A layer, a Sequential or a Functional model from a config entry."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
-        raise invalid("config", "a layer entry with a 'class_name' string", type(entry).__name__, error=TypeError)
-    class_name = entry["class_name"]
-    if class_name == "Sequential":
-        return MODEL_CLASSES["Sequential"].from_config(entry.get("config", {}))
-    if class_name in ("Functional", "Model"):
-        return Model.from_config(entry.get("config", {}))
-    return layers_module.deserialize(entry)
 
 
 def _deserialize_arg(value, created):
@@ -648,7 +641,7 @@ def functional_from_config(cls, config):
             raise invalid("config", f"a Functional config with '{key}'", sorted(config))
     created, pending = {}, []
     for entry in config["layers"]:
-        layer = deserialize_layer(entry)
+        layer = layers_module.deserialize(entry)
         name = entry.get("name", getattr(layer, "name", None))
         if name in created:
             raise ValueError(f"The model config defines layer {name!r} twice.")

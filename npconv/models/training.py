@@ -75,7 +75,7 @@ class Trainer:
         return [convert(value, name) for _ in names]
 
     def _compile_metrics(self, metrics, names):
-        from .. import metrics as metrics_module  # reason: import time, ~30 ms measured, off `import npconv`
+        from .. import metrics as metrics_module  # reason: import time, ~15 ms measured, off `import npconv`
 
         def group(entry):
             entries = entry if isinstance(entry, (list, tuple)) else [entry]
@@ -443,9 +443,9 @@ class Trainer:
         self._require_compiled("evaluate")
         batch_size = _optional_positive_int(batch_size, "batch_size")
         steps = _optional_positive_int(steps, "steps")
-        from .. import distributed  # reason: a cycle through saving; dask itself loads when a dask array arrives
+        if data_module.is_dask_collection(x):
+            from .. import distributed  # reason: import time, ~35 ms with npconv.saving, only for dask input
 
-        if distributed.is_dask_collection(x):
             if sample_weight is not None or steps is not None or callbacks:
                 raise invalid("x", "NumPy arrays when sample_weight, steps or callbacks are given", "dask arrays")
             return distributed.evaluate(self, x, y, batch_size=batch_size, return_dict=return_dict)
@@ -483,10 +483,9 @@ class Trainer:
         A dask array gives a lazy dask array (see :mod:`npconv.distributed`).
         """
         from .. import callbacks as callbacks_module  # reason: import time (~5 ms), off `import npconv`
-        from ..distributed import is_dask_collection  # reason: a cycle through saving
 
-        if is_dask_collection(x):
-            from ..distributed import predict  # reason: a cycle through saving
+        if data_module.is_dask_collection(x):
+            from ..distributed import predict  # reason: import time, ~35 ms with npconv.saving, only for dask input
 
             return predict(self, x, batch_size=batch_size)
 
@@ -517,7 +516,7 @@ def _progress_line(steps, seconds):
 
 
 def _get_loss(identifier, name):
-    from .. import losses  # reason: import time, ~20 ms measured, off `import npconv`
+    from .. import losses  # reason: import time, ~15 ms measured, off `import npconv`
 
     if identifier is None:
         return None

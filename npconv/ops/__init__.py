@@ -39,7 +39,14 @@ _FLOAT_KINDS = "fiub"
 
 
 def as_float_array(value, name, dtype=None):
-    """``value`` as a floating ndarray; ints and bools are cast, other kinds rejected."""
+    """``value`` as a floating ndarray; ints and bools are cast, other kinds rejected.
+
+    Args:
+        value: an array or array-like.
+        name: the argument's name, for the TypeError a non-numeric value raises.
+        dtype: the float dtype wanted; None keeps a float input's own and
+            casts other kinds to float32.
+    """
     array = np.asarray(value)
     if array.dtype.kind not in _FLOAT_KINDS:
         raise invalid(
@@ -83,8 +90,32 @@ def _check_channels(x, expected, argument="kernel"):
 
 
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """N-d convolution. kernel: (*kernel_size, in_channels/groups, filters);
-    groups = in_channels / kernel.shape[-2], as in ``keras.ops.conv``."""
+    """N-d convolution, as ``keras.ops.conv``.
+
+    The number of groups is ``in_channels / kernel.shape[-2]``, as in Keras.
+
+    Args:
+        inputs: ``(batch, *spatial, channels)`` (channels_last) or
+            ``(batch, channels, *spatial)``; the rank of ``spatial`` (1 to 3)
+            comes from the kernel.
+        kernel: ``(*kernel_size, in_channels / groups, filters)``.
+        strides: an int or one int per spatial axis.
+        padding: ``"valid"``, ``"same"``, ``"full"``, an int, one int per
+            axis, or one ``(before, after)`` pair per axis.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        dilation_rate: an int or one int per spatial axis; beyond Keras, it
+            may be combined with strides above 1.
+
+    Returns:
+        ``(batch, *output_spatial, filters)`` in ``data_format``'s layout.
+
+    Example:
+        >>> x, kernel = np.ones((1, 5, 5, 1)), np.ones((3, 3, 1, 1))
+        >>> conv(x, kernel, strides=2, padding="same")[0, :, :, 0]
+        array([[4., 6., 4.],
+               [6., 9., 6.],
+               [4., 6., 4.]])
+    """
     x, kernel, _, strides, padding, dilation, data_format = _prepare(
         inputs, kernel, strides, padding, data_format, dilation_rate
     )
@@ -100,7 +131,25 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
 
 
 def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None, dilation_rate=1):
-    """N-d transposed convolution. kernel: (*kernel_size, filters, in_channels)."""
+    """N-d transposed convolution, as ``keras.ops.conv_transpose``.
+
+    Args:
+        inputs: ``(batch, *spatial, channels)`` (channels_last) or
+            ``(batch, channels, *spatial)``; the rank of ``spatial`` (1 to 3)
+            comes from the kernel.
+        kernel: ``(*kernel_size, filters, in_channels)``.
+        strides: an int or one int per spatial axis.
+        padding: ``"valid"``, ``"same"``, ``"full"``, an int, one int per
+            axis, or one ``(before, after)`` pair per axis.
+        output_padding: None, an int or one int per axis, each below the
+            stride: extra output rows, as Keras's ``output_padding``.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        dilation_rate: an int or one int per spatial axis; beyond Keras, it
+            may be combined with strides above 1.
+
+    Returns:
+        ``(batch, *output_spatial, filters)`` in ``data_format``'s layout.
+    """
     x, kernel, rank, strides, padding, dilation, data_format = _prepare(
         inputs, kernel, strides, padding, data_format, dilation_rate
     )
@@ -125,7 +174,23 @@ def standardize_output_padding(output_padding, rank, strides, dilation):
 
 
 def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """Depthwise convolution. kernel: (*kernel_size, in_channels, depth_multiplier)."""
+    """Depthwise convolution (each channel on its own), as ``keras.ops.depthwise_conv``.
+
+    Args:
+        inputs: ``(batch, *spatial, channels)`` (channels_last) or
+            ``(batch, channels, *spatial)``; the rank of ``spatial`` (1 to 3)
+            comes from the kernel.
+        kernel: ``(*kernel_size, in_channels, depth_multiplier)``.
+        strides: an int or one int per spatial axis.
+        padding: ``"valid"``, ``"same"``, ``"full"``, an int, one int per
+            axis, or one ``(before, after)`` pair per axis.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        dilation_rate: an int or one int per spatial axis; beyond Keras, it
+            may be combined with strides above 1.
+
+    Returns:
+        ``(batch, *output_spatial, in_channels * depth_multiplier)``.
+    """
     x, kernel, _, strides, padding, dilation, data_format = _prepare(
         inputs, kernel, strides, padding, data_format, dilation_rate
     )
@@ -137,10 +202,23 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
 def separable_conv(
     inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None, dilation_rate=1
 ):
-    """Depthwise then pointwise convolution.
+    """Depthwise then pointwise (1x1) convolution, as ``keras.ops.separable_conv``.
 
-    depthwise_kernel: (*kernel_size, in, multiplier); pointwise_kernel:
-    (1, ..., in * multiplier, filters).
+    Args:
+        inputs: ``(batch, *spatial, channels)`` (channels_last) or
+            ``(batch, channels, *spatial)``; the rank of ``spatial`` (1 to 3)
+            comes from the kernel.
+        depthwise_kernel: ``(*kernel_size, in_channels, depth_multiplier)``.
+        pointwise_kernel: ``(1, ..., in_channels * depth_multiplier, filters)``.
+        strides: an int or one int per spatial axis.
+        padding: ``"valid"``, ``"same"``, ``"full"``, an int, one int per
+            axis, or one ``(before, after)`` pair per axis.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        dilation_rate: an int or one int per spatial axis; beyond Keras, it
+            may be combined with strides above 1.
+
+    Returns:
+        ``(batch, *output_spatial, filters)``.
     """
     x, depthwise_kernel, _, strides, padding, dilation, data_format = _prepare(
         inputs, depthwise_kernel, strides, padding, data_format, dilation_rate

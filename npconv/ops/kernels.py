@@ -272,6 +272,67 @@ def apply_activation(activation, x, keep: bool = False):
     return y, Activated(spec, None, None if spec.from_output else x, y if spec.from_output else None)
 
 
+# ----------------------------------------------------------------------- batch normalization
+__all__ += ["batchnorm_backward", "batchnorm_forward"]
+
+
+def batchnorm_forward(spec, x, gamma=None, beta=None, mean=None, variance=None):
+    """y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, per feature.
+
+    Args:
+        spec: a :class:`~npconv.ops.spec.NormSpec`.
+        x: an array of shape ``spec.x_shape``, features on ``spec.axis``.
+        gamma: (features,), or None unless ``spec.scale``.
+        beta: (features,), or None unless ``spec.center``.
+        mean, variance: (features,), the statistics to use outside training
+            (the moving ones); ignored when ``spec.training``.
+
+    Returns:
+        (y, mean, variance): y shaped like x, and the statistics used: the
+        batch's mean and biased variance when ``spec.training``, else the given ones.
+    """
+    return run("batchnorm_forward", spec, x, gamma, beta, mean, variance)
+
+
+def batchnorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
+    """(dx, dgamma, dbeta) of :func:`batchnorm_forward`.
+
+    ``mean`` and ``variance`` are those the forward pass returned; when
+    ``spec.training`` the gradient flows through them too, else they are held
+    constant. dgamma is None unless ``spec.scale``, dbeta None unless ``spec.center``.
+    """
+    return run("batchnorm_backward", spec, x, dy, gamma, mean, variance)
+
+
+# ----------------------------------------------------------------------- layer normalization
+__all__ += ["layernorm_backward", "layernorm_forward"]
+
+
+def layernorm_forward(spec, x, gamma=None, beta=None):
+    """y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, per sample over ``spec.axes``.
+
+    Args:
+        spec: a :class:`~npconv.ops.spec.LayerNormSpec`.
+        x: an array of shape ``spec.x_shape``.
+        gamma: shaped ``spec.weights_shape``, or None unless ``spec.scale``.
+        beta: shaped ``spec.weights_shape``, or None unless ``spec.center``.
+
+    Returns:
+        (y, mean, variance): y shaped like x, and each sample's mean and biased
+        variance, shaped ``spec.stats_shape``, for :func:`layernorm_backward`.
+    """
+    return run("layernorm_forward", spec, x, gamma, beta)
+
+
+def layernorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
+    """(dx, dgamma, dbeta) of :func:`layernorm_forward`, given the statistics it returned.
+
+    dgamma is None unless ``spec.scale``, dbeta None unless ``spec.center``;
+    both are shaped ``spec.weights_shape``.
+    """
+    return run("layernorm_backward", spec, x, dy, gamma, mean, variance)
+
+
 # ----------------------------------------------------------------------- pooling
 def pool_forward(spec: PoolSpec, x, keep: dict | None = None) -> np.ndarray:
     """y: each window's maximum or average (:class:`~npconv.ops.spec.PoolSpec`).

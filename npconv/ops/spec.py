@@ -196,6 +196,121 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+# ----------------------------------------------------------------------- normalization
+__all__ += ["LayerNormSpec", "NormSpec", "make_layer_norm_spec", "make_norm_spec"]
+
+
+class NormSpec(NamedTuple):
+    """One batch normalization call, as the kernels see it (immutable and hashable).
+
+    ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta`` per feature,
+    with the mean and variance taken over every axis but ``axis`` (the batch's,
+    when ``training``) or given (the moving statistics).
+
+    Args:
+        x_shape: the shape of x (and y), batch first.
+        axis: the features axis, a non-negative int below ``len(x_shape)``.
+        epsilon: the number added to the variance.
+        center: whether beta is added (and its gradient wanted).
+        scale: whether gamma multiplies (and its gradient wanted).
+        training: whether the batch's mean and biased variance normalize x
+            (and are differentiated through); else the given ones, held constant.
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+    """
+
+    x_shape: tuple
+    axis: int
+    epsilon: float
+    center: bool
+    scale: bool
+    training: bool
+    dtype: str
+
+    @property
+    def features(self) -> int:
+        return self.x_shape[self.axis]
+
+    @property
+    def reduce_axes(self) -> tuple:
+        """The axes the statistics are taken over: all but ``axis``."""
+        return tuple(i for i in range(len(self.x_shape)) if i != self.axis)
+
+    @property
+    def stats_shape(self) -> tuple:
+        """The shape a per-feature vector takes to broadcast against x."""
+        return tuple(n if i == self.axis else 1 for i, n in enumerate(self.x_shape))
+
+    @property
+    def macs(self) -> int:
+        """The work count the thread choice reads: one multiply-add per element of x."""
+        return prod(self.x_shape)
+
+
+def make_norm_spec(x_shape, axis, epsilon, center=True, scale=True, training=False, dtype="float32") -> NormSpec:
+    """A :class:`NormSpec` from plain values; a negative ``axis`` counts from the end."""
+    x_shape = tuple(int(n) for n in x_shape)
+    return NormSpec(
+        x_shape, int(axis) % len(x_shape), float(epsilon), bool(center), bool(scale), bool(training), str(dtype)
+    )
+
+
+class LayerNormSpec(NamedTuple):
+    """One layer normalization call, as the kernels see it (immutable and hashable).
+
+    For every sample (every index of the axes not in ``axes``),
+    ``y = gamma * (x - mean) / sqrt(variance + epsilon) + beta``, with the
+    mean and biased variance taken over ``axes``; with ``rms_scaling``,
+    ``y = gamma * x / sqrt(variance + epsilon)`` (the variance still about the mean).
+
+    Args:
+        x_shape: the shape of x (and y).
+        axes: the normalized axes, sorted non-negative ints; gamma and beta
+            have their lengths (:attr:`weights_shape`).
+        epsilon: the number added to the variance.
+        center: whether beta is added (and its gradient wanted).
+        scale: whether gamma multiplies (and its gradient wanted).
+        rms_scaling: Keras's deprecated variant, without centering or beta.
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+    """
+
+    x_shape: tuple
+    axes: tuple
+    epsilon: float
+    center: bool
+    scale: bool
+    rms_scaling: bool
+    dtype: str
+
+    @property
+    def weights_shape(self) -> tuple:
+        """The shape of gamma and beta: the lengths of ``axes``."""
+        return tuple(self.x_shape[a] for a in self.axes)
+
+    @property
+    def broadcast_shape(self) -> tuple:
+        """The shape gamma and beta take to broadcast against x."""
+        return tuple(n if i in self.axes else 1 for i, n in enumerate(self.x_shape))
+
+    @property
+    def stats_shape(self) -> tuple:
+        """The shape of the per-sample mean and variance: x's, with ``axes`` of length 1."""
+        return tuple(1 if i in self.axes else n for i, n in enumerate(self.x_shape))
+
+    @property
+    def macs(self) -> int:
+        """The work count the thread choice reads: one multiply-add per element of x."""
+        return prod(self.x_shape)
+
+
+def make_layer_norm_spec(
+    x_shape, axes, epsilon, center=True, scale=True, rms_scaling=False, dtype="float32"
+) -> LayerNormSpec:
+    """A :class:`LayerNormSpec` from plain values; negative ``axes`` count from the end."""
+    x_shape = tuple(int(n) for n in x_shape)
+    axes = tuple(sorted(int(a) % len(x_shape) for a in axes))
+    return LayerNormSpec(x_shape, axes, float(epsilon), bool(center), bool(scale), bool(rms_scaling), str(dtype))
+
+
 # ----------------------------------------------------------------------- pooling
 POOL_KINDS = ("max", "avg")
 

@@ -1,4 +1,5 @@
-"""What a Keras config may name, checked before anything is built.
+"""What a Keras file may hold, checked before anything is built: strict JSON
+(:func:`parse_json`), and a config that names only npconv's own classes.
 
 A Keras config is a JSON tree whose objects look like
 ``{"module": ..., "class_name": ..., "config": {...}, "registered_name": ...}``.
@@ -23,9 +24,13 @@ Refused anywhere in a config, with the place and the reason:
 
 from __future__ import annotations
 
+import json
 import re
 
-__all__ = ["RefusedFileError", "Problem", "find_problems", "check_config", "allowed_pairs"]
+from .. import activations, constraints, initializers, layers, losses, metrics, optimizers, regularizers
+from ..optimizers import schedules
+
+__all__ = ["RefusedFileError", "Problem", "parse_json", "find_problems", "check_config", "allowed_pairs"]
 
 
 class RefusedFileError(ValueError):
@@ -60,6 +65,41 @@ class Problem:
 
     def __repr__(self):
         return f"Problem({self.where!r}, {self.reason!r})"
+
+
+def parse_json(data, label):
+    """A JSON document from an untrusted file: strict JSON only.
+
+    NaN and Infinity, a key given twice in one object and nesting too deep for
+    the parser are refused, each as a :class:`RefusedFileError` naming ``label``.
+
+    Args:
+        data: the document's bytes (UTF-8).
+        label: where the bytes come from, for messages (``"model.keras:config.json"``).
+
+    Returns:
+        The parsed value (dicts, lists, strings, numbers, booleans, None).
+    """
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            duplicate = next(k for k in keys if keys.count(k) > 1)
+            raise RefusedFileError([Problem(label, f"the key {duplicate[:40]!r} appears twice in one JSON object")])
+        return dict(items)
+
+    def constant(name):
+        raise RefusedFileError([Problem(label, f"{name} is not JSON")])
+
+    try:
+        text = bytes(data).decode("utf-8")
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except RefusedFileError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise RefusedFileError(
+            [Problem(label, f"not valid JSON ({type(error).__name__}: {str(error)[:120]})")]
+        ) from None
 
 
 # Classes refused even when a caller lists them in custom_objects.
@@ -101,17 +141,14 @@ _CACHE = {}
 
 def _allowed():
     if "pairs" not in _CACHE:
-        from .. import constraints, initializers, layers, losses, metrics, optimizers, regularizers
-        from ..optimizers import schedules
-
         pairs = set()
 
         def add(module, names):
             pairs.update((module, name) for name in names if name not in _NEVER)
 
         add("keras.layers", layers._CLASSES)
-        # Keras's bare operations and application-specific layers npconv rebuilds, if this build has them.
-        pairs.update(key for key in getattr(layers, "KERAS_OPERATIONS", {}) if key[1] not in _NEVER)
+        # Keras's bare operations and application-specific layers npconv rebuilds.
+        pairs.update(key for key in layers.KERAS_OPERATIONS if key[1] not in _NEVER)
         add("keras", ("Sequential", "Functional", "Model", "DTypePolicy", "FloatDTypePolicy"))
         add("keras.src.models.functional", ("Functional",))
         add("keras.src.models.sequential", ("Sequential",))
@@ -136,8 +173,6 @@ def _names():
 
 def _function_names():
     if "functions" not in _CACHE:
-        from .. import activations, losses, metrics
-
         names = set(activations.ALL_OBJECTS_DICT) | set(losses._FUNCTIONS) | set(losses._ALIASES)
         names |= set(metrics._BY_NAME) | {"accuracy", "acc"}
         names |= {name for name in vars(metrics) if not name.startswith("_") and callable(getattr(metrics, name))}

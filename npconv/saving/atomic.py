@@ -21,6 +21,9 @@ def atomic_path(path):
     For writers that need a path rather than an open file (``np.lib.format.open_memmap``,
     ``zipfile``). On any exception the temporary file is removed and ``path`` is untouched.
 
+    Args:
+        path: the file to write; a directory or a device is refused.
+
     Example:
         >>> with atomic_path("out.npy") as temporary:  # doctest: +SKIP
         ...     np.save(temporary, y)
@@ -51,7 +54,11 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
     """Open a temporary file beside ``path``; on a clean exit, move it into place.
 
     On any exception the temporary file is removed and ``path`` is untouched.
-    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8).
+
+    Args:
+        path: the file to write; a directory or a device is refused.
+        mode: ``"wb"`` (binary) or ``"w"`` (text).
+        encoding: the text encoding for ``mode="w"`` (default UTF-8).
 
     Example:
         >>> with atomic_write("model.npconv") as file:  # doctest: +SKIP

@@ -31,6 +31,9 @@ import warnings
 
 import numpy as np
 
+from .. import losses, metrics, optimizers
+from .allowlist import check_config
+
 __all__ = ["compile_config", "compile_from_config", "optimizer_variables", "set_optimizer_variables"]
 
 _KERAS_DEFAULTS = {"weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
@@ -43,8 +46,6 @@ def compile_config(model):
     Args:
         model: a compiled npconv model.
     """
-    from .. import optimizers
-
     if not getattr(model, "compiled", False):
         return None
     groups = getattr(model, "_metrics", None)  # one list per output, where the model keeps them so
@@ -69,8 +70,6 @@ def _function_entry(fn):
 
 
 def _loss_entry(loss):
-    from .. import losses
-
     if loss is None or isinstance(loss, str):
         return loss  # the name the user gave, as Keras keeps it
     if isinstance(loss, (list, tuple)):
@@ -94,8 +93,6 @@ def _loss_entry(loss):
 
 
 def _metric_entry(metric):
-    from .. import metrics
-
     if isinstance(metric, metrics._ShapeResolvedAccuracy):
         return metric.name
     if type(metric) is metrics.MeanMetricWrapper:
@@ -123,8 +120,6 @@ def compile_from_config(model, config, custom_objects=None):
             (or a legacy ``.h5`` file's ``training_config``).
         custom_objects: optional dict of name -> class or function the user trusts.
     """
-    from .allowlist import check_config
-
     if config is None:
         return
     if not isinstance(config, dict):
@@ -172,8 +167,6 @@ def _custom(name, custom_objects):
 
 
 def _optimizer(entry, custom_objects):
-    from .. import optimizers
-
     if entry is None or isinstance(entry, str):
         return optimizers.get(entry or "rmsprop")
     custom = _custom(entry.get("class_name"), custom_objects)
@@ -183,8 +176,6 @@ def _optimizer(entry, custom_objects):
 
 
 def _loss(entry, custom_objects):
-    from .. import losses
-
     if isinstance(entry, str):
         return _custom(entry, custom_objects) or losses.get(entry)
     if entry.get("class_name") == "function":
@@ -196,8 +187,6 @@ def _loss(entry, custom_objects):
 
 
 def _metric(entry, custom_objects):
-    from .. import metrics
-
     if isinstance(entry, str):
         return _custom(entry, custom_objects) or entry
     if entry.get("class_name") == "function":

@@ -38,7 +38,7 @@ _ALLOWED_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32"}
 
 def _h5py():
     try:
-        import h5py
+        import h5py  # reason: import time, ~60 ms, only when an HDF5 file is read or written
     except ImportError:  # pragma: no cover - h5py is a dependency
         raise ImportError("Reading Keras .keras/.h5 files needs h5py: pip install h5py") from None
     return h5py

@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 
 from . import h5, keras_archive, keras_weights
-from .allowlist import Problem, RefusedFileError, find_problems
+from .allowlist import Problem, RefusedFileError, find_problems, parse_json
 
 __all__ = ["FileReport", "inspect_file"]
 
@@ -235,12 +235,8 @@ def _keras(path, report):
         report.problems.extend(problems)
         if problems:
             return
-        metadata = keras_archive.parse_json(
-            keras_archive._read_member(archive, "metadata.json", label), f"{label}:metadata.json"
-        )
-        config = keras_archive.parse_json(
-            keras_archive._read_member(archive, "config.json", label), f"{label}:config.json"
-        )
+        metadata = parse_json(keras_archive._read_member(archive, "metadata.json", label), f"{label}:metadata.json")
+        config = parse_json(keras_archive._read_member(archive, "config.json", label), f"{label}:config.json")
         report.keras_version = metadata.get("keras_version") if isinstance(metadata, dict) else None
         report.problems.extend(find_problems(config, "config.json"))
         entries = _describe_config(config, report)
@@ -329,7 +325,7 @@ def _native(path, report):
             if "config.json" not in names:
                 report.problems.append(Problem(label, "no config.json member"))
             return
-        config = keras_archive.parse_json(archive.read("config.json"), f"{label}:config.json")
+        config = parse_json(archive.read("config.json"), f"{label}:config.json")
         metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
         report.keras_version = None
         report.model_class = "npconv " + str(metadata.get("format", "npconv")) + f" v{metadata.get('version', '?')}"

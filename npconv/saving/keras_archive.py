@@ -27,10 +27,16 @@ import datetime
 import io
 import json
 import os
+import warnings
 import zipfile
 
+import numpy as np
+
+from .. import layers
 from . import h5, keras_weights
-from .allowlist import Problem, RefusedFileError, check_config, find_problems
+from .allowlist import Problem, RefusedFileError, check_config, find_problems, parse_json
+from .atomic import atomic_write
+from .compile_state import compile_config, compile_from_config, optimizer_variables, set_optimizer_variables
 from .native import json_default
 
 __all__ = ["KERAS_VERSION", "load_model", "save_model", "save_weights", "load_weights", "read_archive"]
@@ -39,31 +45,6 @@ KERAS_VERSION = "3.15.1"  # the Keras release whose files this layout was checke
 MAX_JSON_BYTES = 1 << 26  # 64 MiB of config is far more than any real model's
 MAX_WEIGHTS_BYTES = 1 << 35  # 32 GiB
 _MEMBERS = {"metadata.json": MAX_JSON_BYTES, "config.json": MAX_JSON_BYTES, "model.weights.h5": MAX_WEIGHTS_BYTES}
-
-
-# ------------------------------------------------------------------ parsing
-def parse_json(data, label):
-    """JSON only: no NaN/Infinity, no duplicate keys, bounded nesting."""
-
-    def pairs(items):
-        keys = [k for k, _ in items]
-        if len(set(keys)) != len(keys):
-            duplicate = next(k for k in keys if keys.count(k) > 1)
-            raise RefusedFileError([Problem(label, f"the key {duplicate[:40]!r} appears twice in one JSON object")])
-        return dict(items)
-
-    def constant(name):
-        raise RefusedFileError([Problem(label, f"{name} is not JSON")])
-
-    try:
-        text = bytes(data).decode("utf-8")
-        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
-    except RefusedFileError:
-        raise
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise RefusedFileError(
-            [Problem(label, f"not valid JSON ({type(error).__name__}: {str(error)[:120]})")]
-        ) from None
 
 
 def _zip_problems(archive, file_size):
@@ -159,8 +140,6 @@ def read_archive(path, custom_objects=None, with_weights=True):
 @contextlib.contextmanager
 def _custom_layers(custom_objects):
     """Let npconv's layer registry build the caller's own classes while one model loads."""
-    from .. import layers
-
     added = {}
     for name, obj in (custom_objects or {}).items():
         if isinstance(obj, type) and name not in layers._CLASSES:
@@ -202,8 +181,6 @@ def _adapt(node, custom=()):
 
 def build_model(config, custom_objects=None, label="config.json"):
     """An npconv model from a Keras model config entry (already allowlist-checked)."""
-    from .. import models
-
     check_config(config, label, custom_objects)
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ValueError(f"{label!r} does not hold a Keras model config (no 'class_name' and 'config').")
@@ -213,7 +190,7 @@ def build_model(config, custom_objects=None, label="config.json"):
     inner = _adapt(config["config"], custom)
     with _custom_layers(custom_objects):
         if class_name == "Sequential":
-            model = models.Sequential.from_config(inner)
+            model = layers.MODEL_CLASSES["Sequential"].from_config(inner)
             if not model.built and inner.get("build_input_shape"):
                 model.build(tuple(inner["build_input_shape"]))
             if not model.built and isinstance(config.get("build_config"), dict):
@@ -221,13 +198,7 @@ def build_model(config, custom_objects=None, label="config.json"):
                 if shape:
                     model.build(tuple(shape))
         elif class_name in ("Functional", "Model"):
-            Model = getattr(models, "Model", None)
-            if Model is None:
-                raise ValueError(
-                    f"{label!r} holds a Functional model; this npconv has no Functional API yet. "
-                    f"Only Sequential models load."
-                )
-            model = Model.from_config(inner)
+            model = layers.MODEL_CLASSES["Functional"].from_config(inner)
         else:
             raise ValueError(
                 f"{label!r} holds a {class_name!r} at its top; npconv loads Sequential and Functional models."
@@ -238,8 +209,6 @@ def build_model(config, custom_objects=None, label="config.json"):
 
 
 def _restore_compile(model, config, source, custom_objects):
-    from .compile_state import compile_from_config
-
     if not config:
         return
     compile_from_config(model, config, custom_objects)
@@ -299,10 +268,7 @@ def _for_keras(node, where="model"):
 
 
 def _model_entry(model):
-    from ..models import Sequential
-    from .compile_state import compile_config
-
-    functional = not isinstance(model, Sequential)
+    functional = not isinstance(model, layers.MODEL_CLASSES["Sequential"])
     entry = {
         "module": "keras.src.models.functional" if functional else "keras",
         "class_name": "Functional" if functional else "Sequential",
@@ -316,8 +282,6 @@ def _model_entry(model):
 
 def _optimizer_state(model):
     """(arrays, name) of a compiled model's built optimizer, else (None, None)."""
-    from .compile_state import optimizer_variables
-
     optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
     if optimizer is None:
         return None, None
@@ -326,8 +290,6 @@ def _optimizer_state(model):
 
 def save_model(model, filepath):
     """Write ``model`` as a Keras 3 ``.keras`` file that ``keras.saving.load_model`` reads."""
-    from .atomic import atomic_write
-
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built; build it (or call it on data) before saving.")
     config = _model_entry(model)
@@ -345,8 +307,6 @@ def save_model(model, filepath):
 # ---------------------------------------------------------- .weights.h5
 def save_weights(model, filepath, max_shard_size=None):
     """Keras 3's ``.weights.h5`` (or, with ``max_shard_size`` in GB, a sharded ``.weights.json``)."""
-    from .atomic import atomic_write
-
     path = os.fspath(filepath)
     if max_shard_size is not None:
         if not path.endswith(".weights.json"):
@@ -396,10 +356,6 @@ def load_weights(model, filepath):
 
 def _restore_optimizer(model, arrays):
     """As Keras: state whose count does not fit the optimizer is skipped with a warning."""
-    import warnings
-
-    from .compile_state import set_optimizer_variables
-
     try:
         set_optimizer_variables(model.optimizer, arrays, model.trainable_weights)
     except ValueError as error:
@@ -446,8 +402,6 @@ def read_legacy(path, custom_objects=None):
 
 
 def _text_list(value):
-    import numpy as np
-
     if value is None:
         return []
     values = np.asarray(value).ravel().tolist()
@@ -527,8 +481,6 @@ def _load_legacy(path, custom_objects, compile):
 
 
 def _restore_legacy_compile(model, training, safe, custom_objects):
-    from .compile_state import compile_from_config
-
     config = {
         "optimizer": training.get("optimizer_config"),
         "loss": training.get("loss"),

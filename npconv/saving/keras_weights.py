@@ -34,8 +34,10 @@ import re
 
 import numpy as np
 
+from ..layers.base import assign_all
 from . import h5
-from .allowlist import Problem, RefusedFileError
+from .allowlist import Problem, RefusedFileError, parse_json
+from .atomic import atomic_write
 
 __all__ = ["snake_case", "layer_keys", "weight_slots", "weights_bytes", "read_weights", "assign_weights"]
 
@@ -120,8 +122,6 @@ def write_sharded(model, filepath, max_shard_size, optimizer_arrays=None, optimi
 
     ``max_shard_size`` is in GB (1e9 bytes), as Keras's; one layer's vars never span shards.
     """
-    from .atomic import atomic_write
-
     h5py = h5._h5py()
     limit = float(max_shard_size) * 1e9
     directory = os.path.dirname(os.path.abspath(filepath))
@@ -186,8 +186,6 @@ class WeightSource:
         label = os.path.basename(index_path)
         if os.path.getsize(index_path) > MAX_INDEX_BYTES:
             raise RefusedFileError([Problem(label, f"an index file over {MAX_INDEX_BYTES:,} bytes")])
-        from .keras_archive import parse_json
-
         with open(index_path, "rb") as file:
             index = parse_json(file.read(), label)
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
@@ -339,6 +337,4 @@ def read_optimizer(source):
 
 def assign_weights(variables, arrays):
     """Cast and check every array, then assign them all (nothing changes on error)."""
-    from ..layers.base import assign_all
-
     assign_all(variables, arrays)

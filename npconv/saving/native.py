@@ -43,6 +43,8 @@ import zlib
 
 import numpy as np
 
+from .. import layers
+from ..layers.base import placeholder_weights
 from .atomic import atomic_write
 
 FORMAT_VERSION = 1
@@ -158,15 +160,16 @@ def save_model(model, filepath):
             replaced only once the new one is complete. A binary file object
             (``io.BytesIO``) is written in place.
     """
-    from .compile_state import compile_config
-
     output = _output(filepath, ".npconv", "save()")
     _check_built(model, "save")
     config = json.dumps(model.get_config(), default=json_default)  # fails before any file is opened
     metadata = json.dumps({"format": "npconv", "version": FORMAT_VERSION})
-    compiled = compile_config(model)
-    compiled = None if compiled is None else json.dumps(compiled, default=json_default)
-    optimizer = getattr(model, "optimizer", None) if compiled is not None else None
+    compiled = optimizer = None
+    if getattr(model, "compiled", False):
+        from . import compile_state  # reason: import time, ~30 ms, only when compiled
+
+        compiled = json.dumps(compile_state.compile_config(model), default=json_default)
+        optimizer = model.optimizer
     with output as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("metadata.json", metadata)
         archive.writestr("config.json", config)
@@ -576,13 +579,10 @@ def _check_trainable(config, where="config.json"):
 
 
 def _model_from_config(config):
-    from ..layers.base import placeholder_weights
-    from ..models import Model, Sequential
-
     functional = isinstance(config, dict) and "input_layers" in config
     with placeholder_weights():
         try:
-            return (Model if functional else Sequential).from_config(config)
+            return layers.MODEL_CLASSES["Functional" if functional else "Sequential"].from_config(config)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise _Refused(f"config.json does not describe a model npconv can build ({error}).") from None
 
@@ -630,7 +630,7 @@ def load_model(filepath, compile=True):
 
 def _restore_compile_state(file, archive, model):
     """Compile ``model`` from compile.json and restore optimizer.weights.npz, checked before any change."""
-    from .compile_state import compile_from_config, set_optimizer_variables
+    from .compile_state import compile_from_config, set_optimizer_variables  # reason: import time, ~30 ms
 
     compiled = _read_json(archive, "compile.json")
     try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ...registry import Algorithm, first_applying
 from ...spec import PASSES, ConvSpec
-from . import depthwise, eltwise, im2col, pooling, transpose
+from . import depthwise, eltwise, im2col, normalization, pooling, transpose
 
 NAME = "numpy"
 
@@ -283,6 +283,7 @@ ALGORITHMS = (
         summary="any conv: the windows' columns transposed times dy, block by block (or the columns the forward kept)",
     ),
     *eltwise.ALGORITHMS,
+    *normalization.ALGORITHMS,
     *pooling.ALGORITHMS,
 )
 _BY_NAME = {(a.pass_, a.name): a for a in ALGORITHMS}

@@ -5,6 +5,7 @@ One module per op family, each with its ``ALGORITHMS``:
 - :mod:`.conv`: convolution forward (bias and activation fused), backward data
   (also every transposed conv) and backward weights;
 - :mod:`.eltwise`: activations, forward and backward, and softmax;
+- :mod:`.normalization`: batch and layer normalization, forward and backward;
 - :mod:`.pooling`: max and average pooling, forward and backward.
 
 What they share (memory descriptors, primitives, the bounded primitive cache,
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 from ...registry import first_applying
 from ...spec import PASSES
-from . import conv, eltwise, pooling
+from . import conv, eltwise, normalization, pooling
 from .binding import NAME, ONE_THREAD_MACS, available, clear_cache
 
 __all__ = ["ALGORITHMS", "NAME", "ONE_THREAD_MACS", "available", "clear_cache", "default"]
 
-ALGORITHMS = (*conv.ALGORITHMS, *eltwise.ALGORITHMS, *pooling.ALGORITHMS)
+ALGORITHMS = (*conv.ALGORITHMS, *eltwise.ALGORITHMS, *normalization.ALGORITHMS, *pooling.ALGORITHMS)
 
 
 def default(pass_, spec):

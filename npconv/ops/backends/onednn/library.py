@@ -72,6 +72,18 @@ CONSTANTS = {
     "dnnl_eltwise_exp_use_dst_for_bwd": 261,
     "dnnl_softmax_accurate": 196608,
     "dnnl_softmax_log": 196609,
+    # batch normalization
+    "dnnl_backward": 128,
+    "dnnl_use_global_stats": 1,
+    "dnnl_use_scale": 2,
+    "dnnl_use_shift": 4,
+    "DNNL_ARG_MEAN": 49,
+    "DNNL_ARG_VARIANCE": 50,
+    "DNNL_ARG_SCALE": 51,
+    "DNNL_ARG_SHIFT": 52,
+    "DNNL_ARG_DIFF_SCALE": 255,
+    "DNNL_ARG_DIFF_SHIFT": 256,
+    # pooling
     "dnnl_pooling_max": 0x1FF,
     "dnnl_pooling_avg_exclude_padding": 0x3FF,
     "dnnl_query_workspace_md": 135,
@@ -168,6 +180,22 @@ SIGNATURES = {
     ),
     "dnnl_softmax_forward_primitive_desc_create": (_status, [_P, V, C.c_int, C.c_int, V, V, C.c_int, V]),
     "dnnl_softmax_backward_primitive_desc_create": (_status, [_P, V, C.c_int, V, V, V, C.c_int, V, V]),
+    # batch normalization
+    "dnnl_batch_normalization_forward_primitive_desc_create": (_status, [_P, V, C.c_int, V, V, C.c_float, C.c_uint, V]),
+    "dnnl_batch_normalization_backward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, V, C.c_float, C.c_uint, V, V],
+    ),
+    # layer normalization
+    "dnnl_layer_normalization_forward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, V, C.c_float, C.c_uint, V],
+    ),
+    "dnnl_layer_normalization_backward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, V, V, C.c_float, C.c_uint, V, V],
+    ),
+    # pooling
     "dnnl_pooling_forward_primitive_desc_create": (
         _status,
         [_P, V, C.c_int, C.c_int, V, V, Dims, Dims, Dims, Dims, Dims, V],
