@@ -184,6 +184,9 @@ def test_tiny_forward_passes_run_on_numpy_unless_forced():
     """The article's layer: numpy's one gather and matrix product beats a primitive call."""
     x = np.ones((1, 5, 5, 1), np.float32)
     layer = layers.Conv2D(1, 3)
+    layer.build(x.shape)
+    # positive weights: no cancellation, so the two summation orders agree to rtol 1e-6
+    layer.set_weights([np.arange(1, 10, dtype=np.float32).reshape(3, 3, 1, 1) / 10, np.ones(1, np.float32)])
     with on_backend("onednn"):
         with registry.record() as seen:
             y = layer(x)

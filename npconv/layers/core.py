@@ -1,6 +1,7 @@
-"""Core layers: Dense, Flatten, Reshape, Activation, Dropout.
+"""Core layers: Dense, Flatten, Reshape, Activation, Identity, Dropout.
 
-Each follows the training contract of :class:`~npconv.layers.base.Layer`:
+Dense computes through the kernel seam (:mod:`npconv.ops.kernels`), as the
+convolutions do. Each follows the training contract of :class:`~npconv.layers.base.Layer`:
 ``call(x, training)`` keeps what ``backward(dy)`` needs, and ``backward``
 returns dx and adds weight gradients with ``Variable.add_grad``.
 """
@@ -13,30 +14,51 @@ import numbers
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from ..activations import gradient as activation_gradient
 from ..arguments import invalid, standardize_data_format, standardize_int
+from ..ops import kernels
+from ..ops.spec import DenseSpec
 from .base import Layer, check_bool, require_none, resolve, serialize_or_none  # noqa: F401  (re-exported)
-
-
-def apply_activation(activation, z):
-    """(y, keep): the activation's output and whether backward needs z and y."""
-    if activation is None or activation is activations.get("linear"):
-        return z, False
-    return activation(z), True
 
 
 # --------------------------------------------------------------------------
 # Dense
 # --------------------------------------------------------------------------
 class Dense(Layer):
-    """``activation(x @ kernel + bias)`` on the last axis.
+    """Densely connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
 
-    x: (batch, ..., input_dim); kernel: (input_dim, units); bias: (units,);
-    y: (batch, ..., units).
+    Every leading axis is kept: an input of shape (batch, ..., input_dim) is
+    folded into rows, multiplied by the kernel in one matrix product, and
+    unfolded into (batch, ..., units). The product, the bias and, where the
+    backend can, the activation run through the kernel seam
+    (:func:`npconv.ops.kernels.dense_forward`), on oneDNN's matmul for large
+    float32 products and on NumPy otherwise. While training, an activation
+    is fused only if its gradient needs just the output (relu, sigmoid, tanh).
 
-    Keras 3's ``lora_rank``, ``lora_alpha`` and ``quantization_config`` are
-    accepted only as None (off); Keras writes ``quantization_config: null``
-    into every Dense config.
+    Args:
+        units: a positive int, the size of the output's last axis.
+        activation: an activation name or function; None (the default) is linear.
+        use_bias: whether to add a learnt bias (True by default).
+        kernel_initializer: initializer of the kernel, (input_dim, units).
+        bias_initializer: initializer of the bias, (units,).
+        kernel_regularizer: optional regularizer of the kernel.
+        bias_regularizer: optional regularizer of the bias.
+        activity_regularizer: optional regularizer of the output.
+        kernel_constraint: optional constraint applied to the kernel after each update.
+        bias_constraint: optional constraint applied to the bias after each update.
+        lora_rank, lora_alpha, quantization_config: accepted only as None (npconv
+            neither adapts nor quantizes weights; Keras writes
+            ``quantization_config: null`` into every Dense config).
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Input: (batch, ..., input_dim). Output: (batch, ..., units).
+
+    Example:
+
+    >>> layer = Dense(2, kernel_initializer="ones", bias_initializer="ones")
+    >>> layer(np.array([[1.0, 2.0, 3.0]], dtype="float32"))
+    array([[7., 7.]], dtype=float32)
+    >>> layer(np.ones((4, 5, 3), dtype="float32")).shape
+    (4, 5, 2)
     """
 
     def __init__(
@@ -103,22 +125,38 @@ class Dense(Layer):
             )
 
     def call(self, x, training=False):
-        z = x @ self.kernel.value
-        if self.use_bias:
-            z += self.bias.value
-        y, keep = apply_activation(self.activation, z)
-        self._cache = (x, z if keep else None, y if keep else None)
+        kernel = self.kernel.value
+        bias = self.bias.value if self.use_bias else None
+        fused = kernels.fusable_activation(self.activation, training)
+        x2d = x.reshape(math.prod(x.shape[:-1]), kernel.shape[0])
+        spec = DenseSpec(
+            x2d.shape[0], kernel.shape[0], self.units, np.result_type(x, kernel).name, self.use_bias, fused
+        )
+        z = kernels.dense_forward(spec, x2d, kernel, bias).reshape(*x.shape[:-1], self.units)
+        if fused is not None:
+            y, activated = z, None
+        else:
+            y, activated = kernels.apply_activation(self.activation, z, keep=True)
+        self._cache = (spec, x2d, x.shape, activated, y, fused)
         return y
 
     def backward(self, dy, input_grad=True):
-        x, z, y = self._cache
-        dz = np.asarray(dy) if z is None else activation_gradient(self.activation, z, y, dy)
-        units, input_dim = self.units, self.kernel.shape[0]
-        dz_2d = dz.reshape(-1, units)
-        self.kernel.add_grad(x.reshape(-1, input_dim).T @ dz_2d)
+        """dx for the last call (None when ``input_grad`` is False); the kernel
+        and bias gradients go to their Variables."""
+        spec, x2d, x_shape, activated, y, fused = self._cache
+        dz = np.asarray(dy, dtype=spec.dtype)
+        if fused is not None:
+            dz = kernels.gradient_from_output(fused, y, dz)
+        elif activated is not None:
+            dz = activated.gradient(dz)
+        dz2d = dz.reshape(-1, self.units)
+        dkernel, dbias = kernels.dense_kernel_grad(spec, x2d, dz2d)
+        self.kernel.add_grad(dkernel)
         if self.use_bias:
-            self.bias.add_grad(dz_2d.sum(axis=0))
-        return dz @ self.kernel.value.T
+            self.bias.add_grad(dbias)
+        if not input_grad:
+            return None
+        return kernels.dense_input_grad(spec, dz2d, self.kernel.value).reshape(x_shape)
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)
@@ -146,10 +184,21 @@ class Dense(Layer):
 # Flatten and Reshape
 # --------------------------------------------------------------------------
 class Flatten(Layer):
-    """(batch, ...) -> (batch, prod(...)); (batch,) -> (batch, 1).
+    """Flattens every axis but the batch: (batch, ...) -> (batch, prod(...)).
 
-    With data_format='channels_first', the channel axis is moved last before
+    A rank-1 input (batch,) becomes (batch, 1). With
+    data_format='channels_first', the channel axis is moved last before
     flattening, as Keras 3 does, so the order matches a channels_last model.
+
+    Args:
+        data_format: 'channels_last' or 'channels_first'; None reads the
+            global default (channels_last).
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Flatten()(np.zeros((2, 3, 4), dtype="float32")).shape
+    (2, 12)
     """
 
     def __init__(self, data_format=None, **kwargs):
@@ -199,7 +248,18 @@ def _standardize_target_shape(target_shape):
 
 
 class Reshape(Layer):
-    """(batch, ...) -> (batch, *target_shape); one -1 is inferred."""
+    """Reshapes every axis but the batch: (batch, ...) -> (batch, *target_shape).
+
+    Args:
+        target_shape: a tuple of non-negative ints, the shape without the
+            batch axis; at most one entry may be -1, inferred from the size.
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Reshape((3, -1))(np.arange(12, dtype="float32").reshape(2, 6)).shape
+    (2, 3, 2)
+    """
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -249,7 +309,22 @@ class Reshape(Layer):
 # Activation and Dropout
 # --------------------------------------------------------------------------
 class Activation(Layer):
-    """Applies an activation function element-wise (softmax on the last axis)."""
+    """Applies an activation function (element-wise; softmax on the last axis).
+
+    Built-in activations run through the kernel seam
+    (:func:`npconv.ops.kernels.apply_activation`); any other callable is
+    called as is, and its gradient taken as :func:`npconv.activations.gradient`
+    defines it.
+
+    Args:
+        activation: an activation name (e.g. 'relu') or function.
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Activation("relu")(np.array([[-1.0, 2.0]], dtype="float32"))
+    array([[0., 2.]], dtype=float32)
+    """
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -257,15 +332,13 @@ class Activation(Layer):
         self._cache = None
 
     def call(self, x, training=False):
-        y, keep = apply_activation(self.activation, x)
-        self._cache = (x, y) if keep else None
+        y, self._cache = kernels.apply_activation(self.activation, x, keep=True)
         return y
 
     def backward(self, dy, input_grad=True):
-        if self._cache is None:
+        if self._cache is None:  # the identity
             return np.asarray(dy)
-        x, y = self._cache
-        return activation_gradient(self.activation, x, y, dy)
+        return self._cache.gradient(np.asarray(dy))
 
     def get_config(self):
         config = super().get_config()
@@ -279,6 +352,11 @@ class Identity(Layer):
 
     Args:
         **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> Identity()(np.array([[1.0, -2.0]], dtype="float32"))
+    array([[ 1., -2.]], dtype=float32)
     """
 
     def call(self, x, training=False):
@@ -321,10 +399,23 @@ class Dropout(Layer):
     """Zeroes inputs with probability ``rate`` in training and scales the rest
     by 1 / (1 - rate) (inverted dropout); the identity otherwise.
 
-    ``noise_shape`` draws one keep/drop decision per entry of that shape and
-    broadcasts it; None entries take the input's size. ``seed`` makes the
-    masks reproducible; without one, the seed is drawn from NumPy's global
-    generator when the layer is created.
+    Args:
+        rate: a float in [0, 1], the probability of dropping each input.
+        noise_shape: None (one decision per input entry), or a tuple as long as
+            the input's rank: one keep/drop decision per entry of that shape,
+            broadcast over the input; None entries take the input's size.
+        seed: None or a non-negative int that makes the masks reproducible;
+            without one, the seed is drawn from NumPy's global generator when
+            the layer is created.
+        **kwargs: base layer arguments (name, dtype, trainable).
+
+    Example:
+
+    >>> layer = Dropout(0.5, seed=0)
+    >>> layer(np.ones((1, 8), dtype="float32"), training=True)  # kept entries doubled
+    array([[2., 0., 0., 0., 2., 2., 2., 2.]], dtype=float32)
+    >>> layer(np.ones((1, 3), dtype="float32"))  # inference: the identity
+    array([[1., 1., 1.]], dtype=float32)
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
@@ -377,8 +468,16 @@ class Dropout(Layer):
 # base of the spatial layers (pooling, padding, cropping, upsampling)
 # --------------------------------------------------------------------------
 class SpatialLayer(Layer):
-    """A layer on (batch, *spatial, channels) or (batch, channels, *spatial)
-    inputs of a fixed ``rank``, computed channels_last inside."""
+    """Base of the layers on (batch, *spatial, channels) or (batch, channels,
+    *spatial) inputs of a fixed ``rank`` (pooling, padding, cropping,
+    upsampling), which compute channels_last inside.
+
+    Subclasses set ``rank`` and ``data_format``; this class splits and joins
+    shapes and moves the channel axis.
+
+    Args:
+        **kwargs: base layer arguments (name, dtype, trainable).
+    """
 
     rank = None
     data_format = "channels_last"

@@ -8,7 +8,10 @@ activation where the algorithm did not fuse them.
 
 - :func:`conv_forward`: y = activation(conv(x, kernel) + bias);
 - :func:`conv_input_grad`: dx of the conv, given dy (a transposed conv's forward);
-- :func:`conv_kernel_grad`: dkernel (and dbias) of the conv, given x and dy.
+- :func:`conv_kernel_grad`: dkernel (and dbias) of the conv, given x and dy;
+- :func:`dense_forward`, :func:`dense_input_grad`, :func:`dense_kernel_grad`: the same
+  three passes of ``x @ kernel + bias`` (a :class:`~npconv.ops.spec.DenseSpec`), through
+  :func:`run`.
 
 Pooling (a :class:`~npconv.ops.spec.PoolSpec`) has its own two:
 
@@ -25,7 +28,7 @@ import numpy as np
 from .. import activations, config
 from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
 from .registry import choose, fallback, note
-from .spec import FUSED_ACTIVATIONS, ConvSpec, EltwiseSpec, PoolSpec, eltwise_spec
+from .spec import FUSED_ACTIVATIONS, ConvSpec, DenseSpec, EltwiseSpec, PoolSpec, eltwise_spec
 
 __all__ = [
     "FUSED_ACTIVATIONS",
@@ -37,6 +40,9 @@ __all__ = [
     "conv_forward",
     "conv_input_grad",
     "conv_kernel_grad",
+    "dense_forward",
+    "dense_input_grad",
+    "dense_kernel_grad",
     "fusable_activation",
     "gradient_from_output",
     "overlap_add",
@@ -331,6 +337,40 @@ def layernorm_backward(spec, x, dy, gamma=None, mean=None, variance=None):
     both are shaped ``spec.weights_shape``.
     """
     return run("layernorm_backward", spec, x, dy, gamma, mean, variance)
+
+
+# --------------------------------------------------------------------------
+# dense: y = activation(x @ kernel + bias)
+# --------------------------------------------------------------------------
+def dense_forward(spec: DenseSpec, x, kernel, bias=None) -> np.ndarray:
+    """y = activation(x @ kernel + bias), the bias and activation fused where the backend can.
+
+    Args:
+        spec: the product; ``spec.activation`` names the activation (or None),
+            ``spec.bias`` says whether ``bias`` is given.
+        x: (rows, in_features).
+        kernel: (in_features, units).
+        bias: (units,) or None.
+
+    Returns:
+        y: (rows, units).
+    """
+    return run("dense_forward", spec, x, kernel, bias)
+
+
+def dense_input_grad(spec: DenseSpec, dy, kernel) -> np.ndarray:
+    """dx = dy @ kernel.T: dy (rows, units) -> (rows, in_features).
+
+    dy is the gradient of ``x @ kernel + bias``, before any activation."""
+    return run("dense_input_grad", spec, dy, kernel)
+
+
+def dense_kernel_grad(spec: DenseSpec, x, dy):
+    """(dkernel, dbias): dkernel = x.T @ dy, (in_features, units); dbias = dy summed
+    over the rows, (units,), or None unless ``spec.bias``.
+
+    x: (rows, in_features); dy: (rows, units), the gradient before any activation."""
+    return run("dense_kernel_grad", spec, x, dy)
 
 
 # ----------------------------------------------------------------------- pooling

@@ -8,8 +8,10 @@ names all three passes of that convolution: ``"forward"`` (y from x),
 ``bias``, from x and dy). A transposed convolution is the ``input_grad`` pass
 of the forward convolution that maps its output back to its input.
 
-A :class:`PoolSpec` describes one max or average pooling the same way, for
-its passes ``"pool_forward"`` and ``"pool_backward"``.
+Other op families append their own spec below, each naming its passes
+``"<family>_<pass>"``: :class:`EltwiseSpec` (activations),
+:class:`DenseSpec` (``x @ kernel + bias`` of a Dense layer, on 2-D arrays)
+and :class:`PoolSpec` (max and average pooling).
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from typing import NamedTuple
 from .. import activations
 
 __all__ = [
-    "FUSED_ACTIVATIONS",
-    "POOL_KINDS",
-    "ConvSpec",
+    "DENSE_PASSES",
     "ELTWISE_PASSES",
+    "FUSED_ACTIVATIONS",
+    "ConvSpec",
+    "DenseSpec",
     "EltwiseSpec",
     "PASSES",
-    "PoolSpec",
     "eltwise_spec",
+    "POOL_KINDS",
+    "PoolSpec",
     "make_pool_spec",
     "make_spec",
 ]
@@ -309,6 +313,56 @@ def make_layer_norm_spec(
     x_shape = tuple(int(n) for n in x_shape)
     axes = tuple(sorted(int(a) % len(x_shape) for a in axes))
     return LayerNormSpec(x_shape, axes, float(epsilon), bool(center), bool(scale), bool(rms_scaling), str(dtype))
+
+
+# --------------------------------------------------------------------------
+# dense: y = activation(x @ kernel + bias) on the last axis
+# --------------------------------------------------------------------------
+DENSE_PASSES = ("dense_forward", "dense_input_grad", "dense_kernel_grad")
+
+
+class DenseSpec(NamedTuple):
+    """One matrix product ``x @ kernel`` of a Dense-like layer, on 2-D arrays
+    (immutable and hashable). The layer folds every leading axis of its input
+    into ``rows``.
+
+    The same spec names the three passes: ``"dense_forward"`` (y from x),
+    ``"dense_input_grad"`` (dx from dy) and ``"dense_kernel_grad"`` (dkernel,
+    and dbias when ``bias``, from x and dy).
+
+    Args:
+        rows: the product of the input's leading dimensions (batch, ...).
+        in_features: the input's last dimension, the kernel's first.
+        units: the kernel's last dimension, the output's last.
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+        bias: whether a bias is added in the forward pass (and its gradient wanted).
+        activation: the element-wise activation to fuse into the forward pass
+            (a name in :data:`FUSED_ACTIVATIONS`), or None.
+    """
+
+    rows: int
+    in_features: int
+    units: int
+    dtype: str
+    bias: bool = False
+    activation: str | None = None
+
+    @property
+    def x_shape(self) -> tuple:
+        return (self.rows, self.in_features)
+
+    @property
+    def kernel_shape(self) -> tuple:
+        return (self.in_features, self.units)
+
+    @property
+    def y_shape(self) -> tuple:
+        return (self.rows, self.units)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of the forward pass (each backward pass does as many)."""
+        return self.rows * self.in_features * self.units
 
 
 # ----------------------------------------------------------------------- pooling

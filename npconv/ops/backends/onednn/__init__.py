@@ -6,6 +6,8 @@ One module per op family, each with its ``ALGORITHMS``:
   (also every transposed conv) and backward weights;
 - :mod:`.eltwise`: activations, forward and backward, and softmax;
 - :mod:`.normalization`: batch and layer normalization, forward and backward;
+- :mod:`.dense`: ``x @ kernel + bias`` (Dense) forward (bias and activation
+  fused), input gradient and kernel gradient, on oneDNN's matmul;
 - :mod:`.pooling`: max and average pooling, forward and backward.
 
 What they share (memory descriptors, primitives, the bounded primitive cache,
@@ -16,17 +18,25 @@ or one the library refuses, runs on numpy.
 from __future__ import annotations
 
 from ...registry import first_applying
-from ...spec import PASSES
-from . import conv, eltwise, normalization, pooling
+from ...spec import DENSE_PASSES, PASSES
+from . import conv, dense, eltwise, normalization, pooling
 from .binding import NAME, ONE_THREAD_MACS, available, clear_cache
 
 __all__ = ["ALGORITHMS", "NAME", "ONE_THREAD_MACS", "available", "clear_cache", "default"]
 
-ALGORITHMS = (*conv.ALGORITHMS, *eltwise.ALGORITHMS, *normalization.ALGORITHMS, *pooling.ALGORITHMS)
+ALGORITHMS = (
+    *conv.ALGORITHMS,
+    *eltwise.ALGORITHMS,
+    *normalization.ALGORITHMS,
+    *dense.ALGORITHMS,
+    *pooling.ALGORITHMS,
+)
 
 
 def default(pass_, spec):
     """The oneDNN algorithm for this pass, or None where this backend does not take the spec."""
     if pass_ in PASSES:
         return conv.default(pass_, spec)
+    if pass_ in DENSE_PASSES:
+        return dense.default(pass_, spec)
     return first_applying(ALGORITHMS, pass_, spec)

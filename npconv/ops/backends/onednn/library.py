@@ -195,6 +195,7 @@ SIGNATURES = {
         _status,
         [_P, V, C.c_int, V, V, V, V, C.c_float, C.c_uint, V, V],
     ),
+    "dnnl_matmul_primitive_desc_create": (_status, [_P, V, V, V, V, V, V]),
     # pooling
     "dnnl_pooling_forward_primitive_desc_create": (
         _status,
