@@ -47,10 +47,7 @@ PUBLIC_MODULES = (
 # Modules whose docstrings are being rewritten on other branches at the same time.
 # TEMPORARY: empty this set once those branches are merged; the
 # test then covers them like every other module.
-SKIP_UNTIL_MERGED = {
-    "npconv.layers.core",
-    "npconv.layers.normalization",
-}
+SKIP_UNTIL_MERGED = set()
 
 
 def _exported(module):
@@ -118,9 +115,10 @@ def args_section(doc):
             for entry in lines[i + 1 :]:
                 if entry.strip() and len(entry) - len(entry.lstrip()) <= indent:
                     break
-                match = re.match(r"\s*\**(\w+)(?: \([^)]*\))?:", entry)
+                # one name, or several sharing one description ("beta_initializer, gamma_initializer: ...")
+                match = re.match(r"\s*((?:\**\w+, )*\**\w+)(?: \([^)]*\))?:", entry)
                 if match and len(entry) - len(entry.lstrip()) == indent + 4:
-                    names.append(match.group(1))
+                    names.extend(name.strip().lstrip("*") for name in match.group(1).split(","))
             return names
     return None
 

@@ -505,7 +505,9 @@ class SpatialLayer(Layer):
         self.built = True
 
     def to_channels_last(self, x):
+        """``x`` with its channels on the last axis (a view where it can be)."""
         return x if self.data_format == "channels_last" else np.moveaxis(x, 1, -1)
 
     def from_channels_last(self, y):
+        """``y`` (channels on the last axis) back in the layer's ``data_format``."""
         return y if self.data_format == "channels_last" else np.ascontiguousarray(np.moveaxis(y, -1, 1))

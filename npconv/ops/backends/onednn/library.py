@@ -28,6 +28,7 @@ CONSTANTS = {
     "dnnl_f32": 3,
     "dnnl_format_tag_any": 1,
     "dnnl_query_weights_md": 131,
+    "dnnl_query_diff_weights_md": 132,
     "dnnl_cpu": 1,
     "dnnl_stream_default_flags": 1,
     "dnnl_forward_training": 64,
