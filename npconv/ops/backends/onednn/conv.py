@@ -244,47 +244,62 @@ def _hint(library, spec, src, wei, bias, dst):
     return _forward_pd(library, spec, src, wei, bias, dst, K["dnnl_forward_training"], None)
 
 
-def _create_input_grad(spec, x_strides, k_strides, y_strides, weights_layout="plain"):
-    """The backward-data primitive with Keras's kernel layout ("plain"), or with
-    the layout it prefers for its weights ("preferred", packed by a
-    :class:`_Packing`; None when that is the plain one)."""
-    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
-    lib.dnnl_memory_desc_destroy(bias)
+def _backward_pd(spec, strides, weights_layout, with_bias, create):
+    """A backward primitive descriptor and its argument descriptors:
+    ``(library, lib, pd, src, plain_wei, dst, bias)``, bias None unless ``with_bias``.
+
+    ``create(library, pd, src, wei, bias, dst, hint, attr)`` calls oneDNN's creator;
+    ``wei`` is Keras's kernel layout ("plain") or lets the primitive choose ("preferred")."""
+    library, lib, src, wei, dst, bias = _layouts(spec, *strides)
+    if not with_bias:
+        lib.dnnl_memory_desc_destroy(bias)
+        bias = None
     plain_wei = wei
     if weights_layout == "preferred":
         wei = _any_weights_md(lib, spec)
     pd, attr = L.V(), _attr(lib)
     try:
-        hint = _hint(library, spec, src, wei, None, dst)
+        hint = _hint(library, spec, src, wei, bias, dst)
         try:
-            L.check(
-                lib.dnnl_convolution_backward_data_primitive_desc_create(
-                    C.byref(pd),
-                    library.engine,
-                    K["dnnl_convolution_direct"],
-                    src,
-                    wei,
-                    dst,
-                    *_geometry(spec),
-                    hint,
-                    attr,
-                ),
-                "backward data primitive descriptor",
-            )
+            L.check(create(library, pd, src, wei, bias, dst, hint, attr), "backward primitive descriptor")
         finally:
             lib.dnnl_primitive_desc_destroy(hint)
     finally:
         lib.dnnl_primitive_attr_destroy(attr)
         if wei is not plain_wei:
             lib.dnnl_memory_desc_destroy(wei)
+    return library, lib, pd, src, plain_wei, dst, bias
+
+
+def _preferred_or_none(lib, pd, query, plain_wei, mds):
+    """The weights descriptor ``pd`` chose, or None (pd and ``mds`` destroyed) when it is Keras's own."""
+    preferred = lib.dnnl_primitive_desc_query_md(pd, K[query], 0)
+    if not lib.dnnl_memory_desc_equal(preferred, plain_wei):
+        return preferred
+    for md in mds:
+        lib.dnnl_memory_desc_destroy(md)
+    lib.dnnl_primitive_desc_destroy(pd)
+    return None
+
+
+def _create_input_grad(spec, x_strides, k_strides, y_strides, weights_layout="plain"):
+    """The backward-data primitive with Keras's kernel layout ("plain"), or with
+    the layout it prefers for its weights ("preferred", packed by a
+    :class:`_Packing`; None when that is the plain one)."""
+
+    def create(library, pd, src, wei, bias, dst, hint, attr):
+        direct = K["dnnl_convolution_direct"]
+        return library.lib.dnnl_convolution_backward_data_primitive_desc_create(
+            C.byref(pd), library.engine, direct, src, wei, dst, *_geometry(spec), hint, attr
+        )
+
+    strides = (x_strides, k_strides, y_strides)
+    library, lib, pd, src, plain_wei, dst, _ = _backward_pd(spec, strides, weights_layout, False, create)
     ids = [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_WEIGHTS"], K["DNNL_ARG_DIFF_SRC"]]
     if weights_layout == "plain":
         return Primitive(library, pd, ids, [dst, plain_wei, src], threads(spec))
-    preferred = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_weights_md"], 0)
-    if lib.dnnl_memory_desc_equal(preferred, plain_wei):
-        for md in (dst, plain_wei, src):
-            lib.dnnl_memory_desc_destroy(md)
-        lib.dnnl_primitive_desc_destroy(pd)
+    preferred = _preferred_or_none(lib, pd, "dnnl_query_weights_md", plain_wei, (dst, plain_wei, src))
+    if preferred is None:
         return None
     primitive = Primitive(library, pd, ids, [dst, preferred, src], threads(spec))
     primitive.borrowed = (1,)
@@ -296,45 +311,24 @@ def _create_kernel_grad(spec, x_strides, k_strides, y_strides, weights_layout="p
     """The backward-weights primitive writing Keras's kernel layout ("plain"), or
     writing the layout it prefers ("preferred", reordered to Keras's after each
     call by ``primitive.unpacking``; None when that is the plain one)."""
-    library, lib, src, wei, dst, bias = _layouts(spec, x_strides, k_strides, y_strides)
-    with_bias = bias if spec.bias else None
-    plain_wei = wei
-    if weights_layout == "preferred":
-        wei = _any_weights_md(lib, spec)
-    pd, attr = L.V(), _attr(lib)
-    try:
-        hint = _hint(library, spec, src, wei, with_bias, dst)
-        try:
-            L.check(
-                lib.dnnl_convolution_backward_weights_primitive_desc_create(
-                    C.byref(pd),
-                    library.engine,
-                    K["dnnl_convolution_direct"],
-                    src,
-                    wei,
-                    with_bias,
-                    dst,
-                    *_geometry(spec),
-                    hint,
-                    attr,
-                ),
-                "backward weights primitive descriptor",
-            )
-        finally:
-            lib.dnnl_primitive_desc_destroy(hint)
-    finally:
-        lib.dnnl_primitive_attr_destroy(attr)
-        if wei is not plain_wei:
-            lib.dnnl_memory_desc_destroy(wei)
-    named = {"DNNL_ARG_SRC": src, "DNNL_ARG_DIFF_DST": dst, "DNNL_ARG_DIFF_WEIGHTS": plain_wei}
-    ids, mds = _primitive_args(lib, spec, named, "DNNL_ARG_DIFF_BIAS", bias)
+
+    def create(library, pd, src, wei, bias, dst, hint, attr):
+        direct = K["dnnl_convolution_direct"]
+        return library.lib.dnnl_convolution_backward_weights_primitive_desc_create(
+            C.byref(pd), library.engine, direct, src, wei, bias, dst, *_geometry(spec), hint, attr
+        )
+
+    strides = (x_strides, k_strides, y_strides)
+    library, lib, pd, src, plain_wei, dst, bias = _backward_pd(spec, strides, weights_layout, spec.bias, create)
+    ids = [K["DNNL_ARG_SRC"], K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_DIFF_WEIGHTS"]]
+    mds = [src, dst, plain_wei]
+    if bias is not None:
+        ids.append(K["DNNL_ARG_DIFF_BIAS"])
+        mds.append(bias)
     if weights_layout == "plain":
         return Primitive(library, pd, ids, mds, threads(spec))
-    preferred = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_diff_weights_md"], 0)
-    if lib.dnnl_memory_desc_equal(preferred, plain_wei):
-        for md in mds:
-            lib.dnnl_memory_desc_destroy(md)
-        lib.dnnl_primitive_desc_destroy(pd)
+    preferred = _preferred_or_none(lib, pd, "dnnl_query_diff_weights_md", plain_wei, mds)
+    if preferred is None:
         return None
     mds[2] = preferred
     primitive = Primitive(library, pd, ids, mds, threads(spec))

@@ -113,16 +113,7 @@ def _create_forward(spec, x_strides, channels_first, training):
     except L.OneDNNError:  # refused: the descriptors go, the cache remembers the refusal
         _destroy(lib, src, dst)
         raise
-    ids, mds, borrowed = [K["DNNL_ARG_SRC"], K["DNNL_ARG_DST"]], [src, dst], ()
-    workspace = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_workspace_md"], 0)
-    if workspace:
-        ids.append(K["DNNL_ARG_WORKSPACE"])
-        mds.append(workspace)
-        borrowed = (2,)
-    primitive = Primitive(library, pd, ids, mds, threads(spec))
-    primitive.borrowed = borrowed
-    primitive.workspace_bytes = lib.dnnl_memory_desc_get_size(workspace) if workspace else 0
-    return primitive
+    return _with_workspace(library, pd, spec, [K["DNNL_ARG_SRC"], K["DNNL_ARG_DST"]], [src, dst])
 
 
 def _create_backward(spec, channels_first):
@@ -144,14 +135,18 @@ def _create_backward(spec, channels_first):
         lib.dnnl_primitive_attr_destroy(attr)
         if hint is not None:
             lib.dnnl_primitive_desc_destroy(hint)
-    ids, mds, borrowed = [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_DIFF_SRC"]], [dst, src], ()
-    workspace = lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_workspace_md"], 0)
+    return _with_workspace(library, pd, spec, [K["DNNL_ARG_DIFF_DST"], K["DNNL_ARG_DIFF_SRC"]], [dst, src])
+
+
+def _with_workspace(library, pd, spec, ids, mds):
+    """The primitive of ``pd``, with its workspace (max pooling's argmax) as a third
+    argument when it has one (``workspace_bytes``: its size, 0 without)."""
+    workspace = library.lib.dnnl_primitive_desc_query_md(pd, K["dnnl_query_workspace_md"], 0)
     if workspace:
-        ids.append(K["DNNL_ARG_WORKSPACE"])
-        mds.append(workspace)
-        borrowed = (2,)
+        ids, mds = [*ids, K["DNNL_ARG_WORKSPACE"]], [*mds, workspace]
     primitive = Primitive(library, pd, ids, mds, threads(spec))
-    primitive.borrowed = borrowed
+    primitive.borrowed = (2,) if workspace else ()  # the workspace descriptor is pd's
+    primitive.workspace_bytes = library.lib.dnnl_memory_desc_get_size(workspace) if workspace else 0
     return primitive
 
 
