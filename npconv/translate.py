@@ -67,6 +67,15 @@ def _check_groups(groups):
         raise invalid("groups", "a positive int", groups)
 
 
+def _checked_weight(array, name, kind, groups):
+    """(array as an ndarray, the standard kind name, the spatial rank), all checked."""
+    array = np.asarray(array)
+    kind = _kind(kind)
+    _check_groups(groups)
+    _check_rank(array, name)
+    return array, kind, array.ndim - 2
+
+
 def keras_to_torch_weights(kernel, kind="conv", groups=1):
     """A Keras kernel in PyTorch's (and ONNX's) layout.
 
@@ -87,11 +96,7 @@ def keras_to_torch_weights(kernel, kind="conv", groups=1):
     Returns:
         The weight in PyTorch's layout, as a new array.
     """
-    kernel = np.asarray(kernel)
-    kind = _kind(kind)
-    _check_groups(groups)
-    _check_rank(kernel, "kernel")
-    rank = kernel.ndim - 2
+    kernel, kind, rank = _checked_weight(kernel, "kernel", kind, groups)
     spatial = tuple(range(rank))
     if kind in ("conv", "pointwise"):
         if kernel.shape[-1] % groups:
@@ -151,11 +156,7 @@ def torch_to_keras_weights(weight, kind="conv", groups=1):
     Returns:
         The weight in Keras's layout, as a new array.
     """
-    weight = np.asarray(weight)
-    kind = _kind(kind)
-    _check_groups(groups)
-    _check_rank(weight, "weight")
-    rank = weight.ndim - 2
+    weight, kind, rank = _checked_weight(weight, "weight", kind, groups)
     to_keras = (*range(2, rank + 2), 1, 0)
     if kind in ("conv", "pointwise"):
         if weight.shape[0] % groups:

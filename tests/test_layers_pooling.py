@@ -1,6 +1,7 @@
 """Pooling layers against real Keras (forward, shapes, configs), TensorFlow's
 gradients, a naive loop reference, and finite differences in float64."""
 
+import doctest
 import itertools
 import math
 
@@ -270,3 +271,14 @@ def test_pooling_rejects_wrong_rank():
 def test_global_pooling_keepdims_must_be_bool():
     with pytest.raises(TypeError, match="`keepdims`"):
         pooling.GlobalMaxPooling2D(keepdims="yes")
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(pooling, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 12 * 3
+
+
+@pytest.mark.parametrize("cls", list(WINDOWED.values()) + list(GLOBAL.values()))
+def test_every_pooling_class_has_a_keras_style_docstring(cls):
+    doc = cls.__doc__
+    assert "Args:" in doc and ">>> " in doc and cls.__name__ in doc

@@ -45,6 +45,34 @@ def _values(dtype, *variables):
     return tuple(None if v is None else _cast(v.value, dtype) for v in variables)
 
 
+def _add_beta_gamma_grads(layer, dgamma, dbeta):
+    """Accumulate the gradients the seam returned (None for a weight the layer lacks)."""
+    if dgamma is not None:
+        layer.gamma.add_grad(dgamma)
+    if dbeta is not None:
+        layer.beta.add_grad(dbeta)
+
+
+def _shared_config(layer):
+    """The config entries both normalization layers have: axis, epsilon, center,
+    scale, and the initializer, regularizer and constraint of beta and gamma."""
+    return {
+        "axis": layer.axis,
+        "epsilon": layer.epsilon,
+        "center": layer.center,
+        "scale": layer.scale,
+        **{
+            f"{name}_{part}": serialize(getattr(layer, f"{name}_{part}"))
+            for name in ("beta", "gamma")
+            for part, serialize in (
+                ("initializer", initializers.serialize),
+                ("regularizer", lambda value: serialize_or_none(regularizers, value)),
+                ("constraint", lambda value: serialize_or_none(constraints, value)),
+            )
+        },
+    }
+
+
 class BatchNormalization(Layer):
     """Normalizes each feature to zero mean and unit variance over the batch, then scales and shifts it.
 
@@ -219,29 +247,17 @@ class BatchNormalization(Layer):
         spec, x, gamma, mean, variance = self._cache
         dy = _cast(np.asarray(dy), x.dtype)
         dx, dgamma, dbeta = kernels.batchnorm_backward(spec, x, dy, gamma, mean, variance)
-        if self.scale:
-            self.gamma.add_grad(dgamma)
-        if self.center:
-            self.beta.add_grad(dbeta)
+        _add_beta_gamma_grads(self, dgamma, dbeta)
         return _cast(dx, self.dtype)
 
     # ----------------------------------------------------------------- config
     def get_config(self):
         config = super().get_config()
         config.update(
-            axis=self.axis,
+            _shared_config(self),
             momentum=self.momentum,
-            epsilon=self.epsilon,
-            center=self.center,
-            scale=self.scale,
-            beta_initializer=initializers.serialize(self.beta_initializer),
-            gamma_initializer=initializers.serialize(self.gamma_initializer),
             moving_mean_initializer=initializers.serialize(self.moving_mean_initializer),
             moving_variance_initializer=initializers.serialize(self.moving_variance_initializer),
-            beta_regularizer=serialize_or_none(regularizers, self.beta_regularizer),
-            gamma_regularizer=serialize_or_none(regularizers, self.gamma_regularizer),
-            beta_constraint=serialize_or_none(constraints, self.beta_constraint),
-            gamma_constraint=serialize_or_none(constraints, self.gamma_constraint),
             synchronized=self.synchronized,
             renorm=self.renorm,
             renorm_clipping=self.renorm_clipping,
@@ -376,25 +392,10 @@ class LayerNormalization(Layer):
         spec, x, gamma, mean, variance = self._cache
         dy = _cast(np.asarray(dy), x.dtype)
         dx, dgamma, dbeta = kernels.layernorm_backward(spec, x, dy, gamma, mean, variance)
-        if self.gamma is not None:
-            self.gamma.add_grad(dgamma)
-        if self.beta is not None:
-            self.beta.add_grad(dbeta)
+        _add_beta_gamma_grads(self, dgamma, dbeta)
         return _cast(dx, self.dtype)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            axis=self.axis,
-            epsilon=self.epsilon,
-            center=self.center,
-            scale=self.scale,
-            rms_scaling=self.rms_scaling,
-            beta_initializer=initializers.serialize(self.beta_initializer),
-            gamma_initializer=initializers.serialize(self.gamma_initializer),
-            beta_regularizer=serialize_or_none(regularizers, self.beta_regularizer),
-            gamma_regularizer=serialize_or_none(regularizers, self.gamma_regularizer),
-            beta_constraint=serialize_or_none(constraints, self.beta_constraint),
-            gamma_constraint=serialize_or_none(constraints, self.gamma_constraint),
-        )
+        config.update(_shared_config(self), rms_scaling=self.rms_scaling)
         return config

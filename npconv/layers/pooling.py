@@ -1,33 +1,36 @@
 """Pooling layers: Max/AveragePooling1D/2D/3D and Global Max/AveragePooling1D/2D/3D.
 
-Output lengths and pads come from :mod:`npconv.geometry` (a pooling window is a
-conv window with dilation 1). 'same' follows TensorFlow's SAME rule: max
-pooling never picks a pad, and average pooling divides by the number of real
-pixels in each window.
+The windowed layers take their output lengths and pads from
+:mod:`npconv.geometry` (a pooling window is a conv window with dilation 1),
+describe the call as a :class:`~npconv.ops.spec.PoolSpec`, and run it through
+the kernel seam (:func:`npconv.ops.kernels.pool_forward` and
+:func:`~npconv.ops.kernels.pool_backward`), on oneDNN or numpy. 'same'
+follows TensorFlow's SAME rule: max pooling never picks a pad, and average
+pooling divides by the number of real pixels in each window.
+
+The global layers are one NumPy reduction over the spatial axes each way;
+see :class:`BaseGlobalPooling` for why they do not go through the seam.
 
 Inside, arrays are channels_last: x: (batch, *spatial, channels).
 """
 
 from __future__ import annotations
 
-from itertools import product
-
 import numpy as np
 
 from .. import geometry
 from ..arguments import invalid, standardize_data_format, standardize_tuple
-from ..ops.kernels import windows
+from ..ops import kernels
+from ..ops.spec import make_pool_spec
 from .core import SpatialLayer, check_bool
 
 _PADDINGS = ("valid", "same")
 
 
-# --------------------------------------------------------------------------
-# geometry and kernels (channels_last)
-# --------------------------------------------------------------------------
 def pooling_geometry(input_size, pool_size, strides, padding):
-    """(pads, output_size) per spatial dimension; output lengths are None where
-    the input length is None, and pads then None too."""
+    """(pads, output_size) per spatial dimension, from :mod:`npconv.geometry`
+    (a pooling window is a conv window with dilation 1); both are None where
+    the input length is None."""
     pads = tuple(geometry.conv_padding(n, k, s, padding) for n, k, s in zip(input_size, pool_size, strides))
     output_size = tuple(
         geometry.conv_output_length(n, k, s, padding) for n, k, s in zip(input_size, pool_size, strides)
@@ -42,98 +45,14 @@ def pooling_geometry(input_size, pool_size, strides, padding):
     return pads, output_size
 
 
-def _taps(pool_size):
-    return product(*[range(k) for k in pool_size])
-
-
-def _tap_region(tap, output_size, strides):
-    """Index of the padded-input pixels that tap ``tap`` reads for every output pixel."""
-    return (slice(None), *[slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, output_size, strides)])
-
-
-def _crop(dxp, pads):
-    return dxp[(slice(None), *[slice(b, dxp.shape[i + 1] - a) for i, (b, a) in enumerate(pads)])]
-
-
-def _padded_zeros(x_shape, pads, dtype):
-    return np.zeros((x_shape[0], *[n + b + a for n, (b, a) in zip(x_shape[1:-1], pads)], x_shape[-1]), dtype)
-
-
-def max_pool(x, pool_size, strides, pads, output_size):
-    """(y, xp): the window maxima and the padded input backward reads them from.
-
-    Pads hold -inf, so they never win. Branch-free: one np.maximum per tap.
-    """
-    width = [(0, 0), *pads, (0, 0)]
-    xp = np.pad(x, width, constant_values=-np.inf) if any(b or a for b, a in pads) else x
-    view = windows(xp, pool_size, strides, (1,) * len(pool_size), output_size)
-    lead = (slice(None),) * (len(pool_size) + 1)
-    taps = list(_taps(pool_size))
-    y = view[lead + taps[0]].copy()
-    for tap in taps[1:]:
-        np.maximum(y, view[lead + tap], out=y)
-    return y, xp
-
-
-def max_pool_backward(dy, y, xp, pool_size, strides, pads):
-    """dx: each window's dy routed to the pixel that holds its max, the first
-    in row-major scan order on ties (as TensorFlow's MaxPoolGrad)."""
-    output_size = dy.shape[1:-1]
-    view = windows(xp, pool_size, strides, (1,) * len(pool_size), output_size)
-    lead = (slice(None),) * (len(pool_size) + 1)
-    dxp = np.zeros(xp.shape, dy.dtype)
-    taken = np.zeros(y.shape, dtype=bool)
-    disjoint = all(k <= s for k, s in zip(pool_size, strides))  # each pixel in at most one window
-    for tap in _taps(pool_size):
-        hit = view[lead + tap] == y
-        hit &= ~taken
-        taken |= hit
-        region = dxp[_tap_region(tap, output_size, strides)]
-        if disjoint:
-            np.multiply(dy, hit, out=region)
-        else:
-            region += dy * hit
-    return _crop(dxp, pads)
-
-
-def window_counts(input_size, pool_size, strides, pads, output_size):
-    """Real (non-pad) pixels in each window, shaped (1, *output_size, 1)."""
-    counts = np.ones((1,) * (len(input_size) + 2))
-    for axis, (n, k, s, (before, _), o) in enumerate(zip(input_size, pool_size, strides, pads, output_size)):
-        start = np.arange(o) * s - before
-        real = np.minimum(start + k, n) - np.maximum(start, 0)
-        counts = counts * real.reshape([-1 if i == axis + 1 else 1 for i in range(counts.ndim)])
-    return counts
-
-
-def average_pool(x, pool_size, strides, pads, output_size, counts):
-    """Window sums over zero pads, divided by ``counts`` (real pixels per window)."""
-    rank = len(pool_size)
-    xp = np.pad(x, [(0, 0), *pads, (0, 0)]) if any(b or a for b, a in pads) else x
-    view = windows(xp, pool_size, strides, (1,) * rank, output_size)
-    lead = (slice(None),) * (rank + 1)
-    total = np.zeros((x.shape[0], *output_size, x.shape[-1]), dtype=x.dtype)
-    for tap in _taps(pool_size):
-        total += view[lead + tap]
-    return (total / counts).astype(x.dtype, copy=False)
-
-
-def average_pool_backward(dy, x_shape, pool_size, strides, pads, counts):
-    """dx: each window's dy / count spread over its pixels."""
-    share = (dy / counts).astype(dy.dtype, copy=False)
-    dxp = _padded_zeros(x_shape, pads, dy.dtype)
-    for tap in _taps(pool_size):
-        dxp[_tap_region(tap, dy.shape[1:-1], strides)] += share
-    return _crop(dxp, pads)
-
-
 # --------------------------------------------------------------------------
 # windowed pooling layers
 # --------------------------------------------------------------------------
 class BasePooling(SpatialLayer):
-    """Max or average pooling of rank 1, 2 or 3. ``strides`` defaults to ``pool_size``."""
+    """Max or average pooling of rank 1, 2 or 3 (the base of the six windowed
+    pooling layers). ``strides`` defaults to ``pool_size``."""
 
-    pool_mode = None
+    pool_mode = None  # "max" or "avg": the kernels' PoolSpec.kind
 
     def __init__(self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -143,7 +62,7 @@ class BasePooling(SpatialLayer):
             raise invalid("padding", "'valid' or 'same'", padding)
         self.padding = padding.lower()
         self.data_format = standardize_data_format(data_format)
-        self._cache = None
+        self._last = None
 
     def _geometry(self, spatial):
         return pooling_geometry(spatial, self.pool_size, self.strides, self.padding)
@@ -155,24 +74,27 @@ class BasePooling(SpatialLayer):
 
     def call(self, x, training=False):
         x = self.to_channels_last(x)
-        pads, output_size = self._geometry(x.shape[1:-1])
-        if self.pool_mode == "max":
-            y, xp = max_pool(x, self.pool_size, self.strides, pads, output_size)
-            self._cache = (x.shape, pads, (y, xp))
-        else:
-            counts = window_counts(x.shape[1:-1], self.pool_size, self.strides, pads, output_size)
-            y = average_pool(x, self.pool_size, self.strides, pads, output_size, counts)
-            self._cache = (x.shape, pads, counts)
+        pads, _ = self._geometry(x.shape[1:-1])
+        spec = make_pool_spec(
+            self.pool_mode,
+            x.shape,
+            self.pool_size,
+            self.strides,
+            pads,
+            x.dtype.name,
+            channels_first=self.data_format == "channels_first",
+            training=bool(training),
+        )
+        keep = {}  # what backward needs, kept after any call (a gradient check calls backward after inference)
+        y = kernels.pool_forward(spec, x, keep)
+        self._last = (spec, keep)
         return self.from_channels_last(y)
 
     def backward(self, dy, input_grad=True):
-        x_shape, pads, extra = self._cache
-        dy = self.to_channels_last(np.asarray(dy))
-        if self.pool_mode == "max":
-            dx = max_pool_backward(dy, *extra, self.pool_size, self.strides, pads)
-        else:
-            dx = average_pool_backward(dy, x_shape, self.pool_size, self.strides, pads, extra)
-        return self.from_channels_last(dx)
+        """dx of the last call: see :func:`npconv.ops.kernels.pool_backward`."""
+        spec, keep = self._last
+        dy = self.to_channels_last(np.asarray(dy, dtype=spec.dtype))
+        return self.from_channels_last(kernels.pool_backward(spec, dy, keep))
 
     def get_config(self):
         config = super().get_config()
@@ -182,7 +104,59 @@ class BasePooling(SpatialLayer):
         return config
 
 
+_WINDOWED_ARGS = """
+    Args:
+        pool_size: int or tuple of {ints}, the window size{default}.
+        strides: int, tuple of {ints}, or None (the default: ``pool_size``),
+            how far the window moves between outputs.
+        padding: ``"valid"`` (windows stay inside the input) or ``"same"``
+            (the output length is ceil(input length / stride); TensorFlow's
+            SAME pads, the odd pixel after). {padding}
+        data_format: ``"channels_last"`` (batch, {spatial}, channels) or
+            ``"channels_first"`` (batch, channels, {spatial}); None means channels_last.
+        name: the layer's name; other keyword arguments are Keras's (``dtype``, ...).
+
+    Input shape: (batch, {spatial}, channels), or (batch, channels, {spatial}).
+    Output shape: the same, each spatial length becoming
+    ``floor((n - pool_size) / strides) + 1`` ("valid") or ``ceil(n / strides)`` ("same").
+"""
+_INTS = {1: "1 int", 2: "2 ints", 3: "3 ints"}
+_SPATIAL = {1: "steps", 2: "rows, cols", 3: "dim1, dim2, dim3"}
+_DEFAULTS = {1: " (default 2)", 2: " (default (2, 2))", 3: " (default (2, 2, 2))"}
+_PADDING_NOTE = {
+    "max": "The pads never win a maximum.",
+    "avg": "Each window is averaged over its real pixels only (the pads are not counted).",
+}
+
+
+def _windowed_doc(summary, mode, rank, example):
+    default = _DEFAULTS[rank] if mode == "max" else ""
+    args = _WINDOWED_ARGS.format(ints=_INTS[rank], default=default, spatial=_SPATIAL[rank], padding=_PADDING_NOTE[mode])
+    return summary.rstrip() + "\n" + args + "\n    Example:\n\n" + example
+
+
+_MAX_NOTE = """
+    A window holding a NaN gives NaN, and one whose real pixels are all -inf
+    gives -inf (as Keras on JAX and torch; TensorFlow skips NaN and gives the
+    lowest finite float). The gradient of each window goes to its first
+    maximum in row-major order (its first NaN, if any).
+"""
+
+
 class MaxPooling1D(BasePooling):
+    __doc__ = _windowed_doc(
+        "Max pooling over steps: the largest value in each window, per channel.\n" + _MAX_NOTE,
+        "max",
+        1,
+        """    >>> import numpy as np
+    >>> from npconv.layers import MaxPooling1D
+    >>> x = np.array([1.0, 3.0, 2.0, 5.0, 4.0]).reshape(1, 5, 1)
+    >>> MaxPooling1D(pool_size=2, strides=1)(x)[0, :, 0].tolist()
+    [3.0, 3.0, 5.0, 5.0]
+    >>> MaxPooling1D(pool_size=2, padding="same")(x)[0, :, 0].tolist()
+    [3.0, 5.0, 4.0]
+""",
+    )
     rank, pool_mode = 1, "max"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, name=None, **kwargs):
@@ -190,6 +164,17 @@ class MaxPooling1D(BasePooling):
 
 
 class MaxPooling2D(BasePooling):
+    __doc__ = _windowed_doc(
+        "Max pooling over rows and columns: the largest value in each window, per channel.\n" + _MAX_NOTE,
+        "max",
+        2,
+        """    >>> import numpy as np
+    >>> from npconv.layers import MaxPooling2D
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> MaxPooling2D(pool_size=(2, 2))(x)[0, :, :, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+""",
+    )
     rank, pool_mode = 2, "max"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, name=None, **kwargs):
@@ -197,6 +182,17 @@ class MaxPooling2D(BasePooling):
 
 
 class MaxPooling3D(BasePooling):
+    __doc__ = _windowed_doc(
+        "Max pooling over three spatial dimensions: the largest value in each window, per channel.\n" + _MAX_NOTE,
+        "max",
+        3,
+        """    >>> import numpy as np
+    >>> from npconv.layers import MaxPooling3D
+    >>> x = np.arange(27.0).reshape(1, 3, 3, 3, 1)
+    >>> MaxPooling3D(pool_size=2, padding="same")(x)[0, :, :, :, 0].tolist()
+    [[[13.0, 14.0], [16.0, 17.0]], [[22.0, 23.0], [25.0, 26.0]]]
+""",
+    )
     rank, pool_mode = 3, "max"
 
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, name=None, **kwargs):
@@ -204,15 +200,50 @@ class MaxPooling3D(BasePooling):
 
 
 class AveragePooling1D(BasePooling):
-    rank, pool_mode = 1, "average"
+    __doc__ = _windowed_doc(
+        "Average pooling over steps: the mean of each window, per channel.\n",
+        "avg",
+        1,
+        """    >>> import numpy as np
+    >>> from npconv.layers import AveragePooling1D
+    >>> x = np.array([1.0, 3.0, 2.0, 6.0, 4.0]).reshape(1, 5, 1)
+    >>> AveragePooling1D(pool_size=2)(x)[0, :, 0].tolist()
+    [2.0, 4.0]
+    >>> AveragePooling1D(pool_size=2, padding="same")(x)[0, :, 0].tolist()  # the last window has one pixel
+    [2.0, 4.0, 4.0]
+""",
+    )
+    rank, pool_mode = 1, "avg"
 
 
 class AveragePooling2D(BasePooling):
-    rank, pool_mode = 2, "average"
+    __doc__ = _windowed_doc(
+        "Average pooling over rows and columns: the mean of each window, per channel.\n",
+        "avg",
+        2,
+        """    >>> import numpy as np
+    >>> from npconv.layers import AveragePooling2D
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> AveragePooling2D(pool_size=(2, 2))(x)[0, :, :, 0].tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+""",
+    )
+    rank, pool_mode = 2, "avg"
 
 
 class AveragePooling3D(BasePooling):
-    rank, pool_mode = 3, "average"
+    __doc__ = _windowed_doc(
+        "Average pooling over three spatial dimensions: the mean of each window, per channel.\n",
+        "avg",
+        3,
+        """    >>> import numpy as np
+    >>> from npconv.layers import AveragePooling3D
+    >>> x = np.arange(8.0).reshape(1, 2, 2, 2, 1)
+    >>> AveragePooling3D(pool_size=2)(x)[0, :, :, :, 0].tolist()
+    [[[3.5]]]
+""",
+    )
+    rank, pool_mode = 3, "avg"
 
 
 # --------------------------------------------------------------------------
@@ -220,7 +251,15 @@ class AveragePooling3D(BasePooling):
 # --------------------------------------------------------------------------
 class BaseGlobalPooling(SpatialLayer):
     """Mean or max over every spatial axis: (batch, channels), or with
-    ``keepdims`` (batch, 1, ..., channels)."""
+    ``keepdims`` (batch, 1, ..., channels).
+
+    These stay one NumPy reduction (``x.mean`` or ``x.max`` over the spatial
+    axes) rather than a pooling spec whose window is the whole input: that
+    reduction already reads x once, and the backward pass is a broadcast.
+    Global max pooling also splits the gradient evenly between tied maxima
+    (TensorFlow's ``reduce_max`` gradient, which Keras uses), where windowed
+    max pooling gives it to the first, so the seam's backward pass does not fit it.
+    """
 
     pool_mode = None
 
@@ -269,27 +308,115 @@ class BaseGlobalPooling(SpatialLayer):
         return config
 
 
+_GLOBAL_DOC = """Global {what} pooling over {over}: one value per channel.
+{note}
+    Args:
+        data_format: ``"channels_last"`` (batch, {spatial}, channels) or
+            ``"channels_first"`` (batch, channels, {spatial}); None means channels_last.
+        keepdims: whether to keep the spatial axes, each of length 1.
+        name: the layer's name; other keyword arguments are Keras's (``dtype``, ...).
+
+    Input shape: (batch, {spatial}, channels), or (batch, channels, {spatial}).
+    Output shape: (batch, channels); with ``keepdims``, the input's rank with
+    every spatial length 1.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from npconv.layers import {name}
+{example}"""
+_MEAN_NOTE = ""
+_GLOBAL_MAX_NOTE = """
+    A NaN anywhere gives NaN. The gradient is split evenly between tied maxima,
+    as Keras computes it on TensorFlow.
+"""
+
+
+def _global_doc(name, what, rank, example):
+    over = {1: "steps", 2: "rows and columns", 3: "three spatial dimensions"}[rank]
+    note = _GLOBAL_MAX_NOTE if what == "max" else _MEAN_NOTE
+    return _GLOBAL_DOC.format(what=what, over=over, note=note, spatial=_SPATIAL[rank], name=name, example=example)
+
+
 class GlobalAveragePooling1D(BaseGlobalPooling):
+    __doc__ = _global_doc(
+        "GlobalAveragePooling1D",
+        "average",
+        1,
+        """    >>> x = np.array([[[1.0, 10.0], [2.0, 20.0], [6.0, 60.0]]])  # (batch, steps, channels)
+    >>> GlobalAveragePooling1D()(x).tolist()
+    [[3.0, 30.0]]
+""",
+    )
     rank, pool_mode = 1, "average"
 
 
 class GlobalAveragePooling2D(BaseGlobalPooling):
+    __doc__ = _global_doc(
+        "GlobalAveragePooling2D",
+        "average",
+        2,
+        """    >>> x = np.arange(8.0).reshape(1, 2, 2, 2)
+    >>> GlobalAveragePooling2D()(x).tolist()
+    [[3.0, 4.0]]
+    >>> GlobalAveragePooling2D(keepdims=True)(x).shape
+    (1, 1, 1, 2)
+""",
+    )
     rank, pool_mode = 2, "average"
 
 
 class GlobalAveragePooling3D(BaseGlobalPooling):
+    __doc__ = _global_doc(
+        "GlobalAveragePooling3D",
+        "average",
+        3,
+        """    >>> x = np.arange(8.0).reshape(1, 2, 2, 2, 1)
+    >>> GlobalAveragePooling3D()(x).tolist()
+    [[3.5]]
+""",
+    )
     rank, pool_mode = 3, "average"
 
 
 class GlobalMaxPooling1D(BaseGlobalPooling):
+    __doc__ = _global_doc(
+        "GlobalMaxPooling1D",
+        "max",
+        1,
+        """    >>> x = np.array([[[1.0, 10.0], [5.0, 20.0], [2.0, 60.0]]])  # (batch, steps, channels)
+    >>> GlobalMaxPooling1D()(x).tolist()
+    [[5.0, 60.0]]
+""",
+    )
     rank, pool_mode = 1, "max"
 
 
 class GlobalMaxPooling2D(BaseGlobalPooling):
+    __doc__ = _global_doc(
+        "GlobalMaxPooling2D",
+        "max",
+        2,
+        """    >>> x = np.arange(8.0).reshape(1, 2, 2, 2)
+    >>> GlobalMaxPooling2D()(x).tolist()
+    [[6.0, 7.0]]
+    >>> GlobalMaxPooling2D(data_format="channels_first", keepdims=True)(x).shape
+    (1, 2, 1, 1)
+""",
+    )
     rank, pool_mode = 2, "max"
 
 
 class GlobalMaxPooling3D(BaseGlobalPooling):
+    __doc__ = _global_doc(
+        "GlobalMaxPooling3D",
+        "max",
+        3,
+        """    >>> x = np.arange(8.0).reshape(1, 2, 2, 2, 1)
+    >>> GlobalMaxPooling3D()(x).tolist()
+    [[7.0]]
+""",
+    )
     rank, pool_mode = 3, "max"
 
 

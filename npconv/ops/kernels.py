@@ -13,6 +13,11 @@ activation where the algorithm did not fuse them.
   three passes of ``x @ kernel + bias`` (a :class:`~npconv.ops.spec.DenseSpec`), through
   :func:`run`.
 
+Pooling (a :class:`~npconv.ops.spec.PoolSpec`) has its own two:
+
+- :func:`pool_forward`: y, each window's maximum or average;
+- :func:`pool_backward`: dx, given dy and what the forward kept.
+
 Nothing here decides a length or a pad: :mod:`npconv.geometry` does.
 """
 
@@ -23,7 +28,7 @@ import numpy as np
 from .. import activations, config
 from .backends.numpy.primitives import overlap_add, pad_spatial, pad_spatial_backward, windows
 from .registry import choose, fallback, note
-from .spec import FUSED_ACTIVATIONS, ConvSpec, DenseSpec, EltwiseSpec, eltwise_spec
+from .spec import FUSED_ACTIVATIONS, ConvSpec, DenseSpec, EltwiseSpec, PoolSpec, eltwise_spec
 
 __all__ = [
     "FUSED_ACTIVATIONS",
@@ -43,6 +48,8 @@ __all__ = [
     "overlap_add",
     "pad_spatial",
     "pad_spatial_backward",
+    "pool_backward",
+    "pool_forward",
     "run",
     "windows",
 ]
@@ -364,3 +371,35 @@ def dense_kernel_grad(spec: DenseSpec, x, dy):
 
     x: (rows, in_features); dy: (rows, units), the gradient before any activation."""
     return run("dense_kernel_grad", spec, x, dy)
+
+
+# ----------------------------------------------------------------------- pooling
+def pool_forward(spec: PoolSpec, x, keep: dict | None = None) -> np.ndarray:
+    """y: each window's maximum or average (:class:`~npconv.ops.spec.PoolSpec`).
+
+    Args:
+        spec: the pooling (kind, geometry, dtype, layout).
+        x: (batch, *spatial, channels), a channels_last array or view.
+        keep: a dict that receives what :func:`pool_backward` needs (for max
+            pooling: x, y, and what the backend kept), or None when no backward
+            pass follows.
+
+    Returns:
+        y: (batch, *output_size, channels).
+    """
+    y = run("pool_forward", spec, x, keep)
+    if keep is not None and spec.kind == "max":
+        keep["x"], keep["y"] = x, y
+    return y
+
+
+def pool_backward(spec: PoolSpec, dy, kept: dict | None = None) -> np.ndarray:
+    """dx of the pooling ``spec``: dy (batch, *output_size, channels) -> (batch, *spatial, channels).
+
+    Max pooling gives each window's dy to its first maximum (row-major over the
+    window; a NaN where the window holds one; never a pad); average pooling
+    spreads dy / (real pixels in the window) over the window's real pixels.
+    ``kept``: the ``keep`` dict of the forward call (required for max pooling)."""
+    if spec.kind == "max" and not kept:
+        raise ValueError("Max pooling's backward pass needs the `keep` dict its forward pass filled.")
+    return run("pool_backward", spec, dy, kept)

@@ -9,8 +9,9 @@ names all three passes of that convolution: ``"forward"`` (y from x),
 of the forward convolution that maps its output back to its input.
 
 Other op families append their own spec below, each naming its passes
-``"<family>_<pass>"``: :class:`EltwiseSpec` (activations) and
-:class:`DenseSpec` (``x @ kernel + bias`` of a Dense layer, on 2-D arrays).
+``"<family>_<pass>"``: :class:`EltwiseSpec` (activations),
+:class:`DenseSpec` (``x @ kernel + bias`` of a Dense layer, on 2-D arrays)
+and :class:`PoolSpec` (max and average pooling).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ __all__ = [
     "EltwiseSpec",
     "PASSES",
     "eltwise_spec",
+    "POOL_KINDS",
+    "PoolSpec",
+    "make_pool_spec",
     "make_spec",
 ]
 
@@ -359,3 +363,76 @@ class DenseSpec(NamedTuple):
     def macs(self) -> int:
         """Multiply-adds of the forward pass (each backward pass does as many)."""
         return self.rows * self.in_features * self.units
+
+
+# ----------------------------------------------------------------------- pooling
+POOL_KINDS = ("max", "avg")
+
+
+class PoolSpec(NamedTuple):
+    """One max or average pooling, as the kernels see it (immutable and hashable).
+
+    The same spec names both passes: ``"pool_forward"`` (y from x) and
+    ``"pool_backward"`` (dx from dy). Max pooling never picks a pad; average
+    pooling divides each window's sum by the number of real (non-pad) pixels
+    in it, which is what Keras's padding='same' computes.
+
+    Args:
+        kind: ``"max"`` or ``"avg"``.
+        x_shape: (batch, *spatial, channels) of the input.
+        pool_size: one positive int per spatial dimension.
+        strides: one positive int per spatial dimension.
+        pads: one (pad_before, pad_after) pair per spatial dimension, each
+            non-negative and below the pool size (every window holds a real pixel).
+        dtype: the computation's dtype name, e.g. ``"float32"``.
+        channels_first: whether the arrays are channels_first in memory (x is a
+            channels_last view of a C-contiguous (batch, channels, *spatial) array).
+        training: whether the backward pass follows, so a backend may keep what
+            it needs for it (oneDNN's max-pool workspace).
+    """
+
+    kind: str
+    x_shape: tuple
+    pool_size: tuple
+    strides: tuple
+    pads: tuple
+    dtype: str
+    channels_first: bool = False
+    training: bool = False
+
+    @property
+    def rank(self) -> int:
+        return len(self.pool_size)
+
+    @property
+    def output_size(self) -> tuple:
+        return tuple(
+            (n + b + a - k) // s + 1
+            for n, (b, a), k, s in zip(self.x_shape[1:-1], self.pads, self.pool_size, self.strides)
+        )
+
+    @property
+    def y_shape(self) -> tuple:
+        return (self.x_shape[0], *self.output_size, self.x_shape[-1])
+
+    @property
+    def macs(self) -> int:
+        """Window reads of the forward pass (the work count :func:`threads` sizes on)."""
+        return prod(self.y_shape) * prod(self.pool_size)
+
+
+def make_pool_spec(kind, x_shape, pool_size, strides, pads, dtype="float32", **options) -> PoolSpec:
+    """A :class:`PoolSpec` from sequences (converted to tuples of ints)."""
+    if kind not in POOL_KINDS:
+        raise ValueError(
+            f"Invalid value for argument `kind`. Expected one of {list(POOL_KINDS)}. Received: kind={kind!r}"
+        )
+    return PoolSpec(
+        str(kind),
+        tuple(int(n) for n in x_shape),
+        tuple(int(k) for k in pool_size),
+        tuple(int(s) for s in strides),
+        tuple((int(b), int(a)) for b, a in pads),
+        str(dtype),
+        **options,
+    )

@@ -29,7 +29,7 @@ import numpy as np
 
 from ...registry import Algorithm, first_applying
 from ...spec import PASSES, ConvSpec
-from . import dense, depthwise, eltwise, im2col, normalization, transpose
+from . import dense, depthwise, eltwise, im2col, normalization, pooling, transpose
 
 NAME = "numpy"
 
@@ -285,6 +285,7 @@ ALGORITHMS = (
     *eltwise.ALGORITHMS,
     *normalization.ALGORITHMS,
     *dense.ALGORITHMS,
+    *pooling.ALGORITHMS,
 )
 _BY_NAME = {(a.pass_, a.name): a for a in ALGORITHMS}
 

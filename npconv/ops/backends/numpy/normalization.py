@@ -47,21 +47,32 @@ def forward(spec, x, gamma, beta, mean, variance):
         x_hat = x - batch_mean
         variance = np.square(x_hat).mean(axis=reduce)  # biased, as Keras's moments
         mean = batch_mean.reshape(-1)
+        x_hat *= _inv_std(spec, variance, x.dtype).reshape(shape)
     else:
-        x_hat = x - mean.astype(x.dtype).reshape(shape)
-    x_hat *= _inv_std(spec, variance, x.dtype).reshape(shape)
-    y = x_hat * gamma.reshape(shape) if spec.scale else x_hat
+        x_hat = _normalized(spec, x, mean, _inv_std(spec, variance, x.dtype))
+    return _scale_shift(spec, x_hat, gamma, beta, shape), mean, variance
+
+
+def _normalized(spec, x, mean, inv_std):
+    """(x - mean) * inv_std, per feature."""
+    x_hat = x - mean.astype(x.dtype).reshape(spec.stats_shape)
+    x_hat *= inv_std.reshape(spec.stats_shape)
+    return x_hat
+
+
+def _scale_shift(spec, normed, gamma, beta, shape):
+    """normed * gamma + beta, each where the spec has it (``normed`` may be written)."""
+    y = normed * gamma.reshape(shape) if spec.scale else normed
     if spec.center:
         y += beta.reshape(shape)
-    return y, mean, variance
+    return y
 
 
 def backward(spec, x, dy, gamma, mean, variance):
     """(dx, dgamma or None, dbeta or None), given the statistics the forward pass used."""
     shape, reduce = spec.stats_shape, spec.reduce_axes
     inv_std = _inv_std(spec, variance, x.dtype)
-    x_hat = x - mean.astype(x.dtype).reshape(shape)
-    x_hat *= inv_std.reshape(shape)
+    x_hat = _normalized(spec, x, mean, inv_std)
     dbeta = dy.sum(axis=reduce)
     dgamma = (dy * x_hat).sum(axis=reduce)
     factor = (inv_std * gamma if spec.scale else inv_std).reshape(shape)
@@ -88,10 +99,7 @@ def layer_forward(spec, x, gamma, beta):
     else:
         normed = centered
         normed *= inv_std
-    y = normed * gamma.reshape(shape) if spec.scale else normed
-    if spec.center:
-        y += beta.reshape(shape)
-    return y, mean, variance
+    return _scale_shift(spec, normed, gamma, beta, shape), mean, variance
 
 
 def layer_backward(spec, x, dy, gamma, mean, variance):

@@ -7,7 +7,8 @@ One module per op family, each with its ``ALGORITHMS``:
 - :mod:`.eltwise`: activations, forward and backward, and softmax;
 - :mod:`.normalization`: batch and layer normalization, forward and backward;
 - :mod:`.dense`: ``x @ kernel + bias`` (Dense) forward (bias and activation
-  fused), input gradient and kernel gradient, on oneDNN's matmul.
+  fused), input gradient and kernel gradient, on oneDNN's matmul;
+- :mod:`.pooling`: max and average pooling, forward and backward.
 
 What they share (memory descriptors, primitives, the bounded primitive cache,
 thread counts, post-ops) is in :mod:`.binding`. A spec a family does not take,
@@ -18,12 +19,18 @@ from __future__ import annotations
 
 from ...registry import first_applying
 from ...spec import DENSE_PASSES, PASSES
-from . import conv, dense, eltwise, normalization
+from . import conv, dense, eltwise, normalization, pooling
 from .binding import NAME, ONE_THREAD_MACS, available, clear_cache
 
 __all__ = ["ALGORITHMS", "NAME", "ONE_THREAD_MACS", "available", "clear_cache", "default"]
 
-ALGORITHMS = (*conv.ALGORITHMS, *eltwise.ALGORITHMS, *normalization.ALGORITHMS, *dense.ALGORITHMS)
+ALGORITHMS = (
+    *conv.ALGORITHMS,
+    *eltwise.ALGORITHMS,
+    *normalization.ALGORITHMS,
+    *dense.ALGORITHMS,
+    *pooling.ALGORITHMS,
+)
 
 
 def default(pass_, spec):

@@ -28,6 +28,7 @@ CONSTANTS = {
     "dnnl_f32": 3,
     "dnnl_format_tag_any": 1,
     "dnnl_query_weights_md": 131,
+    "dnnl_query_diff_weights_md": 132,
     "dnnl_cpu": 1,
     "dnnl_stream_default_flags": 1,
     "dnnl_forward_training": 64,
@@ -83,6 +84,11 @@ CONSTANTS = {
     "DNNL_ARG_SHIFT": 52,
     "DNNL_ARG_DIFF_SCALE": 255,
     "DNNL_ARG_DIFF_SHIFT": 256,
+    # pooling
+    "dnnl_pooling_max": 0x1FF,
+    "dnnl_pooling_avg_exclude_padding": 0x3FF,
+    "dnnl_query_workspace_md": 135,
+    "DNNL_ARG_WORKSPACE": 64,
 }
 
 CPU_ISA_NAMES = {
@@ -191,6 +197,15 @@ SIGNATURES = {
         [_P, V, C.c_int, V, V, V, V, C.c_float, C.c_uint, V, V],
     ),
     "dnnl_matmul_primitive_desc_create": (_status, [_P, V, V, V, V, V, V]),
+    # pooling
+    "dnnl_pooling_forward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, C.c_int, V, V, Dims, Dims, Dims, Dims, Dims, V],
+    ),
+    "dnnl_pooling_backward_primitive_desc_create": (
+        _status,
+        [_P, V, C.c_int, V, V, Dims, Dims, Dims, Dims, Dims, V, V],
+    ),
 }
 
 
