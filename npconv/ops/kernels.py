@@ -75,7 +75,7 @@ def fusable_activation(activation, training: bool = False) -> str | None:
 
 def gradient_from_output(name: str, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """dz for a fused activation ``name`` whose gradient reads only its output y."""
-    return activation_backward(EltwiseSpec(name, (), y.shape, y.dtype.name), y, dy)
+    return activation_backward(EltwiseSpec(name, (), y.shape, dtype_name(y.dtype)), y, dy)
 
 
 def bias_grad(dy: np.ndarray) -> np.ndarray:
@@ -114,11 +114,23 @@ def _crop(spec: ConvSpec):
     return plan
 
 
+_DTYPE_NAMES: dict = {}
+
+
+def dtype_name(dtype) -> str:
+    """``dtype.name``, remembered per dtype (numpy computes the name in Python,
+    microseconds that a small layer call notices)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
+
 def _epilogue(y, bias, activation):
     if bias is not None:
         y += bias
     if activation is not None:
-        y = activation_forward(EltwiseSpec(activation, (), y.shape, y.dtype.name), y)
+        y = activation_forward(EltwiseSpec(activation, (), y.shape, dtype_name(y.dtype)), y)
     return y
 
 
