@@ -181,12 +181,7 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
             ``(batch, channels, *spatial)``; the rank of ``spatial`` (1 to 3)
             comes from the kernel.
         kernel: ``(*kernel_size, in_channels, depth_multiplier)``.
-        strides: an int or one int per spatial axis.
-        padding: ``"valid"``, ``"same"``, ``"full"``, an int, one int per
-            axis, or one ``(before, after)`` pair per axis.
-        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
-        dilation_rate: an int or one int per spatial axis; beyond Keras, it
-            may be combined with strides above 1.
+        strides, padding, data_format, dilation_rate: as in :func:`conv`.
 
     Returns:
         ``(batch, *output_spatial, in_channels * depth_multiplier)``.
@@ -210,12 +205,8 @@ def separable_conv(
             comes from the kernel.
         depthwise_kernel: ``(*kernel_size, in_channels, depth_multiplier)``.
         pointwise_kernel: ``(1, ..., in_channels * depth_multiplier, filters)``.
-        strides: an int or one int per spatial axis.
-        padding: ``"valid"``, ``"same"``, ``"full"``, an int, one int per
-            axis, or one ``(before, after)`` pair per axis.
-        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
-        dilation_rate: an int or one int per spatial axis; beyond Keras, it
-            may be combined with strides above 1.
+        strides, padding, data_format, dilation_rate: as in :func:`conv`; the
+            depthwise step applies them, the pointwise step has stride 1.
 
     Returns:
         ``(batch, *output_spatial, filters)``.

@@ -51,6 +51,12 @@ FUSED_ACTIVATIONS = {
 }
 
 
+def window_count(sizes, pads, spans, strides) -> tuple:
+    """Per spatial dimension, how many windows of ``span`` fit the padded length
+    at ``stride``: ``(n + before + after - span) // stride + 1``."""
+    return tuple((n + b + a - span) // s + 1 for n, (b, a), span, s in zip(sizes, pads, spans, strides))
+
+
 class ConvSpec(NamedTuple):
     """One convolution, as the kernels see it (immutable and hashable).
 
@@ -97,10 +103,8 @@ class ConvSpec(NamedTuple):
 
     @property
     def output_size(self) -> tuple:
-        return tuple(
-            (n + b + a - (k - 1) * d - 1) // s + 1
-            for n, (b, a), k, d, s in zip(self.x_shape[1:-1], self.pads, self.kernel_size, self.dilation, self.strides)
-        )
+        spans = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation)]
+        return window_count(self.x_shape[1:-1], self.pads, spans, self.strides)
 
     @property
     def y_shape(self) -> tuple:
@@ -406,10 +410,7 @@ class PoolSpec(NamedTuple):
 
     @property
     def output_size(self) -> tuple:
-        return tuple(
-            (n + b + a - k) // s + 1
-            for n, (b, a), k, s in zip(self.x_shape[1:-1], self.pads, self.pool_size, self.strides)
-        )
+        return window_count(self.x_shape[1:-1], self.pads, self.pool_size, self.strides)
 
     @property
     def y_shape(self) -> tuple:
