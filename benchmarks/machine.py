@@ -88,7 +88,7 @@ def _onednn_sgemm():
 def peak(quick=False):
     """Best-of-N GFLOP/s of an n x n x n float32 matrix product, per library, and the faster one.
 
-    Returns ``{"n": n, "gflops": {"numpy": ..., "onednn": ...}, "best": name, "path": libdnnl path}``.
+    Returns ``{"n": n, "gflops": {"numpy": ..., "onednn": ...}, "best": name, "path": libdnnl's file name}``.
     """
     n, repeats = (1024, 3) if quick else (4096, 7)
     rng = np.random.default_rng(0)
@@ -114,7 +114,8 @@ def peak(quick=False):
             times[name].append(time.perf_counter() - t0)
     gflops = {name: 2.0 * n**3 / min(t) / 1e9 for name, t in times.items()}
     best = max(gflops, key=gflops.get)
-    return {"n": n, "gflops": gflops, "best": best, "peak": gflops[best], "path": find_libdnnl()}
+    path = find_libdnnl()
+    return {"n": n, "gflops": gflops, "best": best, "peak": gflops[best], "path": path and os.path.basename(path)}
 
 
 # --------------------------------------------------------------------------
