@@ -356,6 +356,13 @@ def throughput_lines(result):
     return lines + [""]
 
 
+def _spread(samples):
+    """ ", the median of N fresh processes (a to b µs)" for per-process samples, else ""."""
+    if not samples or len(samples) < 2:
+        return ""
+    return f", the median of {len(samples)} fresh processes ({min(samples) * 1e6:.1f} to {max(samples) * 1e6:.1f} µs)"
+
+
 def markdown(run, libs, command):
     """The whole report."""
     parts = [
@@ -410,7 +417,9 @@ def markdown(run, libs, command):
         parts += ["## Latency and import", ""]
         if "layer_call" in extras:
             parts.append(
-                f"- The article's layer (`Conv2D(1, 3)` on a 1x5x5x1 input of ones), one call: {extras['layer_call'] * 1e6:.1f} µs."
+                f"- The article's layer (`Conv2D(1, 3)` on a 1x5x5x1 input of ones), one call: {extras['layer_call'] * 1e6:.1f} µs"
+                + _spread(extras.get("layer_call_processes"))
+                + "."
             )
         if "import" in extras:
             imp = extras["import"]
