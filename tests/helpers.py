@@ -5,7 +5,9 @@ from ``naive``, the loop reference), never from each other."""
 
 import numpy as np
 
+from npconv import config
 from npconv.ops import convolution, kernels
+from npconv.ops.registry import set_algorithm
 from npconv.ops.spec import ConvSpec
 
 EPS = 1e-5
@@ -233,3 +235,21 @@ def transpose_spec(x, kernel, strides, pads, dilation):
 def seam_transpose(x, kernel, strides, pads, dilation):
     """The transposed conv through the seam (the input-gradient pass of its forward twin)."""
     return kernels.conv_input_grad(transpose_spec(x, kernel, strides, pads, dilation), x, kernel)
+
+
+class on_backend:
+    """Run a block with one backend selected (and, if given, one algorithm
+    forced), restoring the previous settings."""
+
+    def __init__(self, name, algorithm=None):
+        self.name, self.algorithm = name, algorithm
+
+    def __enter__(self):
+        self.previous = config.backend()
+        config.set_backend(self.name)
+        self.forced = None if self.algorithm is None else set_algorithm(self.algorithm).__enter__()
+
+    def __exit__(self, *exc):
+        if self.forced is not None:
+            self.forced.__exit__(*exc)
+        config.set_backend(self.previous)

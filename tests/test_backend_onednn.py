@@ -22,6 +22,7 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import on_backend
 
 import npconv
 from npconv import config, layers
@@ -35,20 +36,6 @@ from npconv.ops.spec import ConvSpec
 pytestmark = pytest.mark.skipif(not onednn.available()[0], reason=f"oneDNN not loadable: {onednn.available()[1]}")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class on_backend:
-    """Run a block with one backend selected, restoring the previous one."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.previous = config.backend()
-        config.set_backend(self.name)
-
-    def __exit__(self, *exc):
-        config.set_backend(self.previous)
 
 
 def random_case(rng):

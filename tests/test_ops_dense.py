@@ -19,9 +19,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import on_backend
 
-from npconv import config, layers
-from npconv.ops import kernels, record, set_algorithm
+from npconv import layers
+from npconv.ops import kernels, record
 from npconv.ops.backends import onednn
 from npconv.ops.backends.numpy import dense as numpy_dense
 from npconv.ops.backends.onednn import binding
@@ -32,22 +33,6 @@ needs_onednn = pytest.mark.skipif(not HAVE_ONEDNN, reason=f"oneDNN not loadable:
 ACTIVATIONS = (None, *FUSED_ACTIVATIONS)
 PASSES = ("dense_forward", "dense_input_grad", "dense_kernel_grad")
 LAYER_PASSES = ("dense_forward", "dense_kernel_grad", "dense_input_grad")  # the order a layer step runs them
-
-
-class on_backend:
-    """Run a block with one backend selected (and, optionally, one algorithm forced)."""
-
-    def __init__(self, name, algorithm=None):
-        self.name, self.algorithm = name, algorithm
-
-    def __enter__(self):
-        self.previous = config.backend()
-        config.set_backend(self.name)
-        self.forced = set_algorithm(self.algorithm).__enter__()
-
-    def __exit__(self, *exc):
-        self.forced.__exit__(*exc)
-        config.set_backend(self.previous)
 
 
 def assert_same(actual, expected, what, tolerance=2e-5):

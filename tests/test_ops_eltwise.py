@@ -17,9 +17,10 @@ import functools
 
 import numpy as np
 import pytest
+from helpers import on_backend
 
 import npconv
-from npconv import activations, config, layers
+from npconv import activations, layers
 from npconv.ops import kernels
 from npconv.ops.backends import onednn
 from npconv.ops.backends.onednn import binding
@@ -33,18 +34,6 @@ needs_onednn = pytest.mark.skipif(not onednn.available()[0], reason="oneDNN not 
 SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-40, 1e-30, -1e-30, 1.0, -1.0, 3.0, -3.0, 2.9, -2.9]
 SPECIAL += [6.0, 7.0, 20.0, -20.0, 50.0, -50.0, 88.0, -88.0, 89.0, -89.0, 100.0, -100.0, 1e10, -1e10, 3e38, -3e38]
 SHAPE = (3, 7, 61)  # 1281 elements: above NUMPY_ELEMENTS, not a multiple of a vector's width
-
-
-class on_backend:
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.previous = config.backend()
-        config.set_backend(self.name)
-
-    def __exit__(self, *exc):
-        config.set_backend(self.previous)
 
 
 def special_input(rng, shape=SHAPE, finite=False):

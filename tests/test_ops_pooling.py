@@ -21,9 +21,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import on_backend
 
 import npconv
-from npconv import config, geometry
+from npconv import geometry
 from npconv.layers import pooling
 from npconv.ops import kernels
 from npconv.ops.backends import onednn
@@ -35,20 +36,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:Runtim
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONEDNN = onednn.available()[0]
 needs_onednn = pytest.mark.skipif(not ONEDNN, reason=f"oneDNN not loadable: {onednn.available()[1]}")
-
-
-class on_backend:
-    """Run a block with one backend selected, restoring the previous one."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        self.previous = config.backend()
-        config.set_backend(self.name)
-
-    def __exit__(self, *exc):
-        config.set_backend(self.previous)
 
 
 # --------------------------------------------------------------------------
